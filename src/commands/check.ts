@@ -1,0 +1,143 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Config } from '../config/config.ts';
+import { ExitCode } from '../errors.ts';
+import { Filter } from '../filter.ts';
+import { createRuntime } from '../runtime.ts';
+import { classify, type Outcome } from '../sync/outcome.ts';
+import { planProbe } from '../sync/plan.ts';
+import { processRunner } from '../sync/runner.ts';
+import { commandArgs, type SshTarget } from '../sync/ssh.ts';
+
+// `filesync check`: each step of reaching the target, one line a verdict, in the order they
+// depend on each other. It stops at the first failure, since later steps cannot pass.
+
+interface Verdict {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+interface Step {
+  readonly name: string;
+  readonly run: () => Promise<Verdict>;
+}
+
+/** rsync features filesync relies on (--mkpath) arrived in 3.2.3. */
+const MIN_REMOTE_RSYNC = [3, 2, 3] as const;
+
+export async function checkCommand(config: Config, print: (line: string) => void): Promise<ExitCode> {
+  await using runtime = await createRuntime(config);
+  const ssh = runtime.ssh;
+  const remote = `${config.remote.user}@${config.remote.host}:${config.remote.port}`;
+  const steps: Step[] = [
+    { name: 'key', run: () => checkKey(config, ssh) },
+    { name: 'host key', run: () => checkHostKey(ssh, config, remote) },
+    { name: 'authentication', run: () => checkAuth(ssh, remote) },
+    { name: 'remote rsync', run: () => checkRemoteRsync(ssh) },
+    { name: 'remote directory', run: () => checkRemoteDir(config, ssh) },
+  ];
+  print(`PASS  ${'configuration'.padEnd(17)}source ${config.sourceDir} → ${remote}:${config.remote.dir}`);
+  for (const step of steps) {
+    const verdict = await step.run();
+    print(`${verdict.ok ? 'PASS' : 'FAIL'}  ${step.name.padEnd(17)}${verdict.detail}`);
+    if (!verdict.ok) {
+      print(`check failed at "${step.name}"; nothing was changed on the target.`);
+      return ExitCode.failure;
+    }
+  }
+  print('all checks passed');
+  return ExitCode.ok;
+}
+
+async function checkKey(config: Config, ssh: SshTarget): Promise<Verdict> {
+  // -P '' fails on a passphrase-protected key, which BatchMode ssh could not use either.
+  const result = await execa('ssh-keygen', ['-y', '-P', '', '-f', ssh.identityFile], { reject: false });
+  if (result.exitCode !== 0) {
+    return {
+      ok: false,
+      detail: `${config.ssh.keyPath} is not a usable private key without a passphrase (${result.stderr.trim() || result.shortMessage})`,
+    };
+  }
+  const fingerprint = await execa('ssh-keygen', ['-l', '-f', '-'], { input: result.stdout, reject: false });
+  return { ok: true, detail: `${config.ssh.keyPath} (${fingerprint.stdout.trim()})` };
+}
+
+async function checkHostKey(ssh: SshTarget, config: Config, remote: string): Promise<Verdict> {
+  // No authentication is offered, so this gets only as far as verifying the host key: being
+  // refused for want of credentials means the key matched.
+  const { outcome } = await runSsh(ssh, ['true'], ['-o', 'PreferredAuthentications=none']);
+  if (!outcome.ok && (outcome.reason === 'host-key' || outcome.reason === 'unreachable')) {
+    return failed(outcome);
+  }
+  const source =
+    config.ssh.hostKeyPolicy === 'strict'
+      ? `pinned in ${ssh.knownHostsFile}`
+      : `accepted on first use into ${ssh.knownHostsFile}`;
+  return { ok: true, detail: `${remote} presents the host key ${source}` };
+}
+
+async function checkAuth(ssh: SshTarget, remote: string): Promise<Verdict> {
+  const { outcome } = await runSsh(ssh, ['true']);
+  return outcome.ok ? { ok: true, detail: `logged in to ${remote} with the key` } : failed(outcome);
+}
+
+async function checkRemoteRsync(ssh: SshTarget): Promise<Verdict> {
+  const result = await runSsh(ssh, ['rsync', '--version']);
+  const version = /rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
+  if (result.outcome.ok === false || version === null) {
+    return { ok: false, detail: 'rsync is not installed on the target: install it there (apt-get install rsync).' };
+  }
+  const found = version.slice(1, 4).map(Number);
+  const tooOld = compareVersions(found, MIN_REMOTE_RSYNC) < 0;
+  const text = found.join('.');
+  return tooOld
+    ? { ok: false, detail: `rsync ${text} on the target is older than ${MIN_REMOTE_RSYNC.join('.')}; upgrade it.` }
+    : { ok: true, detail: `rsync ${text}` };
+}
+
+async function checkRemoteDir(config: Config, ssh: SshTarget): Promise<Verdict> {
+  // Writes a probe file with the same options as a real batch, then removes it; the probe's
+  // plans are scoped to its one name, so nothing else on the target is touched.
+  const probeDir = await mkdtemp(join(tmpdir(), 'filesync-probe-'));
+  const name = `.filesync-check-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(join(probeDir, name), 'filesync check\n');
+    const context = { config: { ...config, sourceDir: probeDir }, filter: new Filter({ include: [], exclude: [] }), ssh };
+    const write = await processRunner.run(planProbe(name, 'write', context), AbortSignal.timeout(60_000));
+    if (!write.ok) return { ok: false, detail: `cannot write into ${config.remote.dir}: ${write.message} — ${write.hint}` };
+    await rm(join(probeDir, name));
+    const remove = await processRunner.run(planProbe(name, 'remove', context), AbortSignal.timeout(60_000));
+    if (!remove.ok) return { ok: false, detail: `cannot delete in ${config.remote.dir}: ${remove.message}` };
+    return { ok: true, detail: `${config.remote.dir} is writable (a probe file was written and removed)` };
+  } finally {
+    await rm(probeDir, { recursive: true, force: true });
+  }
+}
+
+async function runSsh(
+  ssh: SshTarget,
+  remoteCommand: readonly string[],
+  extraOptions: readonly string[] = [],
+): Promise<{ outcome: Outcome; stdout: string }> {
+  const result = await execa('ssh', commandArgs(ssh, remoteCommand, extraOptions), {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 30_000,
+  });
+  // ssh's own failures exit 255, and its stderr names the cause the same way rsync's does.
+  return { outcome: classify(result.exitCode ?? 255, result.stderr, ''), stdout: result.stdout };
+}
+
+function failed(outcome: Outcome & { ok: false }): Verdict {
+  return { ok: false, detail: `${outcome.message} — ${outcome.hint}` };
+}
+
+function compareVersions(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const diff = (a[i] ?? 0) - (b[i] ?? 0);
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}

@@ -1,0 +1,30 @@
+import type { Config } from '../config/config.ts';
+import { ExitCode } from '../errors.ts';
+import { Filter } from '../filter.ts';
+import type { Logger } from '../log.ts';
+import { createRuntime } from '../runtime.ts';
+import { logSchedulerEvent } from '../sync/log-events.ts';
+import { createJobRunner } from '../sync/job-runner.ts';
+import { processRunner } from '../sync/runner.ts';
+
+/** One full pass, then exit: for cron, Kubernetes Jobs and init containers. */
+export async function onceCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
+  await using runtime = await createRuntime(config);
+  const job = { kind: 'full' } as const;
+  const syncLog = log.child({ component: 'sync' });
+  const context = { config, filter: new Filter(config.filter), ssh: runtime.ssh };
+  const controller = new AbortController();
+  void stop.then(() => controller.abort());
+  const startedAt = Date.now();
+  const outcome = await createJobRunner(context, processRunner, syncLog)(job, controller.signal);
+  const durationMs = Date.now() - startedAt;
+  logSchedulerEvent(syncLog, {
+    type: 'finished',
+    job,
+    outcome,
+    durationMs,
+    attempt: 1,
+    retryInMs: undefined,
+  });
+  return outcome.ok ? ExitCode.ok : ExitCode.failure;
+}

@@ -1,0 +1,106 @@
+import type { Server } from 'node:http';
+import type { Config } from '../config/config.ts';
+import { ExitCode } from '../errors.ts';
+import { Filter } from '../filter.ts';
+import { startHttpServer } from '../http/server.ts';
+import type { Logger } from '../log.ts';
+import { Metrics } from '../metrics.ts';
+import { createRuntime } from '../runtime.ts';
+import { logSchedulerEvent } from '../sync/log-events.ts';
+import { createJobRunner } from '../sync/job-runner.ts';
+import { processRunner } from '../sync/runner.ts';
+import { Scheduler } from '../sync/scheduler.ts';
+import { SshMaster } from '../sync/ssh-master.ts';
+import { startWatcher } from '../watch/watcher.ts';
+
+/** The daemon: a full pass, then every change as it happens, until `stop` resolves. */
+export async function watchCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
+  await using runtime = await createRuntime(config);
+  const filter = new Filter(config.filter);
+  const metrics = new Metrics();
+  const syncLog = log.child({ component: 'sync' });
+  const context = { config, filter, ssh: runtime.ssh };
+  const master = new SshMaster(runtime.ssh, (stderr) =>
+    log.child({ component: 'ssh' }).warn({ err: { message: stderr.trim() } }, 'shared SSH connection closed; transfers connect on their own until it is back'),
+  );
+
+  let initialPassDone = false;
+  const runJob = createJobRunner(context, processRunner, syncLog);
+  const scheduler = new Scheduler(
+    (job, signal) => {
+      master.ensure();
+      return runJob(job, signal);
+    },
+    {
+      debounceMs: config.debounceMs,
+      maxDelayMs: config.maxDelayMs,
+      onEvent: (event) => {
+        metrics.observe(event);
+        logSchedulerEvent(syncLog, event);
+        if (event.type === 'finished' && event.job.kind === 'full' && event.outcome.ok && !initialPassDone) {
+          initialPassDone = true;
+          log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
+        }
+      },
+    },
+  );
+
+  const watchLog = log.child({ component: 'watch' });
+  const watcher = await startWatcher(config.sourceDir, filter, {
+    onChange: (path) => scheduler.add([path]),
+    onError: (error) => {
+      metrics.watchError();
+      watchLog.warn(
+        { err: error, hint: watchHint(error) },
+        'watcher error; a full pass will catch anything it missed',
+      );
+      scheduler.requestFull(true);
+    },
+  });
+  scheduler.requestFull(true);
+  const resync =
+    config.resyncIntervalMs > 0 ? setInterval(() => scheduler.requestFull(true), config.resyncIntervalMs) : undefined;
+
+  let server: Server | undefined;
+  if (config.healthPort > 0) {
+    server = await startHttpServer(
+      config.healthPort,
+      {
+        live: () => !watcher.closed && scheduler.state !== 'stopped',
+        ready: () => {
+          if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
+          if (scheduler.failures > 0) return { ready: false, reason: `the last ${scheduler.failures} sync attempts failed` };
+          return { ready: true };
+        },
+      },
+      metrics.registry,
+    );
+    log.info({ port: config.healthPort }, 'health endpoints listening on /healthz, /readyz and /metrics');
+  }
+
+  const signal = await stop;
+  log.info({ signal, pending: scheduler.pendingCount }, 'stopping: sending pending changes');
+  clearInterval(resync);
+  await watcher.settle(150, 1000);
+  await watcher.close();
+  const flushed = await scheduler.flush(config.shutdownTimeoutMs);
+  await master.stop();
+  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  if (!flushed) {
+    log.warn(
+      { pending: scheduler.pendingCount, timeoutMs: config.shutdownTimeoutMs },
+      'stopped with changes unsent; the next start sends them in its full pass',
+    );
+    return ExitCode.failure;
+  }
+  log.info('stopped; every change was sent');
+  return ExitCode.ok;
+}
+
+function watchHint(error: Error): string | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EMFILE') {
+    return 'The inotify watch limit is reached: raise fs.inotify.max_user_watches on the host, or exclude large directories with SYNC_EXCLUDE.';
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+/** Which host keys ssh accepts: pinned only, or trust-on-first-use. */
+export type HostKeyPolicy = 'strict' | 'accept-new';
+
+/** The validated, frozen configuration. Nothing outside src/config reads process.env. */
+export interface Config {
+  /** Absolute, resolved path of the directory to mirror. */
+  readonly sourceDir: string;
+  readonly remote: {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    /** Absolute directory on the target. */
+    readonly dir: string;
+  };
+  readonly ssh: {
+    /** The private key as configured; filesync uses a private 0600 copy of it. */
+    readonly keyPath: string;
+    /** Pinned host keys; under `accept-new` without one, keys are kept in the runtime directory. */
+    readonly knownHostsPath: string | undefined;
+    readonly hostKeyPolicy: HostKeyPolicy;
+  };
+  readonly filter: {
+    /** Globs a file must match one of (empty: every file). Extensions arrive here as `*.ext`. */
+    readonly include: readonly string[];
+    /** Globs of files and directories never synced. */
+    readonly exclude: readonly string[];
+  };
+  readonly rsync: {
+    readonly delete: boolean;
+    readonly compress: boolean;
+    readonly checksum: boolean;
+    readonly update: boolean;
+    readonly partial: boolean;
+    readonly bwlimit: string | undefined;
+    readonly extraArgs: readonly string[];
+    readonly ioTimeoutMs: number;
+  };
+  readonly debounceMs: number;
+  readonly maxDelayMs: number;
+  readonly resyncIntervalMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly healthPort: number;
+  readonly log: {
+    readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+    readonly format: 'json' | 'pretty';
+  };
+}

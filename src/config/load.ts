@@ -1,0 +1,193 @@
+import { constants } from 'node:fs';
+import { access, readFile, realpath, stat } from 'node:fs/promises';
+import { cleanEnv, EnvMissingError } from 'envalid';
+import { validatePatterns } from '../filter.ts';
+import type { Config } from './config.ts';
+import { type SettingName, schema } from './schema.ts';
+
+/** Either a usable configuration or every reason it is not one. */
+export type ConfigResult =
+  | { readonly ok: true; readonly config: Config }
+  | { readonly ok: false; readonly problems: readonly string[] };
+
+/** rsync options that would break how filesync drives rsync; filesync sets these itself. */
+const RESERVED_RSYNC_ARGS = [
+  '--files-from',
+  '--from0',
+  '-0',
+  '--rsh',
+  '-e',
+  '--server',
+  '--sender',
+  '--daemon',
+  '--delete-missing-args',
+  '--ignore-missing-args',
+  '--partial-dir',
+  '--mkpath',
+  '--timeout',
+  '--remove-source-files',
+  '--dry-run',
+  '-n',
+  '--list-only',
+];
+
+/** Validates the environment and the files it names; never throws for bad input. */
+export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) return parsed;
+  const problems = await checkFiles(parsed.config);
+  if (problems.length > 0) return { ok: false, problems };
+  const sourceDir = await realpath(parsed.config.sourceDir);
+  return { ok: true, config: Object.freeze({ ...parsed.config, sourceDir }) };
+}
+
+/** The pure half of loadConfig: values and their relations, without touching the filesystem. */
+export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
+  let envErrors: Partial<Record<string, Error>> = {};
+  const raw = cleanEnv(env, schema, {
+    reporter: ({ errors }) => {
+      envErrors = errors;
+    },
+  });
+  const problems = Object.entries(envErrors).map(([name, error]) =>
+    describeEnvError(name as SettingName, error),
+  );
+  const failed = (name: SettingName) => name in envErrors;
+
+  const extensions = raw.SYNC_EXTENSIONS;
+  if (raw.SYNC_INCLUDE.length > 0 && extensions.length > 0) {
+    problems.push(
+      'SYNC_INCLUDE and SYNC_EXTENSIONS cannot be combined: put the extensions into the include globs instead (for example SYNC_INCLUDE=reports/**/*.csv).',
+    );
+  }
+  const badExtension = extensions.find((ext) => !/^\.?[^./*?[\]\\]+$/.test(ext));
+  if (badExtension !== undefined) {
+    problems.push(
+      `SYNC_EXTENSIONS: expected extensions such as .txt or rrd, got ${JSON.stringify(badExtension)}`,
+    );
+  }
+  for (const name of ['SYNC_INCLUDE', 'SYNC_EXCLUDE'] as const) {
+    const problem = failed(name) ? undefined : validatePatterns(raw[name]);
+    if (problem !== undefined) problems.push(`${name}: ${problem}`);
+  }
+  if (!failed('SYNC_DEBOUNCE') && !failed('SYNC_MAX_DELAY') && raw.SYNC_MAX_DELAY < raw.SYNC_DEBOUNCE) {
+    problems.push(
+      `SYNC_MAX_DELAY (${raw.SYNC_MAX_DELAY}ms) must not be shorter than SYNC_DEBOUNCE (${raw.SYNC_DEBOUNCE}ms).`,
+    );
+  }
+  if (!failed('SYNC_IO_TIMEOUT') && raw.SYNC_IO_TIMEOUT < 1000) {
+    problems.push('SYNC_IO_TIMEOUT must be at least 1s (rsync counts it in whole seconds).');
+  }
+  const knownHosts = raw.SYNC_KNOWN_HOSTS?.trim() === '' ? undefined : raw.SYNC_KNOWN_HOSTS;
+  if (raw.SYNC_HOST_KEY_POLICY === 'strict' && knownHosts === undefined && !failed('SYNC_HOST_KEY_POLICY')) {
+    problems.push(
+      'SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict: point it at a known_hosts file that pins the target (make one with `ssh-keyscan -p PORT HOST > known_hosts` and check the fingerprint), or set SYNC_HOST_KEY_POLICY=accept-new to trust the key seen first.',
+    );
+  }
+  if (knownHosts !== undefined && /[\s"'%]/.test(knownHosts)) {
+    problems.push(
+      `SYNC_KNOWN_HOSTS: ${JSON.stringify(knownHosts)} has spaces, quotes or % in it, which ssh options cannot carry; move the file to a plain path.`,
+    );
+  }
+  const reserved = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) =>
+    RESERVED_RSYNC_ARGS.some((name) => arg === name || arg.startsWith(`${name}=`)),
+  );
+  if (reserved !== undefined) {
+    problems.push(
+      `SYNC_RSYNC_EXTRA_ARGS: ${reserved} is set by filesync itself and cannot be overridden; remove it.`,
+    );
+  }
+  const notAnOption = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) => !arg.startsWith('-'));
+  if (notAnOption !== undefined) {
+    problems.push(
+      `SYNC_RSYNC_EXTRA_ARGS: expected rsync options starting with "-", got ${JSON.stringify(notAnOption)}`,
+    );
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  const include =
+    extensions.length > 0 ? extensions.map((ext) => `*.${ext.replace(/^\./, '')}`) : raw.SYNC_INCLUDE;
+  const config: Config = {
+    sourceDir: raw.SYNC_SOURCE_DIR,
+    remote: {
+      host: raw.SYNC_REMOTE_HOST,
+      port: raw.SYNC_REMOTE_PORT,
+      user: raw.SYNC_REMOTE_USER,
+      dir: raw.SYNC_REMOTE_DIR,
+    },
+    ssh: { keyPath: raw.SYNC_SSH_KEY, knownHostsPath: knownHosts, hostKeyPolicy: raw.SYNC_HOST_KEY_POLICY },
+    filter: { include: Object.freeze([...include]), exclude: raw.SYNC_EXCLUDE },
+    rsync: {
+      delete: raw.SYNC_DELETE,
+      compress: raw.SYNC_RSYNC_COMPRESS,
+      checksum: raw.SYNC_RSYNC_CHECKSUM,
+      update: raw.SYNC_RSYNC_UPDATE,
+      partial: raw.SYNC_RSYNC_PARTIAL,
+      bwlimit: raw.SYNC_RSYNC_BWLIMIT,
+      extraArgs: raw.SYNC_RSYNC_EXTRA_ARGS,
+      ioTimeoutMs: raw.SYNC_IO_TIMEOUT,
+    },
+    debounceMs: raw.SYNC_DEBOUNCE,
+    maxDelayMs: raw.SYNC_MAX_DELAY,
+    resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,
+    shutdownTimeoutMs: raw.SYNC_SHUTDOWN_TIMEOUT,
+    healthPort: raw.SYNC_HEALTH_PORT,
+    log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT },
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+function describeEnvError(name: SettingName, error: Error | undefined): string {
+  const spec: { desc?: string; example?: string } = schema[name];
+  if (error instanceof EnvMissingError) {
+    const example = spec.example === undefined ? '' : ` (for example ${spec.example})`;
+    return `${name} is required: ${(spec.desc ?? '').replace(/\.$/, '')}${example}.`;
+  }
+  return `${name}: ${error?.message ?? 'invalid value'}`;
+}
+
+/** The filesystem half: the paths the configuration names must exist and be readable. */
+async function checkFiles(config: Config): Promise<string[]> {
+  const problems: string[] = [];
+  const source = await stat(config.sourceDir).catch(() => undefined);
+  if (source === undefined) {
+    problems.push(
+      `SYNC_SOURCE_DIR: ${config.sourceDir} does not exist; create it or mount the directory to mirror there.`,
+    );
+  } else if (!source.isDirectory()) {
+    problems.push(`SYNC_SOURCE_DIR: ${config.sourceDir} is not a directory.`);
+  } else if (!(await readable(config.sourceDir, constants.R_OK | constants.X_OK))) {
+    problems.push(`SYNC_SOURCE_DIR: ${config.sourceDir} is not readable by this user (uid ${process.getuid?.()}).`);
+  }
+
+  const key = await readFile(config.ssh.keyPath, 'utf8').catch((error: NodeJS.ErrnoException) => error);
+  if (key instanceof Error) {
+    problems.push(
+      `SYNC_SSH_KEY: cannot read ${config.ssh.keyPath} (${key.code ?? key.message}); mount the private key there, readable by uid ${process.getuid?.()}.`,
+    );
+  } else if (!key.includes('PRIVATE KEY')) {
+    problems.push(`SYNC_SSH_KEY: ${config.ssh.keyPath} does not look like an SSH private key.`);
+  }
+
+  const knownHosts = config.ssh.knownHostsPath;
+  if (knownHosts !== undefined && config.ssh.hostKeyPolicy === 'strict' && !(await readable(knownHosts, constants.R_OK))) {
+    problems.push(
+      `SYNC_KNOWN_HOSTS: cannot read ${knownHosts}; under the strict policy it must list the target's host key (ssh-keyscan -p ${config.remote.port} ${config.remote.host}).`,
+    );
+  }
+  return problems;
+}
+
+async function readable(path: string, mode: number): Promise<boolean> {
+  return access(path, mode).then(
+    () => true,
+    () => false,
+  );
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) {
+    if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) deepFreeze(child);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,201 @@
+import { isIPv6 } from 'node:net';
+import { bool, EnvError, makeExactValidator, str } from 'envalid';
+import { formatDuration, parseDuration } from './duration.ts';
+
+// Every setting filesync reads, with its parser, default and description. The README's
+// configuration table is generated from this file (`npm run docs`), and a test keeps them equal.
+
+const fail = (expected: string, input: string): never => {
+  throw new EnvError(`expected ${expected}, got ${JSON.stringify(input)}`);
+};
+
+const duration = makeExactValidator<number>(
+  (input) => parseDuration(input) ?? fail('a duration such as 500ms, 5s, 2m or 1h', input),
+);
+
+/** Comma-separated list; blanks around items are ignored. */
+const list = makeExactValidator<readonly string[]>((input) =>
+  Object.freeze(
+    input
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  ),
+);
+
+const text = makeExactValidator<string>((input) =>
+  input.trim() === '' ? fail('a non-empty value', input) : input,
+);
+
+const absolutePath = makeExactValidator<string>((input) =>
+  input.startsWith('/') && !/[\n\r\0]/.test(input)
+    ? input
+    : fail('an absolute path (starting with /, no newlines)', input),
+);
+
+const hostname = makeExactValidator<string>((input) =>
+  /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(input) || isIPv6(input)
+    ? input
+    : fail('a host name or IP address', input),
+);
+
+const username = makeExactValidator<string>((input) =>
+  /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(input)
+    ? input
+    : fail('a user name (letters, digits, ".", "_", "-"; not starting with "-")', input),
+);
+
+const port = (allowZero: boolean) =>
+  makeExactValidator<number>((input) => {
+    const value = Number(input);
+    const min = allowZero ? 0 : 1;
+    return /^\d+$/.test(input) && value >= min && value <= 65535
+      ? value
+      : fail(`a port number from ${min} to 65535`, input);
+  });
+
+const bandwidth = makeExactValidator<string>((input) =>
+  /^\d+(\.\d+)?[KMGkmg]?$/.test(input)
+    ? input
+    : fail('a bandwidth in KiB/s such as 1000, or with a unit: 500K, 1.5M', input),
+);
+
+const words = makeExactValidator<readonly string[]>((input) =>
+  Object.freeze(input.split(/\s+/).filter((word) => word !== '')),
+);
+
+const hostKeyPolicy = ['strict', 'accept-new'] as const;
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const logFormats = ['json', 'pretty'] as const;
+
+/** The envalid specification of every environment variable. */
+export const schema = {
+  SYNC_SOURCE_DIR: text({ desc: 'Directory to watch and mirror.', example: '/data' }),
+  SYNC_REMOTE_HOST: hostname({ desc: 'Target host name or IP address.', example: 'backup.example.com' }),
+  SYNC_REMOTE_PORT: port(false)({ default: 22, desc: 'SSH port of the target.' }),
+  SYNC_REMOTE_USER: username({ desc: 'SSH user on the target.', example: 'sync' }),
+  SYNC_REMOTE_DIR: absolutePath({
+    desc: 'Absolute directory on the target; created if missing.',
+    example: '/srv/mirror',
+  }),
+  SYNC_SSH_KEY: text({ desc: 'Path of the SSH private key.', example: '/run/secrets/id_ed25519' }),
+  SYNC_KNOWN_HOSTS: str({
+    default: undefined,
+    desc: 'Path of a known_hosts file that pins the target host key. Required when the policy is strict.',
+    example: '/run/secrets/known_hosts',
+  }),
+  SYNC_HOST_KEY_POLICY: str({
+    choices: hostKeyPolicy,
+    default: 'strict',
+    desc: '`strict` refuses unknown or changed host keys; `accept-new` trusts on first use and refuses changes.',
+  }),
+  SYNC_DEBOUNCE: duration({ default: 1000, desc: 'Quiet period before a batch of changes is sent.' }),
+  SYNC_MAX_DELAY: duration({
+    default: 10_000,
+    desc: 'Longest a change may wait while writes keep coming.',
+  }),
+  SYNC_DELETE: bool({ default: true, desc: 'Propagate deletions to the target.' }),
+  SYNC_INCLUDE: list({
+    default: Object.freeze([]),
+    desc: 'Comma-separated globs of files to sync, relative to the source (empty: all files).',
+    example: 'reports/**,*.csv',
+  }),
+  SYNC_EXCLUDE: list({
+    default: Object.freeze([]),
+    desc: 'Comma-separated globs of files and directories never to sync; excluded directories are not watched.',
+    example: '*.tmp,.git,cache/',
+  }),
+  SYNC_EXTENSIONS: list({
+    default: Object.freeze([]),
+    desc: 'Comma-separated file extensions to sync (empty: all). Cannot be combined with SYNC_INCLUDE.',
+    example: '.txt,.rrd,.properties',
+  }),
+  SYNC_RSYNC_COMPRESS: bool({ default: false, desc: 'Compress data in transit (`rsync --compress`).' }),
+  SYNC_RSYNC_CHECKSUM: bool({
+    default: false,
+    desc: 'Compare files by checksum instead of size and time (`rsync --checksum`).',
+  }),
+  SYNC_RSYNC_UPDATE: bool({
+    default: false,
+    desc: 'Skip files that are newer on the target (`rsync --update`).',
+  }),
+  SYNC_RSYNC_PARTIAL: bool({
+    default: true,
+    desc: 'Keep interrupted transfers in a partial-dir and resume them; a half-written file never replaces a good one.',
+  }),
+  SYNC_RSYNC_BWLIMIT: bandwidth({
+    default: undefined,
+    desc: 'Bandwidth limit in KiB/s, or with a unit such as 1.5M (`rsync --bwlimit`).',
+    example: '1000',
+  }),
+  SYNC_RSYNC_EXTRA_ARGS: words({
+    default: Object.freeze([]),
+    desc: 'Further rsync options, separated by spaces (no shell quoting).',
+    example: '--chmod=D755,F644',
+  }),
+  SYNC_IO_TIMEOUT: duration({
+    default: 60_000,
+    desc: 'Give up on a transfer when no data moves for this long (`rsync --timeout`).',
+  }),
+  SYNC_RESYNC_INTERVAL: duration({
+    default: 3_600_000,
+    desc: 'Full reconciliation pass every so often, `0` = never.',
+  }),
+  SYNC_SHUTDOWN_TIMEOUT: duration({
+    default: 20_000,
+    desc: 'How long SIGTERM may spend sending pending changes.',
+  }),
+  SYNC_HEALTH_PORT: port(true)({
+    default: 8080,
+    desc: 'HTTP port for /healthz, /readyz and /metrics, `0` = off.',
+  }),
+  LOG_LEVEL: str({ choices: logLevels, default: 'info', desc: 'Log level.' }),
+  LOG_FORMAT: str({
+    choices: logFormats,
+    default: 'json',
+    desc: '`json` (one object a line, for machines) or `pretty` (for people).',
+  }),
+} as const;
+
+export type SettingName = keyof typeof schema;
+
+/** The type column of the README table. */
+export const settingTypes = {
+  SYNC_SOURCE_DIR: 'path',
+  SYNC_REMOTE_HOST: 'host',
+  SYNC_REMOTE_PORT: 'port',
+  SYNC_REMOTE_USER: 'string',
+  SYNC_REMOTE_DIR: 'absolute path',
+  SYNC_SSH_KEY: 'path',
+  SYNC_KNOWN_HOSTS: 'path',
+  SYNC_HOST_KEY_POLICY: hostKeyPolicy.join(' \\| '),
+  SYNC_DEBOUNCE: 'duration',
+  SYNC_MAX_DELAY: 'duration',
+  SYNC_DELETE: 'boolean',
+  SYNC_INCLUDE: 'glob list',
+  SYNC_EXCLUDE: 'glob list',
+  SYNC_EXTENSIONS: 'list',
+  SYNC_RSYNC_COMPRESS: 'boolean',
+  SYNC_RSYNC_CHECKSUM: 'boolean',
+  SYNC_RSYNC_UPDATE: 'boolean',
+  SYNC_RSYNC_PARTIAL: 'boolean',
+  SYNC_RSYNC_BWLIMIT: 'bandwidth',
+  SYNC_RSYNC_EXTRA_ARGS: 'words',
+  SYNC_IO_TIMEOUT: 'duration',
+  SYNC_RESYNC_INTERVAL: 'duration',
+  SYNC_SHUTDOWN_TIMEOUT: 'duration',
+  SYNC_HEALTH_PORT: 'port',
+  LOG_LEVEL: logLevels.join(' \\| '),
+  LOG_FORMAT: logFormats.join(' \\| '),
+} as const satisfies Record<SettingName, string>;
+
+/** How a default reads in the README. */
+export function describeDefault(name: SettingName): string {
+  const spec: { default?: unknown } = schema[name];
+  if (!('default' in spec)) return 'required';
+  const value = spec.default;
+  if (value === undefined) return '—';
+  if (settingTypes[name] === 'duration') return formatDuration(value as number);
+  if (Array.isArray(value)) return value.length === 0 ? '(empty)' : value.join(',');
+  return String(value);
+}

@@ -1,0 +1,19 @@
+import { pino } from 'pino';
+import pretty from 'pino-pretty';
+import type { Config } from './config/config.ts';
+
+export type Logger = pino.Logger;
+
+/** JSON lines on stdout for the container runtime and journald; `pretty` for people. */
+export function createLogger(options: Config['log']): Logger {
+  const common: pino.LoggerOptions = {
+    level: options.level,
+    base: { service: 'filesync' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: ['privateKey', '*.privateKey', 'password', '*.password'], censor: '[redacted]' },
+  };
+  if (options.format === 'pretty') {
+    return pino(common, pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,service' }));
+  }
+  return pino({ ...common, formatters: { level: (label) => ({ level: label }) } });
+}

@@ -1,0 +1,84 @@
+import { assertNever } from './assert.ts';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SchedulerEvent } from './sync/scheduler.ts';
+
+/** Prometheus metrics, fed from scheduler and watcher events. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #syncs = new Counter({
+    name: 'filesync_syncs_total',
+    help: 'rsync runs by kind (batch or full) and outcome (ok or the failure reason).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #duration = new Histogram({
+    name: 'filesync_sync_duration_seconds',
+    help: 'Duration of rsync runs.',
+    labelNames: ['kind'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [this.registry],
+  });
+  readonly #files = new Counter({
+    name: 'filesync_files_transferred_total',
+    help: 'Regular files sent to the target.',
+    registers: [this.registry],
+  });
+  readonly #deleted = new Counter({
+    name: 'filesync_files_deleted_total',
+    help: 'Files deleted on the target.',
+    registers: [this.registry],
+  });
+  readonly #bytes = new Counter({
+    name: 'filesync_transferred_bytes_total',
+    help: 'Size of the files sent to the target.',
+    registers: [this.registry],
+  });
+  readonly #pending = new Gauge({
+    name: 'filesync_pending_paths',
+    help: 'Changed paths waiting for the next batch.',
+    registers: [this.registry],
+  });
+  readonly #lastSuccess = new Gauge({
+    name: 'filesync_last_success_timestamp_seconds',
+    help: 'When a sync last succeeded (Unix time).',
+    registers: [this.registry],
+  });
+  readonly #watchErrors = new Counter({
+    name: 'filesync_watch_errors_total',
+    help: 'Watcher errors, each followed by a full pass.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'filesync_' });
+  }
+
+  observe(event: SchedulerEvent): void {
+    switch (event.type) {
+      case 'started':
+        this.#pending.set(0);
+        return;
+      case 'pending':
+        this.#pending.set(event.paths);
+        return;
+      case 'finished': {
+        const { outcome, job } = event;
+        this.#syncs.inc({ kind: job.kind, outcome: outcome.ok ? 'ok' : outcome.reason });
+        this.#duration.observe({ kind: job.kind }, event.durationMs / 1000);
+        if (outcome.ok) {
+          this.#files.inc(outcome.stats.filesTransferred);
+          this.#deleted.inc(outcome.stats.filesDeleted);
+          this.#bytes.inc(outcome.stats.bytesTransferred);
+          this.#lastSuccess.setToCurrentTime();
+        }
+        return;
+      }
+      default:
+        return assertNever(event);
+    }
+  }
+
+  watchError(): void {
+    this.#watchErrors.inc();
+  }
+}

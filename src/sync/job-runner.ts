@@ -1,0 +1,18 @@
+import type { Logger } from '../log.ts';
+import { type Job, type PlanContext, planJob } from './plan.ts';
+import type { PlanRunner } from './runner.ts';
+import type { JobRunner } from './scheduler.ts';
+import { surveyPaths } from './survey.ts';
+
+/** Survey, plan, run: what one scheduled job takes, given the real runner. */
+export function createJobRunner(context: PlanContext, runner: PlanRunner, log: Logger): JobRunner {
+  return async (job: Job, signal: AbortSignal) => {
+    const surveyed =
+      job.kind === 'full'
+        ? job
+        : ({ kind: 'batch', paths: await surveyPaths(context.config.sourceDir, job.paths) } as const);
+    const plan = planJob(surveyed, context);
+    log.debug({ file: plan.file, args: plan.args, files: plan.stdin?.split('\0').length }, 'running rsync');
+    return runner.run(plan, signal);
+  };
+}

@@ -1,0 +1,46 @@
+import { assertNever } from '../assert.ts';
+import type { Logger } from '../log.ts';
+import type { SchedulerEvent } from './scheduler.ts';
+
+/** Paths listed in a batch's log line; the count is always there. */
+const LOGGED_PATHS = 20;
+
+/** Logs what the scheduler reports: one line a batch, failures with what to do. */
+export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
+  switch (event.type) {
+    case 'pending':
+      return;
+    case 'started': {
+      const paths = event.job.kind === 'batch' ? event.job.paths.length : undefined;
+      log.debug({ kind: event.job.kind, paths, attempt: event.attempt }, 'sync started');
+      return;
+    }
+    case 'finished': {
+      const { job, outcome, durationMs, attempt } = event;
+      const scope =
+        job.kind === 'batch'
+          ? { kind: job.kind, pathCount: job.paths.length, paths: job.paths.slice(0, LOGGED_PATHS) }
+          : { kind: job.kind };
+      if (outcome.ok) {
+        log.info({ ...scope, ...outcome.stats, vanished: outcome.vanished || undefined, durationMs, result: 'ok' }, 'synced');
+      } else {
+        log.error(
+          {
+            ...scope,
+            result: outcome.reason,
+            exitCode: outcome.exitCode,
+            err: { message: outcome.message },
+            hint: outcome.hint,
+            attempt,
+            retryInMs: event.retryInMs,
+            durationMs,
+          },
+          `sync failed: ${outcome.reason}`,
+        );
+      }
+      return;
+    }
+    default:
+      return assertNever(event);
+  }
+}

@@ -1,0 +1,139 @@
+// What a finished rsync run meant. rsync's exit code and its stderr together name the cause;
+// each cause gets a hint that tells the user what to do about it.
+
+/** Why a run failed, in the terms a user acts on. */
+export type FailureReason =
+  | 'host-key'
+  | 'auth'
+  | 'unreachable'
+  | 'remote-rsync-missing'
+  | 'remote-path'
+  | 'partial'
+  | 'timeout'
+  | 'usage'
+  | 'cancelled'
+  | 'local'
+  | 'unknown';
+
+/** Counts rsync reports with --stats. */
+export interface TransferStats {
+  readonly filesTransferred: number;
+  readonly filesDeleted: number;
+  readonly bytesTransferred: number;
+}
+
+export type Outcome =
+  | { readonly ok: true; readonly stats: TransferStats; readonly vanished: boolean }
+  | {
+      readonly ok: false;
+      readonly reason: FailureReason;
+      readonly exitCode: number | undefined;
+      readonly message: string;
+      readonly hint: string;
+    };
+
+/** rsync's exit codes (rsync(1), EXIT VALUES). */
+export const RsyncExit = {
+  ok: 0,
+  syntax: 1,
+  protocolIncompatible: 2,
+  fileSelection: 3,
+  unsupportedAction: 4,
+  startupProtocol: 5,
+  socketIo: 10,
+  fileIo: 11,
+  streamProtocol: 12,
+  signal: 20,
+  partialTransfer: 23,
+  vanishedSourceFiles: 24,
+  maxDeleteReached: 25,
+  ioTimeout: 30,
+  remoteShell: 255,
+} as const;
+
+const HINTS: Readonly<Record<FailureReason, string>> = {
+  'host-key':
+    "The target's host key is not the one pinned in SYNC_KNOWN_HOSTS. If the target was rebuilt on purpose, replace its line (ssh-keyscan -p PORT HOST); otherwise the connection may be intercepted.",
+  auth: "The target refused the key: add the public half of SYNC_SSH_KEY to the SYNC_REMOTE_USER's ~/.ssh/authorized_keys on the target.",
+  unreachable:
+    'Cannot reach the target: check SYNC_REMOTE_HOST, SYNC_REMOTE_PORT and that sshd runs there. Changes are kept and retried.',
+  'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
+  'remote-path':
+    'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
+  partial: 'Some files could not be transferred (see the message); they are retried with the next attempt.',
+  timeout: 'No data moved for SYNC_IO_TIMEOUT: the link or the target is stalled. Retrying.',
+  usage: 'rsync rejected its options: check SYNC_RSYNC_EXTRA_ARGS and that rsync ≥ 3.2.3 runs on both ends.',
+  cancelled: 'The transfer was stopped (shutdown or timeout); the changes are kept.',
+  local: 'rsync could not be started here: install rsync and openssh-client on this machine.',
+  unknown: 'rsync failed unexpectedly; see the message. Changes are kept and retried.',
+};
+
+const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [
+  [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i, 'host-key'],
+  [/Permission denied \((publickey|password|keyboard)|Too many authentication failures/i, 'auth'],
+  [
+    /Connection refused|Connection timed out|No route to host|Could not resolve hostname|Name or service not known|Network is unreachable|Connection closed by|Connection reset|Broken pipe|kex_exchange_identification/i,
+    'unreachable',
+  ],
+  [/rsync: (command )?not found|rsync: No such file or directory|exec: rsync/i, 'remote-rsync-missing'],
+  [/(mkdir|recv_generator|rename|open) .*failed: (Permission denied|Read-only file system|No space left)/i, 'remote-path'],
+];
+
+/** Classifies a finished rsync run from its exit code, stderr and stdout (for --stats). */
+export function classify(exitCode: number | undefined, stderr: string, stdout: string): Outcome {
+  if (exitCode === RsyncExit.ok || exitCode === RsyncExit.vanishedSourceFiles) {
+    return { ok: true, stats: parseStats(stdout), vanished: exitCode === RsyncExit.vanishedSourceFiles };
+  }
+  const reason = reasonFor(exitCode, stderr);
+  const message = lastLines(stderr) || `rsync exited with code ${exitCode ?? 'unknown'}`;
+  return { ok: false, reason, exitCode, message, hint: HINTS[reason] };
+}
+
+/** A failure that never reached rsync's exit code: not started, or stopped by us. */
+export function failure(reason: FailureReason, message: string): Outcome {
+  return { ok: false, reason, exitCode: undefined, message, hint: HINTS[reason] };
+}
+
+function reasonFor(exitCode: number | undefined, stderr: string): FailureReason {
+  for (const [pattern, reason] of STDERR_PATTERNS) if (pattern.test(stderr)) return reason;
+  switch (exitCode) {
+    case RsyncExit.syntax:
+    case RsyncExit.protocolIncompatible:
+    case RsyncExit.unsupportedAction:
+      return 'usage';
+    case RsyncExit.fileSelection:
+    case RsyncExit.fileIo:
+      return 'remote-path';
+    case RsyncExit.partialTransfer:
+    case RsyncExit.maxDeleteReached:
+      return 'partial';
+    case RsyncExit.ioTimeout:
+      return 'timeout';
+    case RsyncExit.signal:
+      return 'cancelled';
+    case RsyncExit.remoteShell:
+    case RsyncExit.socketIo:
+    case RsyncExit.startupProtocol:
+    case RsyncExit.streamProtocol:
+      return 'unreachable';
+    default:
+      return 'unknown';
+  }
+}
+
+function lastLines(text: string, count = 5): string {
+  return text.trim().split('\n').slice(-count).join('\n');
+}
+
+/** Reads the counters of `rsync --stats`; numbers may carry thousands separators. */
+export function parseStats(stdout: string): TransferStats {
+  const read = (label: string): number => {
+    const match = new RegExp(`^${label}: ([\\d,]+)`, 'm').exec(stdout);
+    return match ? Number((match[1] ?? '0').replaceAll(',', '')) : 0;
+  };
+  return {
+    filesTransferred: read('Number of regular files transferred'),
+    filesDeleted: read('Number of deleted files'),
+    bytesTransferred: read('Total transferred file size'),
+  };
+}

@@ -1,0 +1,114 @@
+import { assertNever } from '../assert.ts';
+import type { Config } from '../config/config.ts';
+import type { Filter } from '../filter.ts';
+import { PARTIAL_DIR } from '../filter.ts';
+import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
+import type { SurveyedPath } from './survey.ts';
+
+// The pure planner: a job and the configuration in, one rsync command out. It decides
+// everything about a transfer; runner.ts only executes what it returns.
+
+/** What to send: a full reconciliation of the tree, or a batch of changed paths. */
+export type Job =
+  | { readonly kind: 'full' }
+  | { readonly kind: 'batch'; readonly paths: readonly string[] };
+
+/** A job ready to plan: a batch's paths have been surveyed (see survey.ts). */
+export type SurveyedJob =
+  | { readonly kind: 'full' }
+  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+
+/** One process to run: its program, argv and standard input. */
+export interface Plan {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly stdin: string | undefined;
+}
+
+/** The parts of the runtime a plan depends on. */
+export interface PlanContext {
+  readonly config: Config;
+  readonly filter: Filter;
+  readonly ssh: SshTarget;
+}
+
+export function planJob(job: SurveyedJob, context: PlanContext): Plan {
+  const { config } = context;
+  const deletion = config.rsync.delete ? ['--delete', '--force'] : [];
+  if (job.kind === 'full') return rsyncPlan(context, [...deletion, ...context.filter.rsyncRules()]);
+  return rsyncPlan(
+    context,
+    ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules()],
+    batchList(job.paths, config.rsync.delete),
+  );
+}
+
+/**
+ * The --files-from list of a batch, one run without recursion. A file is listed as itself; a
+ * directory as `dir/`, which sends its entries one level deep and, with --delete, removes
+ * entries the source no longer has; a vanished path as its nearest remaining directory, for
+ * the same reason. (rsync's --delete-missing-args would be the direct way, but receivers with
+ * the 2025 flist.c hardening reject its entries for any nested path.) New directories arrive
+ * level by level, as the watcher reports each one.
+ */
+export function batchList(paths: readonly SurveyedPath[], deletions: boolean): string[] {
+  const entries = new Set<string>();
+  for (const entry of paths) {
+    switch (entry.kind) {
+      case 'file':
+        entries.add(entry.path);
+        break;
+      case 'dir':
+        entries.add(`${entry.path}/`);
+        break;
+      case 'missing':
+        if (deletions) entries.add(entry.ancestor === '' ? './' : `${entry.ancestor}/`);
+        break;
+      default:
+        assertNever(entry);
+    }
+  }
+  return [...entries].sort();
+}
+
+/** rsync's NUL-terminated --files-from input; undefined when there is nothing to send. */
+function listInput(list: readonly string[]): string | undefined {
+  return list.length === 0 ? undefined : `${list.join('\0')}\0`;
+}
+
+function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonly string[]): Plan {
+  const { config, ssh } = context;
+  const source = `${config.sourceDir.replace(/\/+$/, '')}/`;
+  const target = remoteSpec(ssh, config.remote.dir);
+  const stdin = list === undefined ? undefined : listInput(list);
+  return { file: 'rsync', args: [...commonArgs(context), ...args, source, target], stdin };
+}
+
+function commonArgs({ config, ssh }: PlanContext): string[] {
+  const { rsync } = config;
+  return [
+    '--archive',
+    '--mkpath',
+    '--stats',
+    `--timeout=${Math.ceil(rsync.ioTimeoutMs / 1000)}`,
+    ...(rsync.compress ? ['--compress'] : []),
+    ...(rsync.checksum ? ['--checksum'] : []),
+    ...(rsync.update ? ['--update'] : []),
+    ...(rsync.partial ? [`--partial-dir=${PARTIAL_DIR}`] : []),
+    ...(rsync.bwlimit === undefined ? [] : [`--bwlimit=${rsync.bwlimit}`]),
+    ...rsync.extraArgs,
+    '--rsh',
+    rsyncShell(ssh),
+  ];
+}
+
+/**
+ * `filesync check`'s probe: writes `name` at the top of the target, or removes it. The filter
+ * scopes the run to that one name, so nothing else on the target is ever touched.
+ */
+export function planProbe(name: string, action: 'write' | 'remove', context: PlanContext): Plan {
+  const scope = ['--dirs', '--files-from=-', '--from0', `--filter=+ /${name}`, '--filter=- *'];
+  return action === 'write'
+    ? rsyncPlan(context, scope, [name])
+    : rsyncPlan(context, [...scope, '--delete'], ['./']);
+}

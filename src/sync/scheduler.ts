@@ -1,0 +1,285 @@
+import { assertNever } from '../assert.ts';
+import type { Outcome } from './outcome.ts';
+import type { Job } from './plan.ts';
+
+/*
+ * Turns a stream of changed paths into at most one transfer at a time.
+ *
+ *              change                     quiet for `debounce`,            done, nothing pending
+ *   ┌──────┐ ─────────▶ ┌─────────┐ ───── or `maxDelay` after the ──▶ ┌─────────┐ ──────────────▶ idle
+ *   │ idle │            │ waiting │        first change               │ running │
+ *   └──────┘            └─────────┘ ◀──────────── done, changes ────── └─────────┘
+ *                          ▲                      arrived meanwhile       │
+ *                          │                                              │ failed: the job is
+ *                          │       ┌─────────┐                            │ merged back into
+ *                          └────── │ backoff │ ◀──────────────────────────┘ what is pending
+ *                 after 1s, 2s, …  └─────────┘
+ *                 up to 60s
+ *
+ * Changes that arrive while running or backing off are collected and go out together in the
+ * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
+ */
+
+/** Runs one job; the seam to rsync, faked in the scheduler's tests. */
+export type JobRunner = (job: Job, signal: AbortSignal) => Promise<Outcome>;
+
+/** Time, injectable so tests need no real waiting. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export type SchedulerState = 'idle' | 'waiting' | 'running' | 'backoff' | 'stopped';
+
+/** What the scheduler reports; logging and metrics subscribe to these. */
+export type SchedulerEvent =
+  | { readonly type: 'started'; readonly job: Job; readonly attempt: number }
+  | {
+      readonly type: 'finished';
+      readonly job: Job;
+      readonly outcome: Outcome;
+      readonly durationMs: number;
+      readonly attempt: number;
+      /** Set when the job failed and will be tried again after this long. */
+      readonly retryInMs: number | undefined;
+    }
+  | { readonly type: 'pending'; readonly paths: number; readonly full: boolean };
+
+export interface SchedulerOptions {
+  readonly debounceMs: number;
+  readonly maxDelayMs: number;
+  /** Beyond this many pending paths, a full pass is cheaper than a list. */
+  readonly maxPendingPaths?: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly clock?: Clock;
+  readonly onEvent?: (event: SchedulerEvent) => void;
+}
+
+export class Scheduler {
+  readonly #run: JobRunner;
+  readonly #clock: Clock;
+  readonly #options: Required<Omit<SchedulerOptions, 'clock' | 'onEvent'>>;
+  readonly #emit: (event: SchedulerEvent) => void;
+
+  #state: SchedulerState = 'idle';
+  #pending = new Set<string>();
+  #pendingFull = false;
+  #firstChangeAt = 0;
+  #lastChangeAt = 0;
+  #timer: unknown;
+  #failures = 0;
+  #inFlight: { controller: AbortController; done: Promise<void> } | undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(run: JobRunner, options: SchedulerOptions) {
+    this.#run = run;
+    this.#clock = options.clock ?? systemClock;
+    this.#emit = options.onEvent ?? (() => {});
+    this.#options = {
+      debounceMs: options.debounceMs,
+      maxDelayMs: options.maxDelayMs,
+      maxPendingPaths: options.maxPendingPaths ?? 100_000,
+      backoffMinMs: options.backoffMinMs ?? 1000,
+      backoffMaxMs: options.backoffMaxMs ?? 60_000,
+    };
+  }
+
+  get state(): SchedulerState {
+    return this.#state;
+  }
+
+  /** Consecutive failed runs; 0 after any success. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Records changed paths (relative to the source) for the next batch. */
+  add(paths: Iterable<string>): void {
+    if (this.#state === 'stopped') return;
+    if (!this.#pendingFull) {
+      for (const path of paths) this.#pending.add(path);
+      if (this.#pending.size > this.#options.maxPendingPaths) {
+        this.#pendingFull = true;
+        this.#pending.clear();
+      }
+    }
+    this.#noteChange();
+  }
+
+  /** Asks for a full pass; `now` skips the debounce (start-up, periodic resync, watcher errors). */
+  requestFull(now = false): void {
+    if (this.#state === 'stopped') return;
+    this.#pendingFull = true;
+    this.#pending.clear();
+    this.#noteChange(now);
+  }
+
+  /** Resolves once nothing is pending or running. */
+  whenIdle(): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Sends what is pending now, retrying failures until `timeoutMs` has passed; then cancels
+   * whatever runs and stops. Resolves true when everything was sent.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = this.#clock.now() + timeoutMs;
+    while (this.#hasWork() && this.#clock.now() < deadline) {
+      if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
+      const done = this.#inFlight?.done ?? Promise.resolve();
+      const left = deadline - this.#clock.now();
+      const timedOut = await this.#raceTimer(done, left);
+      if (timedOut) break;
+      if (this.#state === 'backoff') await this.#raceTimer(new Promise(() => {}), Math.min(1000, left));
+    }
+    const flushed = !this.#hasWork();
+    await this.stop();
+    return flushed;
+  }
+
+  /** Cancels timers and the run in flight; pending paths are dropped (a restart resyncs). */
+  async stop(): Promise<void> {
+    this.#clearTimer();
+    this.#state = 'stopped';
+    const inFlight = this.#inFlight;
+    inFlight?.controller.abort();
+    await inFlight?.done;
+    this.#wakeIdleWaiters();
+  }
+
+  #hasWork(): boolean {
+    return this.#inFlight !== undefined || this.#pendingFull || this.#pending.size > 0;
+  }
+
+  #noteChange(immediate = false): void {
+    const now = this.#clock.now();
+    if (this.#firstChangeAt === 0) this.#firstChangeAt = now;
+    this.#lastChangeAt = immediate ? now - this.#options.debounceMs : now;
+    this.#emit({ type: 'pending', paths: this.#pending.size, full: this.#pendingFull });
+    switch (this.#state) {
+      case 'idle':
+      case 'waiting':
+        this.#state = 'waiting';
+        this.#arm(this.#dueIn());
+        return;
+      case 'running':
+      case 'backoff':
+      case 'stopped':
+        return;
+      default:
+        return assertNever(this.#state);
+    }
+  }
+
+  #dueIn(): number {
+    const { debounceMs, maxDelayMs } = this.#options;
+    const due = Math.min(this.#lastChangeAt + debounceMs, this.#firstChangeAt + maxDelayMs);
+    return Math.max(0, due - this.#clock.now());
+  }
+
+  #arm(ms: number): void {
+    this.#clearTimer();
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), ms);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #fire(): void {
+    this.#clearTimer();
+    const job: Job = this.#pendingFull
+      ? { kind: 'full' }
+      : { kind: 'batch', paths: [...this.#pending] };
+    this.#pending = new Set();
+    this.#pendingFull = false;
+    this.#firstChangeAt = 0;
+    this.#state = 'running';
+    const controller = new AbortController();
+    const done = this.#execute(job, controller.signal);
+    this.#inFlight = { controller, done };
+  }
+
+  async #execute(job: Job, signal: AbortSignal): Promise<void> {
+    const attempt = this.#failures + 1;
+    const startedAt = this.#clock.now();
+    this.#emit({ type: 'started', job, attempt });
+    const outcome = await this.#run(job, signal).catch(
+      (error: unknown): Outcome => ({
+        ok: false,
+        reason: 'unknown',
+        exitCode: undefined,
+        message: String(error),
+        hint: 'This is a bug in filesync; please report it.',
+      }),
+    );
+    this.#inFlight = undefined;
+    const durationMs = this.#clock.now() - startedAt;
+    if (outcome.ok) {
+      this.#failures = 0;
+    } else {
+      this.#failures += 1;
+      this.#mergeBack(job);
+    }
+    const stopped = this.#state === 'stopped';
+    const retryInMs = outcome.ok || stopped ? undefined : this.#backoff();
+    this.#emit({ type: 'finished', job, outcome, durationMs, attempt, retryInMs });
+    if (stopped) return;
+    if (retryInMs !== undefined) {
+      this.#state = 'backoff';
+      this.#arm(retryInMs);
+    } else if (this.#pendingFull || this.#pending.size > 0) {
+      this.#state = 'waiting';
+      this.#arm(this.#dueIn());
+    } else {
+      this.#state = 'idle';
+      this.#wakeIdleWaiters();
+    }
+  }
+
+  #mergeBack(job: Job): void {
+    if (job.kind === 'full') {
+      this.#pendingFull = true;
+      this.#pending.clear();
+    } else if (!this.#pendingFull) {
+      for (const path of job.paths) this.#pending.add(path);
+    }
+    if (this.#firstChangeAt === 0) this.#firstChangeAt = this.#clock.now();
+  }
+
+  #backoff(): number {
+    const { backoffMinMs, backoffMaxMs } = this.#options;
+    return Math.min(backoffMaxMs, backoffMinMs * 2 ** Math.min(this.#failures - 1, 16));
+  }
+
+  #raceTimer(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const handle = this.#clock.setTimeout(() => resolve(true), Math.max(0, ms));
+      void promise.then(() => {
+        this.#clock.clearTimeout(handle);
+        resolve(false);
+      });
+    });
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -1,0 +1,40 @@
+import { execa, type ResultPromise } from 'execa';
+import { masterArgs, type SshTarget } from './ssh.ts';
+
+const MASTER_OPTIONS = { reject: false, stdin: 'ignore' } as const;
+
+/**
+ * Keeps one SSH connection open for every transfer to share (ControlMaster). Transfers use
+ * ControlMaster=no, so while the master is down they connect on their own and nothing waits
+ * on it; `ensure()` before each run brings it back after the target returns.
+ */
+export class SshMaster {
+  readonly #target: SshTarget;
+  #process: ResultPromise<typeof MASTER_OPTIONS> | undefined;
+  #onExit: (stderr: string) => void;
+
+  constructor(target: SshTarget, onExit: (stderr: string) => void = () => {}) {
+    this.#target = target;
+    this.#onExit = onExit;
+  }
+
+  /** Starts the master unless one is running. */
+  ensure(): void {
+    if (this.#process !== undefined) return;
+    const child = execa('ssh', masterArgs(this.#target), MASTER_OPTIONS);
+    this.#process = child;
+    void child.then((result) => {
+      if (this.#process === child) this.#process = undefined;
+      if (!result.isTerminated) this.#onExit(result.stderr);
+    });
+  }
+
+  /** Closes the shared connection; transfers in flight keep theirs until they end. */
+  async stop(): Promise<void> {
+    const child = this.#process;
+    this.#process = undefined;
+    if (child === undefined) return;
+    child.kill('SIGTERM');
+    await child;
+  }
+}
