@@ -79,7 +79,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     problems.push('SYNC_IO_TIMEOUT must be at least 1s (rsync counts it in whole seconds).');
   }
   const knownHosts = raw.SYNC_KNOWN_HOSTS?.trim() === '' ? undefined : raw.SYNC_KNOWN_HOSTS;
-  if (raw.SYNC_HOST_KEY_POLICY === 'strict' && knownHosts === undefined && !failed('SYNC_HOST_KEY_POLICY')) {
+  if (!failed('SYNC_HOST_KEY_POLICY') && raw.SYNC_HOST_KEY_POLICY === 'strict' && knownHosts === undefined) {
     problems.push(
       'SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict: point it at a known_hosts file that pins the target (make one with `ssh-keyscan -p PORT HOST > known_hosts` and check the fingerprint), or set SYNC_HOST_KEY_POLICY=accept-new to trust the key seen first.',
     );

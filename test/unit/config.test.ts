@@ -1,0 +1,152 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseDuration } from '../../src/config/duration.ts';
+import { loadConfig, parseConfig } from '../../src/config/load.ts';
+
+const base = {
+  SYNC_SOURCE_DIR: '/data',
+  SYNC_REMOTE_HOST: 'backup.example.com',
+  SYNC_REMOTE_USER: 'sync',
+  SYNC_REMOTE_DIR: '/srv/mirror',
+  SYNC_SSH_KEY: '/run/secrets/id',
+  SYNC_KNOWN_HOSTS: '/run/secrets/known_hosts',
+};
+
+function problems(env: Record<string, string>): readonly string[] {
+  const result = parseConfig(env);
+  return result.ok ? [] : result.problems;
+}
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['5s', 5000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['1.5s', 1500],
+    ['250', 250],
+    ['0', 0],
+  ])('reads %s as %i ms', (input, ms) => expect(parseDuration(input)).toBe(ms));
+
+  it.each(['', 'fast', '-1s', '5 sec', '1d'])('rejects %j', (input) => expect(parseDuration(input)).toBeUndefined());
+});
+
+describe('parseConfig', () => {
+  it('applies the documented defaults', () => {
+    const result = parseConfig(base);
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    const { config } = result;
+    expect(config.remote).toEqual({ host: 'backup.example.com', port: 22, user: 'sync', dir: '/srv/mirror' });
+    expect(config.ssh.hostKeyPolicy).toBe('strict');
+    expect(config.debounceMs).toBe(1000);
+    expect(config.maxDelayMs).toBe(10_000);
+    expect(config.resyncIntervalMs).toBe(3_600_000);
+    expect(config.shutdownTimeoutMs).toBe(20_000);
+    expect(config.healthPort).toBe(8080);
+    expect(config.rsync).toMatchObject({ delete: true, compress: false, checksum: false, update: false, partial: true });
+    expect(config.rsync.bwlimit).toBeUndefined();
+    expect(config.log).toEqual({ level: 'info', format: 'json' });
+    expect(Object.isFrozen(config.rsync)).toBe(true);
+  });
+
+  it('reads every kind of value', () => {
+    const result = parseConfig({
+      ...base,
+      SYNC_REMOTE_PORT: '2222',
+      SYNC_DEBOUNCE: '250ms',
+      SYNC_MAX_DELAY: '1m',
+      SYNC_DELETE: 'false',
+      SYNC_EXCLUDE: ' *.tmp , .git/ ',
+      SYNC_EXTENSIONS: '.txt,rrd',
+      SYNC_RSYNC_COMPRESS: 'true',
+      SYNC_RSYNC_BWLIMIT: '1.5M',
+      SYNC_RSYNC_EXTRA_ARGS: '--chmod=D755,F644  --numeric-ids',
+      SYNC_HEALTH_PORT: '0',
+      LOG_FORMAT: 'pretty',
+    });
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    const { config } = result;
+    expect(config.remote.port).toBe(2222);
+    expect(config.debounceMs).toBe(250);
+    expect(config.maxDelayMs).toBe(60_000);
+    expect(config.rsync.delete).toBe(false);
+    expect(config.filter).toEqual({ include: ['*.txt', '*.rrd'], exclude: ['*.tmp', '.git/'] });
+    expect(config.rsync.bwlimit).toBe('1.5M');
+    expect(config.rsync.extraArgs).toEqual(['--chmod=D755,F644', '--numeric-ids']);
+    expect(config.healthPort).toBe(0);
+  });
+
+  it('names every missing setting at once', () => {
+    const found = problems({});
+    for (const name of ['SYNC_SOURCE_DIR', 'SYNC_REMOTE_HOST', 'SYNC_REMOTE_USER', 'SYNC_REMOTE_DIR', 'SYNC_SSH_KEY']) {
+      expect(found.some((p) => p.startsWith(`${name} is required`))).toBe(true);
+    }
+    expect(found.some((p) => p.startsWith('SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict'))).toBe(true);
+  });
+
+  it.each([
+    ['SYNC_REMOTE_PORT', '70000', 'expected a port number from 1 to 65535, got "70000"'],
+    ['SYNC_DEBOUNCE', 'soon', 'expected a duration such as 500ms, 5s, 2m or 1h, got "soon"'],
+    ['SYNC_REMOTE_HOST', '-oProxyCommand=x', 'expected a host name or IP address'],
+    ['SYNC_REMOTE_USER', '-x', 'expected a user name'],
+    ['SYNC_REMOTE_DIR', 'relative/dir', 'expected an absolute path'],
+    ['SYNC_HOST_KEY_POLICY', 'no', 'not in choices'],
+    ['SYNC_DELETE', 'maybe', 'SYNC_DELETE'],
+    ['SYNC_RSYNC_BWLIMIT', 'fast', 'expected a bandwidth'],
+    ['SYNC_RSYNC_EXTRA_ARGS', '--rsh=evil', '--rsh=evil is set by filesync itself'],
+    ['SYNC_RSYNC_EXTRA_ARGS', 'plain', 'expected rsync options starting with "-"'],
+    ['SYNC_EXTENSIONS', '*.txt', 'expected extensions such as .txt'],
+    ['SYNC_KNOWN_HOSTS', '/a b/known_hosts', 'spaces, quotes or %'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
+  ])('rejects %s=%j', (name, value, message) => {
+    const found = problems({ ...base, [name]: value });
+    expect(found.find((p) => p.includes(message) && p.includes(name.replace(/^SYNC_RSYNC_EXTRA_ARGS$/, 'SYNC_RSYNC')))).toBeDefined();
+  });
+
+  it('refuses include globs combined with extensions, and a max delay under the debounce', () => {
+    expect(problems({ ...base, SYNC_INCLUDE: 'a/**', SYNC_EXTENSIONS: 'txt' })[0]).toMatch(/cannot be combined/);
+    expect(problems({ ...base, SYNC_DEBOUNCE: '5s', SYNC_MAX_DELAY: '1s' })[0]).toMatch(/SYNC_MAX_DELAY/);
+  });
+
+  it('does not require known_hosts under accept-new', () => {
+    const { SYNC_KNOWN_HOSTS: _, ...env } = base;
+    expect(problems({ ...env, SYNC_HOST_KEY_POLICY: 'accept-new' })).toEqual([]);
+  });
+});
+
+describe('loadConfig', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'filesync-config-'));
+    await writeFile(join(dir, 'key'), '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n');
+    await writeFile(join(dir, 'known_hosts'), 'host ssh-ed25519 AAAA\n');
+    await writeFile(join(dir, 'not-a-key'), 'hello\n');
+  });
+
+  it('accepts existing files and resolves the source directory', async () => {
+    const result = await loadConfig({ ...base, SYNC_SOURCE_DIR: `${dir}/.`, SYNC_SSH_KEY: join(dir, 'key'), SYNC_KNOWN_HOSTS: join(dir, 'known_hosts') });
+    expect(result.ok && result.config.sourceDir).toBe(dir);
+  });
+
+  it('reports a missing source directory, an unreadable key and a missing known_hosts', async () => {
+    const result = await loadConfig({
+      ...base,
+      SYNC_SOURCE_DIR: join(dir, 'nope'),
+      SYNC_SSH_KEY: join(dir, 'no-key'),
+      SYNC_KNOWN_HOSTS: join(dir, 'no-known-hosts'),
+    });
+    expect(result.ok).toBe(false);
+    const found = result.ok ? [] : result.problems;
+    expect(found).toHaveLength(3);
+    expect(found[0]).toMatch(/SYNC_SOURCE_DIR: .*nope does not exist/);
+    expect(found[1]).toMatch(/SYNC_SSH_KEY: cannot read .*no-key \(ENOENT\)/);
+    expect(found[2]).toMatch(/SYNC_KNOWN_HOSTS: cannot read/);
+  });
+
+  it('recognises a file that is not a private key', async () => {
+    const result = await loadConfig({ ...base, SYNC_SOURCE_DIR: dir, SYNC_SSH_KEY: join(dir, 'not-a-key'), SYNC_KNOWN_HOSTS: join(dir, 'known_hosts') });
+    expect(result.ok ? [] : result.problems).toEqual([`SYNC_SSH_KEY: ${join(dir, 'not-a-key')} does not look like an SSH private key.`]);
+  });
+});

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import type { Outcome } from '../../src/sync/outcome.ts';
+import type { Job } from '../../src/sync/plan.ts';
+import { Scheduler, type SchedulerEvent } from '../../src/sync/scheduler.ts';
+import { FakeClock, settle } from './fake-clock.ts';
+
+const ok: Outcome = { ok: true, stats: { filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 }, vanished: false };
+const down: Outcome = { ok: false, reason: 'unreachable', exitCode: 255, message: 'Connection refused', hint: '' };
+
+/** A runner whose runs finish when the test says so. */
+function controlledRunner() {
+  const runs: { job: Job; signal: AbortSignal; finish: (outcome: Outcome) => void }[] = [];
+  const run = (job: Job, signal: AbortSignal) =>
+    new Promise<Outcome>((resolve) => {
+      runs.push({ job, signal, finish: resolve });
+      signal.addEventListener('abort', () => resolve({ ...down, reason: 'cancelled' }));
+    });
+  return { runs, run };
+}
+
+function setup(options: { debounceMs?: number; maxDelayMs?: number; maxPendingPaths?: number } = {}) {
+  const clock = new FakeClock();
+  const runner = controlledRunner();
+  const events: SchedulerEvent[] = [];
+  const scheduler = new Scheduler(runner.run, {
+    debounceMs: options.debounceMs ?? 1000,
+    maxDelayMs: options.maxDelayMs ?? 10_000,
+    ...(options.maxPendingPaths === undefined ? {} : { maxPendingPaths: options.maxPendingPaths }),
+    clock,
+    onEvent: (event) => events.push(event),
+  });
+  return { clock, scheduler, runs: runner.runs, events };
+}
+
+const paths = (job: Job | undefined) => (job?.kind === 'batch' ? [...job.paths].sort() : job?.kind);
+
+describe('Scheduler', () => {
+  it('sends a batch after the debounce period of quiet', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(999);
+    expect(runs).toHaveLength(0);
+    await clock.advance(1);
+    expect(runs).toHaveLength(1);
+    expect(paths(runs[0]?.job)).toEqual(['a']);
+  });
+
+  it('restarts the debounce on every change, but never waits past the max delay', async () => {
+    const { clock, scheduler, runs } = setup({ debounceMs: 1000, maxDelayMs: 3000 });
+    for (let i = 0; i < 10; i++) {
+      scheduler.add([`f${i}`]);
+      await clock.advance(500);
+    }
+    // The first change was at 0 ms: the batch left at 3000 ms with what had arrived by then.
+    expect(runs).toHaveLength(1);
+    expect(paths(runs[0]?.job)).toEqual(['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6']);
+  });
+
+  it('keeps one run in flight and collapses changes made meanwhile into one follow-up', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    scheduler.add(['b']);
+    scheduler.add(['c']);
+    scheduler.add(['b']);
+    await clock.advance(5000);
+    expect(runs).toHaveLength(1);
+    runs[0]?.finish(ok);
+    await clock.advance(1000);
+    expect(runs).toHaveLength(2);
+    expect(paths(runs[1]?.job)).toEqual(['b', 'c']);
+  });
+
+  it('merges a failed batch back and retries with growing backoff, losing nothing', async () => {
+    const { clock, scheduler, runs, events } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    runs[0]?.finish(down);
+    await settle();
+    scheduler.add(['b']);
+    await clock.advance(999);
+    expect(runs).toHaveLength(1);
+    await clock.advance(1);
+    expect(paths(runs[1]?.job)).toEqual(['a', 'b']);
+    runs[1]?.finish(down);
+    await clock.advance(1999);
+    expect(runs).toHaveLength(2);
+    await clock.advance(1);
+    expect(runs).toHaveLength(3);
+    expect(scheduler.failures).toBe(2);
+    runs[2]?.finish(ok);
+    await settle();
+    expect(scheduler.failures).toBe(0);
+    expect(scheduler.state).toBe('idle');
+    const retries = events.flatMap((e) => (e.type === 'finished' ? [e.retryInMs] : []));
+    expect(retries).toEqual([1000, 2000, undefined]);
+  });
+
+  it('runs a full pass at once when asked, and it subsumes pending paths', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    scheduler.requestFull(true);
+    await clock.advance(0);
+    expect(runs.map((r) => r.job.kind)).toEqual(['full']);
+    runs[0]?.finish(ok);
+    await clock.advance(10_000);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('turns too many pending paths into a full pass', async () => {
+    const { clock, scheduler, runs } = setup({ maxPendingPaths: 3 });
+    scheduler.add(['a', 'b', 'c', 'd']);
+    await clock.advance(1000);
+    expect(runs[0]?.job.kind).toBe('full');
+  });
+
+  it('flush sends what is pending at once and reports success', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    const flushed = scheduler.flush(5000);
+    await settle();
+    expect(runs).toHaveLength(1);
+    runs[0]?.finish(ok);
+    await clock.advance(0);
+    expect(await flushed).toBe(true);
+    expect(scheduler.state).toBe('stopped');
+  });
+
+  it('flush retries failures until its deadline, then cancels the run and reports failure', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    const flushed = scheduler.flush(3000);
+    await settle();
+    runs[0]?.finish(down);
+    await clock.advance(1000);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    await clock.advance(2000);
+    expect(await flushed).toBe(false);
+    expect(runs.at(-1)?.signal.aborted).toBe(true);
+  });
+
+  it('ignores changes once stopped', async () => {
+    const { clock, scheduler, runs } = setup();
+    await scheduler.stop();
+    scheduler.add(['a']);
+    await clock.advance(5000);
+    expect(runs).toHaveLength(0);
+  });
+});
