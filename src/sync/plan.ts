@@ -88,6 +88,8 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
   const { rsync } = config;
   return [
     '--archive',
+    // Nanosecond mtimes: a same-size rewrite within the same second is still seen as a change.
+    '--modify-window=-1',
     '--mkpath',
     '--stats',
     `--timeout=${Math.ceil(rsync.ioTimeoutMs / 1000)}`,

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { Filter } from '../../src/filter.ts';
 import { surveyPaths } from '../../src/sync/survey.ts';
 
 it('tells files, directories, symlinks and vanished paths apart, with the nearest surviving directory', async () => {
@@ -9,13 +10,30 @@ it('tells files, directories, symlinks and vanished paths apart, with the neares
   await mkdir(join(source, 'a/b'), { recursive: true });
   await writeFile(join(source, 'a/f.txt'), 'x');
   await symlink('a', join(source, 'link-to-dir'));
-  const surveyed = await surveyPaths(source, ['a', 'a/f.txt', 'link-to-dir', 'a/b/gone/deeper/x', 'gone', 'a/gone.txt']);
+  const surveyed = await surveyPaths(source, ['a/f.txt', 'link-to-dir', 'a/b/gone/deeper/x', 'gone', 'a/gone.txt'], new Filter({ include: [], exclude: [] }));
   expect(surveyed).toEqual([
-    { path: 'a', kind: 'dir' },
     { path: 'a/f.txt', kind: 'file' },
     { path: 'link-to-dir', kind: 'file' },
     { path: 'a/b/gone/deeper/x', kind: 'missing', ancestor: 'a/b' },
     { path: 'gone', kind: 'missing', ancestor: '' },
     { path: 'a/gone.txt', kind: 'missing', ancestor: 'a' },
+  ]);
+});
+
+it('walks a new directory whole, leaving out what the filter excludes', async () => {
+  const source = await mkdtemp(join(tmpdir(), 'filesync-survey-'));
+  await mkdir(join(source, 'new/b/c'), { recursive: true });
+  await mkdir(join(source, 'new/cache/deep'), { recursive: true });
+  await writeFile(join(source, 'new/b/c/deep.txt'), 'x');
+  await writeFile(join(source, 'new/b/skip.tmp'), 'x');
+  await writeFile(join(source, 'new/cache/deep/x.txt'), 'x');
+  const filter = new Filter({ include: [], exclude: ['*.tmp', 'cache/'] });
+  const surveyed = await surveyPaths(source, ['new', 'new/b', 'new/b/c/deep.txt'], filter);
+  expect(surveyed.map((entry) => `${entry.kind} ${entry.path}`).sort()).toEqual([
+    'dir new',
+    'dir new/b',
+    'dir new/b/c',
+    'file new/b/c/deep.txt',
+    'file new/b/c/deep.txt',
   ]);
 });

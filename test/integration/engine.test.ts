@@ -1,0 +1,331 @@
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Daemon, freePort, runCli } from './support/daemon.ts';
+import { buildTargetImage, makeKeyPair, startTarget, TARGET_HOME, TARGET_USER, type Target } from './support/target.ts';
+import { waitFor } from './support/wait.ts';
+
+// The sync engine end to end: the built CLI, real chokidar, real rsync and ssh, and a real
+// sshd container as the target. Every test syncs into a directory of its own.
+
+let target: Target;
+let counter = 0;
+
+beforeAll(async () => {
+  await buildTargetImage();
+  target = await startTarget();
+});
+
+afterAll(async () => {
+  await target?.[Symbol.asyncDispose]();
+});
+
+/** A fresh source directory and the environment that syncs it into a fresh remote directory. */
+async function scenario(extra: Record<string, string> = {}) {
+  const source = await mkdtemp(join(tmpdir(), 'filesync-source-'));
+  const remoteDir = `${TARGET_HOME}/t${++counter}`;
+  const healthPort = await freePort();
+  const env = {
+    SYNC_SOURCE_DIR: source,
+    SYNC_REMOTE_HOST: target.host,
+    SYNC_REMOTE_PORT: String(target.port),
+    SYNC_REMOTE_USER: TARGET_USER,
+    SYNC_REMOTE_DIR: remoteDir,
+    SYNC_SSH_KEY: target.keyPath,
+    SYNC_KNOWN_HOSTS: target.knownHostsPath,
+    SYNC_DEBOUNCE: '200ms',
+    SYNC_MAX_DELAY: '2s',
+    SYNC_HEALTH_PORT: String(healthPort),
+    ...extra,
+  };
+  const file = (path: string) => join(source, path);
+  const remote = () => target.list(remoteDir);
+  const health = async (path: string) => {
+    const response = await fetch(`http://127.0.0.1:${healthPort}${path}`);
+    return { status: response.status, body: await response.text() };
+  };
+  return { source, remoteDir, env, file, remote, health };
+}
+
+/** Starts the daemon and waits for its initial pass. */
+async function watching(env: Record<string, string>): Promise<Daemon> {
+  const daemon = Daemon.start(env);
+  await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
+  return daemon;
+}
+
+/** Stops the daemon and asserts a clean exit with nothing on stderr (no Node warnings). */
+async function stopCleanly(daemon: Daemon): Promise<void> {
+  const { exitCode, stderr } = await daemon.stop();
+  expect(stderr).toBe('');
+  expect(exitCode).toBe(0);
+}
+
+const waitForRemote = async (
+  what: string,
+  remote: () => Promise<Map<string, string>>,
+  check: (entries: Map<string, string>) => boolean,
+) => {
+  let last = new Map<string, string>();
+  try {
+    return await waitFor(what, async () => {
+      last = await remote();
+      return check(last) ? last : undefined;
+    });
+  } catch (error) {
+    throw new Error(`${String(error)}; the target has ${JSON.stringify([...last])}`);
+  }
+};
+
+describe('filesync watch', () => {
+  it('mirrors creates, changes and deletes, with nested and empty directories', async () => {
+    const s = await scenario();
+    await writeFile(s.file('before.txt'), 'was there first');
+    const daemon = await watching(s.env);
+    expect((await s.remote()).get('before.txt')).toBe('f');
+
+    await mkdir(s.file('a/b/c'), { recursive: true });
+    await mkdir(s.file('empty'));
+    await writeFile(s.file('a/b/c/deep.txt'), 'deep');
+    await writeFile(s.file('top.txt'), 'one');
+    await waitForRemote('creates', s.remote, (e) => e.get('a/b/c/deep.txt') === 'f' && e.get('empty') === 'd' && e.has('top.txt'));
+
+    await writeFile(s.file('top.txt'), 'two, longer');
+    await waitFor('the change', async () => (await target.read(`${s.remoteDir}/top.txt`)) === 'two, longer');
+
+    await rm(s.file('before.txt'));
+    await rm(s.file('a/b'), { recursive: true });
+    await waitForRemote('deletes', s.remote, (e) => !e.has('before.txt') && !e.has('a/b') && e.get('a') === 'd');
+
+    expect((await s.health('/readyz')).status).toBe(200);
+    expect((await s.health('/healthz')).status).toBe(200);
+    const metrics = (await s.health('/metrics')).body;
+    expect(metrics).toMatch(/filesync_syncs_total\{kind="full",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/filesync_syncs_total\{kind="batch",outcome="ok"\} [1-9]/);
+    expect(metrics).toMatch(/filesync_files_deleted_total [1-9]/);
+    await stopCleanly(daemon);
+  });
+
+  it('follows renames of files and of directories with contents, and editor-style saves', async () => {
+    const s = await scenario();
+    await mkdir(s.file('dir/sub'), { recursive: true });
+    await writeFile(s.file('dir/sub/x.txt'), 'x');
+    await writeFile(s.file('name.txt'), 'n');
+    await writeFile(s.file('doc.txt'), 'version 1');
+    const daemon = await watching(s.env);
+
+    await rename(s.file('name.txt'), s.file('renamed.txt'));
+    await rename(s.file('dir'), s.file('moved'));
+    await writeFile(s.file('.doc.txt.swp'), 'version 2');
+    await rename(s.file('.doc.txt.swp'), s.file('doc.txt'));
+    await waitForRemote(
+      'the renames',
+      s.remote,
+      (e) => e.has('renamed.txt') && !e.has('name.txt') && e.get('moved/sub/x.txt') === 'f' && !e.has('dir') && !e.has('.doc.txt.swp'),
+    );
+    await waitFor('the saved document', async () => (await target.read(`${s.remoteDir}/doc.txt`)) === 'version 2');
+    await stopCleanly(daemon);
+  });
+
+  it('syncs hostile file names as plain names and executes nothing', async () => {
+    const s = await scenario();
+    const daemon = await watching(s.env);
+    const marker = `/tmp/filesync-pwned-${counter}`;
+    const names = ['with space.txt', 'ünïcødé ✓.txt', `quote's "double".txt`, `$(touch ${marker.replaceAll('/', '_')})`, '-rf', '--delete', 'new\nline.txt', '`id`;|&<>.txt'];
+    await mkdir(s.file('$(touch x) dir'));
+    for (const name of names) await writeFile(s.file(name), name);
+    await writeFile(s.file('$(touch x) dir/-inner'), 'inner');
+    await waitForRemote('every hostile name', s.remote, (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch x) dir/-inner'));
+    expect(await target.read(`${s.remoteDir}/new\nline.txt`)).toBe('new\nline.txt');
+    // Nothing was run on either side: no file was created by a $(…) anywhere.
+    expect((await target.exec(['sh', '-c', 'ls / /tmp /home/filesync | grep -c touch || true'])).output.trim()).toBe('0');
+    expect((await execa('sh', ['-c', 'ls / /tmp | grep -c "^x$" || true'])).stdout.trim()).toBe('0');
+    await rm(s.file('-rf'));
+    await waitForRemote('the deletion of "-rf"', s.remote, (e) => !e.has('-rf') && e.has('--delete'));
+    await stopCleanly(daemon);
+  });
+
+  it('copies symlinks as symlinks and keeps modes and times', async () => {
+    const s = await scenario();
+    await writeFile(s.file('script.sh'), '#!/bin/sh\n');
+    await chmod(s.file('script.sh'), 0o750);
+    await utimes(s.file('script.sh'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+    await symlink('script.sh', s.file('link'));
+    await symlink('/etc/passwd', s.file('outside'));
+    const daemon = await watching(s.env);
+    const entries = await s.remote();
+    expect(entries.get('link')).toBe('l');
+    expect(entries.get('outside')).toBe('l');
+    const { output } = await target.exec(['stat', '-c', '%a %Y', `${s.remoteDir}/script.sh`]);
+    expect(output.trim()).toBe(`750 ${Date.parse('2020-01-02T03:04:05Z') / 1000}`);
+    expect((await target.exec(['readlink', `${s.remoteDir}/outside`])).output.trim()).toBe('/etc/passwd');
+
+    await symlink('script.sh', s.file('new-link'));
+    await waitForRemote('the new link', s.remote, (e) => e.get('new-link') === 'l');
+    await stopCleanly(daemon);
+  });
+
+  it('never sends excluded files, nor files without a wanted extension', async () => {
+    const s = await scenario({ SYNC_EXCLUDE: '*.tmp,cache/', SYNC_EXTENSIONS: '.txt,.rrd' });
+    await mkdir(s.file('cache'));
+    await writeFile(s.file('cache/c.txt'), 'cached');
+    await writeFile(s.file('old.tmp'), 'x');
+    const daemon = await watching(s.env);
+    await writeFile(s.file('keep.txt'), 'k');
+    await writeFile(s.file('data.rrd'), 'r');
+    await writeFile(s.file('skip.log'), 's');
+    await writeFile(s.file('x.tmp'), 't');
+    await writeFile(s.file('cache/new.txt'), 'n');
+    await waitForRemote('the wanted files', s.remote, (e) => e.has('keep.txt') && e.has('data.rrd'));
+    // A last change after the unwanted ones: once it has arrived, they had every chance to.
+    await writeFile(s.file('last.txt'), 'l');
+    const entries = await waitForRemote('the last file', s.remote, (e) => e.has('last.txt'));
+    expect([...entries.keys()].sort()).toEqual(['data.rrd', 'keep.txt', 'last.txt']);
+    await stopCleanly(daemon);
+  });
+
+  it('keeps remote files when SYNC_DELETE=false', async () => {
+    const s = await scenario({ SYNC_DELETE: 'false' });
+    await writeFile(s.file('keep-me.txt'), 'k');
+    const daemon = await watching(s.env);
+    await rm(s.file('keep-me.txt'));
+    await writeFile(s.file('after.txt'), 'a');
+    const entries = await waitForRemote('the next file', s.remote, (e) => e.has('after.txt'));
+    expect(entries.has('keep-me.txt')).toBe(true);
+    await stopCleanly(daemon);
+  });
+
+  it('sends pending changes on SIGTERM before exiting', async () => {
+    const s = await scenario({ SYNC_DEBOUNCE: '30s', SYNC_MAX_DELAY: '60s' });
+    const daemon = await watching(s.env);
+    await writeFile(s.file('pending.txt'), 'sent at shutdown');
+    const { exitCode, stderr } = await daemon.stop('SIGTERM');
+    expect(stderr).toBe('');
+    expect(exitCode).toBe(0);
+    expect(await target.read(`${s.remoteDir}/pending.txt`)).toBe('sent at shutdown');
+    expect(daemon.logs.some((line) => line.msg === 'stopped; every change was sent')).toBe(true);
+  });
+
+  it('keeps changes while the target is down and delivers them when it is back', async () => {
+    const s = await scenario();
+    const daemon = await watching(s.env);
+    await execa('docker', ['pause', target.container.getId()]);
+    try {
+      await writeFile(s.file('while-down.txt'), 'kept');
+      await daemon.waitForLog('a failed attempt', (line) => line.msg.startsWith('sync failed'), 60_000);
+      await waitFor('readiness to drop', async () => (await s.health('/readyz')).status === 503);
+    } finally {
+      await execa('docker', ['unpause', target.container.getId()]);
+    }
+    await waitFor('the delivery', async () => (await target.read(`${s.remoteDir}/while-down.txt`)) === 'kept', { timeoutMs: 90_000 });
+    await waitFor('readiness to return', async () => (await s.health('/readyz')).status === 200, { timeoutMs: 30_000 });
+    await stopCleanly(daemon);
+  });
+});
+
+describe('host keys', () => {
+  it('refuses a changed host key under strict and transfers nothing', async () => {
+    const s = await scenario();
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-wrong-host-'));
+    const impostor = await makeKeyPair(dir, 'impostor');
+    const [type, key] = impostor.publicKey.split(' ');
+    const knownHosts = join(dir, 'known_hosts');
+    await writeFile(knownHosts, `[${target.host}]:${target.port} ${type} ${key}\n`);
+    await writeFile(s.file('secret.txt'), 'must not leave');
+    const env = { ...s.env, SYNC_KNOWN_HOSTS: knownHosts };
+
+    const daemon = Daemon.start(env);
+    const failure = await daemon.waitForLog('the refusal', (line) => line.msg.startsWith('sync failed'));
+    expect(failure.result).toBe('host-key');
+    expect(String(failure.hint)).toMatch(/SYNC_KNOWN_HOSTS/);
+    const ready = await s.health('/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body).reason).toMatch(/initial sync/);
+    expect((await target.exec(['test', '-e', s.remoteDir])).exitCode).not.toBe(0);
+    await daemon.stop();
+
+    const check = await runCli(env, ['check']);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(/FAIL {2}host key/);
+    expect(check.stdout).toMatch(/Host key verification failed/);
+  });
+
+  it('trusts on first use under accept-new, and then pins the key', async () => {
+    const s = await scenario({ SYNC_HOST_KEY_POLICY: 'accept-new' });
+    const knownHosts = join(await mkdtemp(join(tmpdir(), 'filesync-tofu-')), 'known_hosts');
+    const env = { ...s.env, SYNC_KNOWN_HOSTS: knownHosts };
+    await writeFile(s.file('tofu.txt'), 't');
+    const result = await runCli(env, ['once']);
+    expect(result.exitCode).toBe(0);
+    expect(await readFile(knownHosts, 'utf8')).toContain('ssh-ed25519');
+    expect((await s.remote()).has('tofu.txt')).toBe(true);
+  });
+});
+
+describe('filesync once and check', () => {
+  it('once makes one full pass and exits 0', async () => {
+    const s = await scenario();
+    await mkdir(s.file('d'));
+    await writeFile(s.file('d/one.txt'), '1');
+    const result = await runCli(s.env, ['once']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ msg: 'synced', kind: 'full', filesTransferred: 1 });
+    expect((await s.remote()).get('d/one.txt')).toBe('f');
+  });
+
+  it('once exits 1 with the reason when the target refuses the key', async () => {
+    const s = await scenario();
+    const stranger = await makeKeyPair(await mkdtemp(join(tmpdir(), 'filesync-stranger-')));
+    const result = await runCli({ ...s.env, SYNC_SSH_KEY: stranger.keyPath }, ['once']);
+    expect(result.exitCode).toBe(1);
+    expect(JSON.parse(result.stdout.trim())).toMatchObject({ level: 'error', result: 'auth' });
+  });
+
+  it('check passes every step against a good target, and fails authentication with a stranger key', async () => {
+    const s = await scenario();
+    const good = await runCli(s.env, ['check']);
+    expect(good.stdout).toMatch(/^PASS {2}key/m);
+    expect(good.stdout).toMatch(/^PASS {2}host key/m);
+    expect(good.stdout).toMatch(/^PASS {2}authentication/m);
+    expect(good.stdout).toMatch(/^PASS {2}remote rsync +rsync 3\./m);
+    expect(good.stdout).toMatch(/^PASS {2}remote directory/m);
+    expect(good.exitCode).toBe(0);
+    expect((await s.remote()).size).toBe(0);
+
+    const stranger = await makeKeyPair(await mkdtemp(join(tmpdir(), 'filesync-stranger-')));
+    const bad = await runCli({ ...s.env, SYNC_SSH_KEY: stranger.keyPath }, ['check']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stdout).toMatch(/^FAIL {2}authentication .*Permission denied/m);
+  });
+});
+
+describe('configuration errors', () => {
+  it('exits 78 naming every bad variable, with no stack trace, before starting anything', async () => {
+    const source = await mkdtemp(join(tmpdir(), 'filesync-bad-'));
+    const result = await runCli(
+      { SYNC_SOURCE_DIR: source, SYNC_REMOTE_HOST: 'h', SYNC_REMOTE_USER: 'u', SYNC_REMOTE_DIR: 'relative', SYNC_SSH_KEY: '/nope', SYNC_KNOWN_HOSTS: '/nope', SYNC_DEBOUNCE: 'soon' },
+      ['watch'],
+    );
+    expect(result.exitCode).toBe(78);
+    expect(result.stderr).toMatch(/invalid configuration/);
+    expect(result.stderr).toMatch(/SYNC_REMOTE_DIR: expected an absolute path/);
+    expect(result.stderr).toMatch(/SYNC_DEBOUNCE: expected a duration/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 78 when the key file cannot be read', async () => {
+    const s = await scenario({ SYNC_SSH_KEY: '/nonexistent/key' });
+    const result = await runCli(s.env, ['once']);
+    expect(result.exitCode).toBe(78);
+    expect(result.stderr).toMatch(/SYNC_SSH_KEY: cannot read \/nonexistent\/key \(ENOENT\)/);
+    expect((await stat(s.source)).isDirectory()).toBe(true);
+  });
+
+  it('exits 64 on an unknown command', async () => {
+    expect((await runCli({}, ['sideways'])).exitCode).toBe(64);
+  });
+});

@@ -1,0 +1,85 @@
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { execa } from 'execa';
+import { waitFor } from './wait.ts';
+
+const CLI = resolve('dist/cli.js');
+
+function spawnCli(env: Record<string, string>, args: readonly string[]) {
+  return execa(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    extendEnv: false,
+    reject: false,
+  });
+}
+type Child = ReturnType<typeof spawnCli>;
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+/** filesync running from the built dist/, as a child process with its own environment. */
+export class Daemon implements AsyncDisposable {
+  readonly logs: LogLine[] = [];
+  readonly #process: Child;
+  #stdout = '';
+
+  private constructor(process: Child) {
+    this.#process = process;
+    process.stdout?.on('data', (chunk: Buffer) => {
+      this.#stdout += chunk.toString();
+      const lines = this.#stdout.split('\n');
+      this.#stdout = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        this.logs.push(JSON.parse(line) as LogLine);
+      }
+    });
+  }
+
+  static start(env: Record<string, string>, args: string[] = ['watch']): Daemon {
+    return new Daemon(spawnCli(env, args));
+  }
+
+  get pid(): number | undefined {
+    return this.#process.pid;
+  }
+
+  /** Waits for a log line that satisfies `match`. */
+  waitForLog(what: string, match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    return waitFor(what, () => this.logs.find(match), { timeoutMs });
+  }
+
+  /** Sends a signal and waits for the exit; returns the exit code, stdout and stderr. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ exitCode: number | undefined; stderr: string }> {
+    this.#process.kill(signal);
+    return this.exited();
+  }
+
+  async exited(): Promise<{ exitCode: number | undefined; stderr: string; stdout: string }> {
+    const result = await this.#process;
+    return { exitCode: result.exitCode, stderr: String(result.stderr), stdout: String(result.stdout) };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#process.exitCode === null) await this.stop('SIGKILL');
+  }
+}
+
+/** A TCP port nothing listens on right now, for the health endpoints. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Runs a filesync command to completion. */
+export async function runCli(env: Record<string, string>, args: string[]) {
+  const result = await spawnCli(env, args);
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+}
