@@ -40,7 +40,9 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   }
   const [name = 'watch', ...extra] = parsed.positionals;
   if (!COMMANDS.includes(name as Command) || extra.length > 0) {
-    process.stderr.write(`filesync: unknown command ${JSON.stringify([name, ...extra].join(' '))}\n\n${USAGE}\n`);
+    process.stderr.write(
+      `filesync: unknown command ${JSON.stringify([name, ...extra].join(' '))}\n\n${USAGE}\n`,
+    );
     return ExitCode.usage;
   }
   const command = name as Command;
@@ -118,7 +120,9 @@ function describeConfig(config: import('./config/config.ts').Config) {
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -127,7 +131,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`filesync: unexpected error, this is a bug: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.stderr.write(
+      `filesync: unexpected error, this is a bug: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
     process.exitCode = ExitCode.failure;
   },
 );

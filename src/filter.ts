@@ -46,7 +46,10 @@ function compile(pattern: string): Pattern {
         regex += '\\[';
         continue;
       }
-      const cls = body.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      const cls = body
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       regex += `[${cls}]`;
       i = end;
     } else {

@@ -13,7 +13,10 @@ export function createLogger(options: Config['log']): Logger {
     redact: { paths: ['privateKey', '*.privateKey', 'password', '*.password'], censor: '[redacted]' },
   };
   if (options.format === 'pretty') {
-    return pino(common, pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,service' }));
+    return pino(
+      common,
+      pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,service' }),
+    );
   }
   return pino({ ...common, formatters: { level: (label) => ({ level: label }) } });
 }

@@ -1,5 +1,5 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SchedulerEvent } from './sync/scheduler.ts';
 
 /** Prometheus metrics, fed from scheduler and watcher events. */
@@ -74,7 +74,7 @@ export class Metrics {
         return;
       }
       default:
-        return assertNever(event);
+        assertNever(event);
     }
   }
 

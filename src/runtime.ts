@@ -19,9 +19,13 @@ export async function createRuntime(config: Config): Promise<Runtime> {
   const dir = await mkdtemp(join(tmpdir(), 'filesync-'));
   if (/[\s"']/.test(dir)) {
     await rm(dir, { recursive: true, force: true });
-    throw new FilesyncError('runtime-dir', `the temporary directory ${dir} has spaces or quotes in its path`, {
-      hint: 'Set TMPDIR to a plain path such as /tmp.',
-    });
+    throw new FilesyncError(
+      'runtime-dir',
+      `the temporary directory ${dir} has spaces or quotes in its path`,
+      {
+        hint: 'Set TMPDIR to a plain path such as /tmp.',
+      },
+    );
   }
   const identityFile = join(dir, 'id');
   await writeFile(identityFile, await readFile(config.ssh.keyPath), { mode: 0o600 });

@@ -87,13 +87,19 @@ async function checkRemoteRsync(ssh: SshTarget): Promise<Verdict> {
   const result = await runSsh(ssh, ['rsync', '--version']);
   const version = /rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
   if (result.outcome.ok === false || version === null) {
-    return { ok: false, detail: 'rsync is not installed on the target: install it there (apt-get install rsync).' };
+    return {
+      ok: false,
+      detail: 'rsync is not installed on the target: install it there (apt-get install rsync).',
+    };
   }
   const found = version.slice(1, 4).map(Number);
   const tooOld = compareVersions(found, MIN_REMOTE_RSYNC) < 0;
   const text = found.join('.');
   return tooOld
-    ? { ok: false, detail: `rsync ${text} on the target is older than ${MIN_REMOTE_RSYNC.join('.')}; upgrade it.` }
+    ? {
+        ok: false,
+        detail: `rsync ${text} on the target is older than ${MIN_REMOTE_RSYNC.join('.')}; upgrade it.`,
+      }
     : { ok: true, detail: `rsync ${text}` };
 }
 
@@ -104,9 +110,17 @@ async function checkRemoteDir(config: Config, ssh: SshTarget): Promise<Verdict> 
   const name = `.filesync-check-${process.pid}-${Date.now()}`;
   try {
     await writeFile(join(probeDir, name), 'filesync check\n');
-    const context = { config: { ...config, sourceDir: probeDir }, filter: new Filter({ include: [], exclude: [] }), ssh };
+    const context = {
+      config: { ...config, sourceDir: probeDir },
+      filter: new Filter({ include: [], exclude: [] }),
+      ssh,
+    };
     const write = await processRunner.run(planProbe(name, 'write', context), AbortSignal.timeout(60_000));
-    if (!write.ok) return { ok: false, detail: `cannot write into ${config.remote.dir}: ${write.message} — ${write.hint}` };
+    if (!write.ok)
+      return {
+        ok: false,
+        detail: `cannot write into ${config.remote.dir}: ${write.message} — ${write.hint}`,
+      };
     await rm(join(probeDir, name));
     const remove = await processRunner.run(planProbe(name, 'remove', context), AbortSignal.timeout(60_000));
     if (!remove.ok) return { ok: false, detail: `cannot delete in ${config.remote.dir}: ${remove.message}` };

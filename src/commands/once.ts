@@ -3,8 +3,8 @@ import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
 import { createRuntime } from '../runtime.ts';
-import { logSchedulerEvent } from '../sync/log-events.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
+import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
 
 /** One full pass, then exit: for cron, Kubernetes Jobs and init containers. */

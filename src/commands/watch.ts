@@ -6,8 +6,8 @@ import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
 import { createRuntime } from '../runtime.ts';
-import { logSchedulerEvent } from '../sync/log-events.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
+import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
 import { SshMaster } from '../sync/ssh-master.ts';
@@ -21,7 +21,12 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
   const syncLog = log.child({ component: 'sync' });
   const context = { config, filter, ssh: runtime.ssh };
   const master = new SshMaster(runtime.ssh, (stderr) =>
-    log.child({ component: 'ssh' }).warn({ err: { message: stderr.trim() } }, 'shared SSH connection closed; transfers connect on their own until it is back'),
+    log
+      .child({ component: 'ssh' })
+      .warn(
+        { err: { message: stderr.trim() } },
+        'shared SSH connection closed; transfers connect on their own until it is back',
+      ),
   );
 
   let initialPassDone = false;
@@ -59,7 +64,9 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
   });
   scheduler.requestFull(true);
   const resync =
-    config.resyncIntervalMs > 0 ? setInterval(() => scheduler.requestFull(true), config.resyncIntervalMs) : undefined;
+    config.resyncIntervalMs > 0
+      ? setInterval(() => scheduler.requestFull(true), config.resyncIntervalMs)
+      : undefined;
 
   let server: Server | undefined;
   if (config.healthPort > 0) {
@@ -69,7 +76,8 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
         live: () => !watcher.closed && scheduler.state !== 'stopped',
         ready: () => {
           if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
-          if (scheduler.failures > 0) return { ready: false, reason: `the last ${scheduler.failures} sync attempts failed` };
+          if (scheduler.failures > 0)
+            return { ready: false, reason: `the last ${scheduler.failures} sync attempts failed` };
           return { ready: true };
         },
       },

@@ -157,7 +157,9 @@ async function checkFiles(config: Config): Promise<string[]> {
   } else if (!source.isDirectory()) {
     problems.push(`SYNC_SOURCE_DIR: ${config.sourceDir} is not a directory.`);
   } else if (!(await readable(config.sourceDir, constants.R_OK | constants.X_OK))) {
-    problems.push(`SYNC_SOURCE_DIR: ${config.sourceDir} is not readable by this user (uid ${process.getuid?.()}).`);
+    problems.push(
+      `SYNC_SOURCE_DIR: ${config.sourceDir} is not readable by this user (uid ${process.getuid?.()}).`,
+    );
   }
 
   const key = await readFile(config.ssh.keyPath, 'utf8').catch((error: NodeJS.ErrnoException) => error);
@@ -170,7 +172,11 @@ async function checkFiles(config: Config): Promise<string[]> {
   }
 
   const knownHosts = config.ssh.knownHostsPath;
-  if (knownHosts !== undefined && config.ssh.hostKeyPolicy === 'strict' && !(await readable(knownHosts, constants.R_OK))) {
+  if (
+    knownHosts !== undefined &&
+    config.ssh.hostKeyPolicy === 'strict' &&
+    !(await readable(knownHosts, constants.R_OK))
+  ) {
     problems.push(
       `SYNC_KNOWN_HOSTS: cannot read ${knownHosts}; under the strict policy it must list the target's host key (ssh-keyscan -p ${config.remote.port} ${config.remote.host}).`,
     );

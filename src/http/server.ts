@@ -10,19 +10,26 @@ export interface HealthSource {
 }
 
 /** Serves GET /healthz, /readyz and /metrics. Resolves once listening. */
-export async function startHttpServer(port: number, health: HealthSource, registry: Registry): Promise<Server> {
+export async function startHttpServer(
+  port: number,
+  health: HealthSource,
+  registry: Registry,
+): Promise<Server> {
   const server = createServer((request, response) => {
     const send = (status: number, body: unknown, type = 'application/json') => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(typeof body === 'string' ? body : `${JSON.stringify(body)}\n`);
     };
-    if (request.method !== 'GET' && request.method !== 'HEAD') return send(405, { error: 'method not allowed' });
+    if (request.method !== 'GET' && request.method !== 'HEAD')
+      return send(405, { error: 'method not allowed' });
     switch (request.url?.split('?')[0]) {
       case '/healthz':
         return health.live() ? send(200, { status: 'ok' }) : send(503, { status: 'down' });
       case '/readyz': {
         const state = health.ready();
-        return state.ready ? send(200, { status: 'ready' }) : send(503, { status: 'not ready', reason: state.reason });
+        return state.ready
+          ? send(200, { status: 'ready' })
+          : send(503, { status: 'not ready', reason: state.reason });
       }
       case '/metrics':
         return void registry.metrics().then(

@@ -10,7 +10,10 @@ export function createJobRunner(context: PlanContext, runner: PlanRunner, log: L
     const surveyed =
       job.kind === 'full'
         ? job
-        : ({ kind: 'batch', paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter) } as const);
+        : ({
+            kind: 'batch',
+            paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
+          } as const);
     const plan = planJob(surveyed, context);
     log.debug({ file: plan.file, args: plan.args, files: plan.stdin?.split('\0').length }, 'running rsync');
     return runner.run(plan, signal);

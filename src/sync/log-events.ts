@@ -22,7 +22,10 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
           ? { kind: job.kind, pathCount: job.paths.length, paths: job.paths.slice(0, LOGGED_PATHS) }
           : { kind: job.kind };
       if (outcome.ok) {
-        log.info({ ...scope, ...outcome.stats, vanished: outcome.vanished || undefined, durationMs, result: 'ok' }, 'synced');
+        log.info(
+          { ...scope, ...outcome.stats, vanished: outcome.vanished || undefined, durationMs, result: 'ok' },
+          'synced',
+        );
       } else {
         log.error(
           {
@@ -41,6 +44,6 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       return;
     }
     default:
-      return assertNever(event);
+      assertNever(event);
   }
 }

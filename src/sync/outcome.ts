@@ -69,14 +69,20 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
 };
 
 const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [
-  [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i, 'host-key'],
+  [
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i,
+    'host-key',
+  ],
   [/Permission denied \((publickey|password|keyboard)|Too many authentication failures/i, 'auth'],
   [
     /Connection refused|Connection timed out|No route to host|Could not resolve hostname|Name or service not known|Network is unreachable|Connection closed by|Connection reset|Broken pipe|kex_exchange_identification/i,
     'unreachable',
   ],
   [/rsync: (command )?not found|rsync: No such file or directory|exec: rsync/i, 'remote-rsync-missing'],
-  [/(mkdir|recv_generator|rename|open) .*failed: (Permission denied|Read-only file system|No space left)/i, 'remote-path'],
+  [
+    /(mkdir|recv_generator|rename|open) .*failed: (Permission denied|Read-only file system|No space left)/i,
+    'remote-path',
+  ],
 ];
 
 /** Classifies a finished rsync run from its exit code, stderr and stdout (for --stats). */

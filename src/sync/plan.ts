@@ -9,9 +9,7 @@ import type { SurveyedPath } from './survey.ts';
 // everything about a transfer; runner.ts only executes what it returns.
 
 /** What to send: a full reconciliation of the tree, or a batch of changed paths. */
-export type Job =
-  | { readonly kind: 'full' }
-  | { readonly kind: 'batch'; readonly paths: readonly string[] };
+export type Job = { readonly kind: 'full' } | { readonly kind: 'batch'; readonly paths: readonly string[] };
 
 /** A job ready to plan: a batch's paths have been surveyed (see survey.ts). */
 export type SurveyedJob =

@@ -181,7 +181,7 @@ export class Scheduler {
       case 'stopped':
         return;
       default:
-        return assertNever(this.#state);
+        assertNever(this.#state);
     }
   }
 
@@ -203,9 +203,7 @@ export class Scheduler {
 
   #fire(): void {
     this.#clearTimer();
-    const job: Job = this.#pendingFull
-      ? { kind: 'full' }
-      : { kind: 'batch', paths: [...this.#pending] };
+    const job: Job = this.#pendingFull ? { kind: 'full' } : { kind: 'batch', paths: [...this.#pending] };
     this.#pending = new Set();
     this.#pendingFull = false;
     this.#firstChangeAt = 0;

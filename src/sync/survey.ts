@@ -13,7 +13,11 @@ export type SurveyedPath =
  * A directory is walked whole: whatever was created in it before the watcher could watch it
  * is listed too, so a new or moved-in tree never depends on watcher timing.
  */
-export async function surveyPaths(sourceDir: string, paths: readonly string[], filter: Filter): Promise<SurveyedPath[]> {
+export async function surveyPaths(
+  sourceDir: string,
+  paths: readonly string[],
+  filter: Filter,
+): Promise<SurveyedPath[]> {
   const known = new Map<string, 'file' | 'dir' | 'missing'>();
   const kindOf = async (path: string) => {
     let kind = known.get(path);
@@ -42,7 +46,13 @@ export async function surveyPaths(sourceDir: string, paths: readonly string[], f
 }
 
 /** Lists `dir` and every accepted path below it, skipping excluded subtrees. */
-async function walk(sourceDir: string, dir: string, filter: Filter, into: SurveyedPath[], walked: Set<string>) {
+async function walk(
+  sourceDir: string,
+  dir: string,
+  filter: Filter,
+  into: SurveyedPath[],
+  walked: Set<string>,
+) {
   walked.add(dir);
   into.push({ path: dir, kind: 'dir' });
   const handle = await opendir(join(sourceDir, dir)).catch(() => undefined);

@@ -1,10 +1,28 @@
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon, freePort, runCli } from './support/daemon.ts';
-import { buildTargetImage, makeKeyPair, startTarget, TARGET_HOME, TARGET_USER, type Target } from './support/target.ts';
+import {
+  buildTargetImage,
+  makeKeyPair,
+  startTarget,
+  TARGET_HOME,
+  TARGET_USER,
+  type Target,
+} from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
 // The sync engine end to end: the built CLI, real chokidar, real rsync and ssh, and a real
@@ -90,14 +108,22 @@ describe('filesync watch', () => {
     await mkdir(s.file('empty'));
     await writeFile(s.file('a/b/c/deep.txt'), 'deep');
     await writeFile(s.file('top.txt'), 'one');
-    await waitForRemote('creates', s.remote, (e) => e.get('a/b/c/deep.txt') === 'f' && e.get('empty') === 'd' && e.has('top.txt'));
+    await waitForRemote(
+      'creates',
+      s.remote,
+      (e) => e.get('a/b/c/deep.txt') === 'f' && e.get('empty') === 'd' && e.has('top.txt'),
+    );
 
     await writeFile(s.file('top.txt'), 'two, longer');
     await waitFor('the change', async () => (await target.read(`${s.remoteDir}/top.txt`)) === 'two, longer');
 
     await rm(s.file('before.txt'));
     await rm(s.file('a/b'), { recursive: true });
-    await waitForRemote('deletes', s.remote, (e) => !e.has('before.txt') && !e.has('a/b') && e.get('a') === 'd');
+    await waitForRemote(
+      'deletes',
+      s.remote,
+      (e) => !e.has('before.txt') && !e.has('a/b') && e.get('a') === 'd',
+    );
 
     expect((await s.health('/readyz')).status).toBe(200);
     expect((await s.health('/healthz')).status).toBe(200);
@@ -123,9 +149,17 @@ describe('filesync watch', () => {
     await waitForRemote(
       'the renames',
       s.remote,
-      (e) => e.has('renamed.txt') && !e.has('name.txt') && e.get('moved/sub/x.txt') === 'f' && !e.has('dir') && !e.has('.doc.txt.swp'),
+      (e) =>
+        e.has('renamed.txt') &&
+        !e.has('name.txt') &&
+        e.get('moved/sub/x.txt') === 'f' &&
+        !e.has('dir') &&
+        !e.has('.doc.txt.swp'),
     );
-    await waitFor('the saved document', async () => (await target.read(`${s.remoteDir}/doc.txt`)) === 'version 2');
+    await waitFor(
+      'the saved document',
+      async () => (await target.read(`${s.remoteDir}/doc.txt`)) === 'version 2',
+    );
     await stopCleanly(daemon);
   });
 
@@ -133,14 +167,29 @@ describe('filesync watch', () => {
     const s = await scenario();
     const daemon = await watching(s.env);
     const marker = `/tmp/filesync-pwned-${counter}`;
-    const names = ['with space.txt', 'ünïcødé ✓.txt', `quote's "double".txt`, `$(touch ${marker.replaceAll('/', '_')})`, '-rf', '--delete', 'new\nline.txt', '`id`;|&<>.txt'];
+    const names = [
+      'with space.txt',
+      'ünïcødé ✓.txt',
+      `quote's "double".txt`,
+      `$(touch ${marker.replaceAll('/', '_')})`,
+      '-rf',
+      '--delete',
+      'new\nline.txt',
+      '`id`;|&<>.txt',
+    ];
     await mkdir(s.file('$(touch x) dir'));
     for (const name of names) await writeFile(s.file(name), name);
     await writeFile(s.file('$(touch x) dir/-inner'), 'inner');
-    await waitForRemote('every hostile name', s.remote, (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch x) dir/-inner'));
+    await waitForRemote(
+      'every hostile name',
+      s.remote,
+      (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch x) dir/-inner'),
+    );
     expect(await target.read(`${s.remoteDir}/new\nline.txt`)).toBe('new\nline.txt');
     // Nothing was run on either side: no file was created by a $(…) anywhere.
-    expect((await target.exec(['sh', '-c', 'ls / /tmp /home/filesync | grep -c touch || true'])).output.trim()).toBe('0');
+    expect(
+      (await target.exec(['sh', '-c', 'ls / /tmp /home/filesync | grep -c touch || true'])).output.trim(),
+    ).toBe('0');
     expect((await execa('sh', ['-c', 'ls / /tmp | grep -c "^x$" || true'])).stdout.trim()).toBe('0');
     await rm(s.file('-rf'));
     await waitForRemote('the deletion of "-rf"', s.remote, (e) => !e.has('-rf') && e.has('--delete'));
@@ -219,8 +268,14 @@ describe('filesync watch', () => {
     } finally {
       await execa('docker', ['unpause', target.container.getId()]);
     }
-    await waitFor('the delivery', async () => (await target.read(`${s.remoteDir}/while-down.txt`)) === 'kept', { timeoutMs: 90_000 });
-    await waitFor('readiness to return', async () => (await s.health('/readyz')).status === 200, { timeoutMs: 30_000 });
+    await waitFor(
+      'the delivery',
+      async () => (await target.read(`${s.remoteDir}/while-down.txt`)) === 'kept',
+      { timeoutMs: 90_000 },
+    );
+    await waitFor('readiness to return', async () => (await s.health('/readyz')).status === 200, {
+      timeoutMs: 30_000,
+    });
     await stopCleanly(daemon);
   });
 });
@@ -272,7 +327,11 @@ describe('filesync once and check', () => {
     const result = await runCli(s.env, ['once']);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toBe('');
-    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ msg: 'synced', kind: 'full', filesTransferred: 1 });
+    expect(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({
+      msg: 'synced',
+      kind: 'full',
+      filesTransferred: 1,
+    });
     expect((await s.remote()).get('d/one.txt')).toBe('f');
   });
 
@@ -306,7 +365,15 @@ describe('configuration errors', () => {
   it('exits 78 naming every bad variable, with no stack trace, before starting anything', async () => {
     const source = await mkdtemp(join(tmpdir(), 'filesync-bad-'));
     const result = await runCli(
-      { SYNC_SOURCE_DIR: source, SYNC_REMOTE_HOST: 'h', SYNC_REMOTE_USER: 'u', SYNC_REMOTE_DIR: 'relative', SYNC_SSH_KEY: '/nope', SYNC_KNOWN_HOSTS: '/nope', SYNC_DEBOUNCE: 'soon' },
+      {
+        SYNC_SOURCE_DIR: source,
+        SYNC_REMOTE_HOST: 'h',
+        SYNC_REMOTE_USER: 'u',
+        SYNC_REMOTE_DIR: 'relative',
+        SYNC_SSH_KEY: '/nope',
+        SYNC_KNOWN_HOSTS: '/nope',
+        SYNC_DEBOUNCE: 'soon',
+      },
       ['watch'],
     );
     expect(result.exitCode).toBe(78);

@@ -30,7 +30,9 @@ describe('parseDuration', () => {
     ['0', 0],
   ])('reads %s as %i ms', (input, ms) => expect(parseDuration(input)).toBe(ms));
 
-  it.each(['', 'fast', '-1s', '5 sec', '1d'])('rejects %j', (input) => expect(parseDuration(input)).toBeUndefined());
+  it.each(['', 'fast', '-1s', '5 sec', '1d'])('rejects %j', (input) =>
+    expect(parseDuration(input)).toBeUndefined(),
+  );
 });
 
 describe('parseConfig', () => {
@@ -45,7 +47,13 @@ describe('parseConfig', () => {
     expect(config.resyncIntervalMs).toBe(3_600_000);
     expect(config.shutdownTimeoutMs).toBe(20_000);
     expect(config.healthPort).toBe(8080);
-    expect(config.rsync).toMatchObject({ delete: true, compress: false, checksum: false, update: false, partial: true });
+    expect(config.rsync).toMatchObject({
+      delete: true,
+      compress: false,
+      checksum: false,
+      update: false,
+      partial: true,
+    });
     expect(config.rsync.bwlimit).toBeUndefined();
     expect(config.log).toEqual({ level: 'info', format: 'json' });
     expect(Object.isFrozen(config.rsync)).toBe(true);
@@ -80,10 +88,18 @@ describe('parseConfig', () => {
 
   it('names every missing setting at once', () => {
     const found = problems({});
-    for (const name of ['SYNC_SOURCE_DIR', 'SYNC_REMOTE_HOST', 'SYNC_REMOTE_USER', 'SYNC_REMOTE_DIR', 'SYNC_SSH_KEY']) {
+    for (const name of [
+      'SYNC_SOURCE_DIR',
+      'SYNC_REMOTE_HOST',
+      'SYNC_REMOTE_USER',
+      'SYNC_REMOTE_DIR',
+      'SYNC_SSH_KEY',
+    ]) {
       expect(found.some((p) => p.startsWith(`${name} is required`))).toBe(true);
     }
-    expect(found.some((p) => p.startsWith('SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict'))).toBe(true);
+    expect(
+      found.some((p) => p.startsWith('SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict')),
+    ).toBe(true);
   });
 
   it.each([
@@ -102,11 +118,17 @@ describe('parseConfig', () => {
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
   ])('rejects %s=%j', (name, value, message) => {
     const found = problems({ ...base, [name]: value });
-    expect(found.find((p) => p.includes(message) && p.includes(name.replace(/^SYNC_RSYNC_EXTRA_ARGS$/, 'SYNC_RSYNC')))).toBeDefined();
+    expect(
+      found.find(
+        (p) => p.includes(message) && p.includes(name.replace(/^SYNC_RSYNC_EXTRA_ARGS$/, 'SYNC_RSYNC')),
+      ),
+    ).toBeDefined();
   });
 
   it('refuses include globs combined with extensions, and a max delay under the debounce', () => {
-    expect(problems({ ...base, SYNC_INCLUDE: 'a/**', SYNC_EXTENSIONS: 'txt' })[0]).toMatch(/cannot be combined/);
+    expect(problems({ ...base, SYNC_INCLUDE: 'a/**', SYNC_EXTENSIONS: 'txt' })[0]).toMatch(
+      /cannot be combined/,
+    );
     expect(problems({ ...base, SYNC_DEBOUNCE: '5s', SYNC_MAX_DELAY: '1s' })[0]).toMatch(/SYNC_MAX_DELAY/);
   });
 
@@ -120,13 +142,21 @@ describe('loadConfig', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'filesync-config-'));
-    await writeFile(join(dir, 'key'), '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n');
+    await writeFile(
+      join(dir, 'key'),
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
     await writeFile(join(dir, 'known_hosts'), 'host ssh-ed25519 AAAA\n');
     await writeFile(join(dir, 'not-a-key'), 'hello\n');
   });
 
   it('accepts existing files and resolves the source directory', async () => {
-    const result = await loadConfig({ ...base, SYNC_SOURCE_DIR: `${dir}/.`, SYNC_SSH_KEY: join(dir, 'key'), SYNC_KNOWN_HOSTS: join(dir, 'known_hosts') });
+    const result = await loadConfig({
+      ...base,
+      SYNC_SOURCE_DIR: `${dir}/.`,
+      SYNC_SSH_KEY: join(dir, 'key'),
+      SYNC_KNOWN_HOSTS: join(dir, 'known_hosts'),
+    });
     expect(result.ok && result.config.sourceDir).toBe(dir);
   });
 
@@ -146,7 +176,14 @@ describe('loadConfig', () => {
   });
 
   it('recognises a file that is not a private key', async () => {
-    const result = await loadConfig({ ...base, SYNC_SOURCE_DIR: dir, SYNC_SSH_KEY: join(dir, 'not-a-key'), SYNC_KNOWN_HOSTS: join(dir, 'known_hosts') });
-    expect(result.ok ? [] : result.problems).toEqual([`SYNC_SSH_KEY: ${join(dir, 'not-a-key')} does not look like an SSH private key.`]);
+    const result = await loadConfig({
+      ...base,
+      SYNC_SOURCE_DIR: dir,
+      SYNC_SSH_KEY: join(dir, 'not-a-key'),
+      SYNC_KNOWN_HOSTS: join(dir, 'known_hosts'),
+    });
+    expect(result.ok ? [] : result.problems).toEqual([
+      `SYNC_SSH_KEY: ${join(dir, 'not-a-key')} does not look like an SSH private key.`,
+    ]);
   });
 });

@@ -74,17 +74,42 @@ describe('Filter', () => {
   ])('agrees with rsync on %j', async (options) => {
     const source = await mkdtemp(join(tmpdir(), 'filesync-filter-'));
     const files = [
-      'a.txt', 'x.tmp', 'deep/er/y.tmp', 'cache/c.txt', 'sub/cache/c.txt', 'build/out/o.bin', 'src/build/out',
-      'logs/2026/a.gz', 'logs/a.txt', 'b.bak', 'a.bak', 'data.csv', 'deep/data.csv', 'reports/q/1.pdf',
-      'old/data.csv', 'keep/old/data.csv', '.filesync-partial/junk', 'sp ace/$(x).csv',
+      'a.txt',
+      'x.tmp',
+      'deep/er/y.tmp',
+      'cache/c.txt',
+      'sub/cache/c.txt',
+      'build/out/o.bin',
+      'src/build/out',
+      'logs/2026/a.gz',
+      'logs/a.txt',
+      'b.bak',
+      'a.bak',
+      'data.csv',
+      'deep/data.csv',
+      'reports/q/1.pdf',
+      'old/data.csv',
+      'keep/old/data.csv',
+      '.filesync-partial/junk',
+      'sp ace/$(x).csv',
     ];
     for (const file of files) {
       await mkdir(dirname(join(source, file)), { recursive: true });
       await writeFile(join(source, file), 'x');
     }
     const filter = new Filter(options);
-    const listed = await execa('rsync', ['-a', '--dry-run', '--out-format=%n', ...filter.rsyncRules(), `${source}/`, join(source, '..', 'unused-target')]);
-    const byRsync = listed.stdout.split('\n').filter((line) => line !== '' && !line.endsWith('/')).sort();
+    const listed = await execa('rsync', [
+      '-a',
+      '--dry-run',
+      '--out-format=%n',
+      ...filter.rsyncRules(),
+      `${source}/`,
+      join(source, '..', 'unused-target'),
+    ]);
+    const byRsync = listed.stdout
+      .split('\n')
+      .filter((line) => line !== '' && !line.endsWith('/'))
+      .sort();
     const byFilter = files.filter((file) => filter.accepts(file, false)).sort();
     expect(byRsync).toEqual(byFilter);
   });

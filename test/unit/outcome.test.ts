@@ -29,7 +29,11 @@ describe('classify', () => {
     [255, 'filesync@host: Permission denied (publickey).', 'auth'],
     [255, 'ssh: connect to host x port 22: Connection refused', 'unreachable'],
     [255, 'ssh: Could not resolve hostname nowhere: Name or service not known', 'unreachable'],
-    [12, 'bash: line 1: rsync: command not found\nrsync: connection unexpectedly closed', 'remote-rsync-missing'],
+    [
+      12,
+      'bash: line 1: rsync: command not found\nrsync: connection unexpectedly closed',
+      'remote-rsync-missing',
+    ],
     [23, 'rsync: [receiver] mkdir "/srv/x" failed: Permission denied (13)', 'remote-path'],
     [23, 'some files could not be transferred', 'partial'],
     [30, 'timeout in data send/receive', 'timeout'],

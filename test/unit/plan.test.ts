@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/config.ts';
+import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import { batchList, planJob, planProbe } from '../../src/sync/plan.ts';
 import { processRunner } from '../../src/sync/runner.ts';
@@ -66,14 +66,19 @@ describe('planJob', () => {
         SYNC_DELETE: 'false',
       }),
     );
-    expect(plan.args).toEqual(expect.arrayContaining(['--compress', '--checksum', '--update', '--bwlimit=500', '--numeric-ids']));
+    expect(plan.args).toEqual(
+      expect.arrayContaining(['--compress', '--checksum', '--update', '--bwlimit=500', '--numeric-ids']),
+    );
     expect(plan.args.some((arg) => arg.startsWith('--partial-dir'))).toBe(false);
     expect(plan.args).not.toContain('--delete');
   });
 
   it('sends a batch as one NUL-separated list on stdin, never in argv', () => {
-    const hostile = ['-rf --delete', 'new\nline', "q'uo\"te", '$(touch pwned)'];
-    const plan = planJob({ kind: 'batch', paths: hostile.map((path) => ({ path, kind: 'file' })) }, context());
+    const hostile = ['-rf --delete', 'new\nline', 'q\'uo"te', '$(touch pwned)'];
+    const plan = planJob(
+      { kind: 'batch', paths: hostile.map((path) => ({ path, kind: 'file' })) },
+      context(),
+    );
     expect(plan.args).toEqual(expect.arrayContaining(['--dirs', '--files-from=-', '--from0']));
     expect(plan.args).not.toContain('--recursive');
     expect(plan.stdin).toBe(`${[...hostile].sort().join('\0')}\0`);
@@ -115,7 +120,8 @@ describe('planProbe', () => {
   it('scopes both probe runs to the probe file alone', () => {
     const write = planProbe('.probe', 'write', context());
     const remove = planProbe('.probe', 'remove', context());
-    for (const plan of [write, remove]) expect(plan.args).toEqual(expect.arrayContaining(['--filter=+ /.probe', '--filter=- *']));
+    for (const plan of [write, remove])
+      expect(plan.args).toEqual(expect.arrayContaining(['--filter=+ /.probe', '--filter=- *']));
     expect(write.stdin).toBe('.probe\0');
     expect(remove.stdin).toBe('./\0');
     expect(remove.args).toContain('--delete');
@@ -133,10 +139,14 @@ describe('ssh arguments', () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync ssh-'));
     const target = { ...ssh, identityFile: join(dir, "k'ey %h"), controlPath: join(dir, 'cm-%C') };
     const argvFile = join(dir, 'argv');
-    const result = await execa('rsync', ['-a', '--rsh', rsyncShell(target), `${dir}/`, remoteSpec(target, '/x')], {
-      reject: false,
-      env: { PATH: `${resolve('test/fixtures/bin')}:${process.env.PATH}`, FAKE_SSH_ARGV: argvFile },
-    });
+    const result = await execa(
+      'rsync',
+      ['-a', '--rsh', rsyncShell(target), `${dir}/`, remoteSpec(target, '/x')],
+      {
+        reject: false,
+        env: { PATH: `${resolve('test/fixtures/bin')}:${process.env.PATH}`, FAKE_SSH_ARGV: argvFile },
+      },
+    );
     expect(result.exitCode).not.toBe(0);
     const argv = (await readFile(argvFile, 'utf8')).trimEnd().split('\n');
     expect(argv.slice(0, 4)).toEqual(['-F', 'none', '-i', `${dir}/k'ey %%h`]);
@@ -145,7 +155,14 @@ describe('ssh arguments', () => {
   });
 
   it('starts the master without a remote command', () => {
-    expect(masterArgs(ssh).slice(-6)).toEqual(['-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-N', 'backup.example.com']);
+    expect(masterArgs(ssh).slice(-6)).toEqual([
+      '-o',
+      'ControlMaster=yes',
+      '-o',
+      'ControlPersist=no',
+      '-N',
+      'backup.example.com',
+    ]);
   });
 
   it('brackets IPv6 addresses in the remote spec', () => {

@@ -4,8 +4,25 @@ import type { Job } from '../../src/sync/plan.ts';
 import { Scheduler, type SchedulerEvent } from '../../src/sync/scheduler.ts';
 import { FakeClock, settle } from './fake-clock.ts';
 
-const ok: Outcome = { ok: true, stats: { filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 }, vanished: false };
-const down: Outcome = { ok: false, reason: 'unreachable', exitCode: 255, message: 'Connection refused', hint: '' };
+const ok: Outcome = {
+  ok: true,
+  stats: { filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 },
+  vanished: false,
+};
+const cancelled: Outcome = {
+  ok: false,
+  reason: 'cancelled',
+  exitCode: undefined,
+  message: 'cancelled',
+  hint: '',
+};
+const down: Outcome = {
+  ok: false,
+  reason: 'unreachable',
+  exitCode: 255,
+  message: 'Connection refused',
+  hint: '',
+};
 
 /** A runner whose runs finish when the test says so. */
 function controlledRunner() {
@@ -13,7 +30,7 @@ function controlledRunner() {
   const run = (job: Job, signal: AbortSignal) =>
     new Promise<Outcome>((resolve) => {
       runs.push({ job, signal, finish: resolve });
-      signal.addEventListener('abort', () => resolve({ ...down, reason: 'cancelled' }));
+      signal.addEventListener('abort', () => resolve(cancelled));
     });
   return { runs, run };
 }

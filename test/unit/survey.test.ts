@@ -10,7 +10,11 @@ it('tells files, directories, symlinks and vanished paths apart, with the neares
   await mkdir(join(source, 'a/b'), { recursive: true });
   await writeFile(join(source, 'a/f.txt'), 'x');
   await symlink('a', join(source, 'link-to-dir'));
-  const surveyed = await surveyPaths(source, ['a/f.txt', 'link-to-dir', 'a/b/gone/deeper/x', 'gone', 'a/gone.txt'], new Filter({ include: [], exclude: [] }));
+  const surveyed = await surveyPaths(
+    source,
+    ['a/f.txt', 'link-to-dir', 'a/b/gone/deeper/x', 'gone', 'a/gone.txt'],
+    new Filter({ include: [], exclude: [] }),
+  );
   expect(surveyed).toEqual([
     { path: 'a/f.txt', kind: 'file' },
     { path: 'link-to-dir', kind: 'file' },

@@ -25,9 +25,13 @@ export class Daemon implements AsyncDisposable {
   readonly logs: LogLine[] = [];
   readonly #process: Child;
   #stdout = '';
+  #exited = false;
 
   private constructor(process: Child) {
     this.#process = process;
+    void process.then(() => {
+      this.#exited = true;
+    });
     process.stdout?.on('data', (chunk: Buffer) => {
       this.#stdout += chunk.toString();
       const lines = this.#stdout.split('\n');
@@ -64,7 +68,10 @@ export class Daemon implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#process.exitCode === null) await this.stop('SIGKILL');
+    if (!this.#exited) {
+      this.#process.kill('SIGKILL');
+      await this.#process;
+    }
   }
 }
 

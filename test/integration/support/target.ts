@@ -24,10 +24,15 @@ export const TARGET_HOME = '/home/filesync/mirror';
 
 /** Builds the target image (cached by Docker after the first time). */
 export async function buildTargetImage(): Promise<void> {
-  await GenericContainer.fromDockerfile(resolve('test/integration/sshd')).build(TARGET_IMAGE, { deleteOnExit: false });
+  await GenericContainer.fromDockerfile(resolve('test/integration/sshd')).build(TARGET_IMAGE, {
+    deleteOnExit: false,
+  });
 }
 
-export async function makeKeyPair(dir: string, name = 'id_ed25519'): Promise<{ keyPath: string; publicKey: string }> {
+export async function makeKeyPair(
+  dir: string,
+  name = 'id_ed25519',
+): Promise<{ keyPath: string; publicKey: string }> {
   const keyPath = join(dir, name);
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'filesync-test', '-f', keyPath]);
   return { keyPath, publicKey: (await readFile(`${keyPath}.pub`, 'utf8')).trim() };
