@@ -27,3 +27,10 @@ export class FilesyncError extends Error {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** An expected failure as an Error for the log's `err` field: code, message and hint, no stack. */
+export function loggableFailure(code: string, message: string, hint?: string): FilesyncError {
+  const error = new FilesyncError(code, message, hint === undefined ? {} : { hint });
+  error.stack = `${error.name} [${code}]: ${message}`;
+  return error;
+}

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Config } from '../config/config.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, loggableFailure } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
@@ -24,7 +24,7 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
     log
       .child({ component: 'ssh' })
       .warn(
-        { err: { message: stderr.trim() } },
+        { err: loggableFailure('ssh-master', stderr.trim() || 'ssh exited') },
         'shared SSH connection closed; transfers connect on their own until it is back',
       ),
   );

@@ -1,4 +1,5 @@
 import { assertNever } from '../assert.ts';
+import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SchedulerEvent } from './scheduler.ts';
 
@@ -32,7 +33,7 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
             ...scope,
             result: outcome.reason,
             exitCode: outcome.exitCode,
-            err: { message: outcome.message },
+            err: loggableFailure(outcome.reason, outcome.message, outcome.hint),
             hint: outcome.hint,
             attempt,
             retryInMs: event.retryInMs,

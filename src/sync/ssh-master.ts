@@ -24,8 +24,9 @@ export class SshMaster {
     const child = execa('ssh', masterArgs(this.#target), MASTER_OPTIONS);
     this.#process = child;
     void child.then((result) => {
-      if (this.#process === child) this.#process = undefined;
-      if (!result.isTerminated) this.#onExit(result.stderr);
+      if (this.#process !== child) return; // stopped on purpose
+      this.#process = undefined;
+      this.#onExit(result.stderr);
     });
   }
 

@@ -1,0 +1,40 @@
+# filesync: a live one-way file sync sidecar. Build: docker build -t filesync .
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# --- build: compile TypeScript, then keep only production dependencies ---------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# --- run: Node, rsync, ssh and tini; nothing else ------------------------------------------
+FROM ${NODE_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rsync openssh-client tini \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/local/lib/node_modules/npm /usr/local/bin/npm /usr/local/bin/npx \
+ && mkdir -p /data
+WORKDIR /app
+COPY --from=build /src/package.json ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+
+# Everything written at run time goes under TMPDIR: mount a tmpfs there with --read-only.
+ENV NODE_ENV=production \
+    TMPDIR=/tmp \
+    SYNC_SOURCE_DIR=/data \
+    SYNC_SSH_KEY=/run/secrets/id_ed25519 \
+    SYNC_KNOWN_HOSTS=/run/secrets/known_hosts
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "const p=process.env.SYNC_HEALTH_PORT??'8080';if(p==='0')process.exit(0);fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["tini", "--", "node", "/app/dist/cli.js"]
+CMD ["watch"]
+
+LABEL org.opencontainers.image.title="filesync" \
+      org.opencontainers.image.description="Live one-way file sync sidecar: watches a directory and mirrors every change to a remote host over rsync and SSH." \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0"
