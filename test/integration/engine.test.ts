@@ -166,31 +166,47 @@ describe('filesync watch', () => {
   it('syncs hostile file names as plain names and executes nothing', async () => {
     const s = await scenario();
     const daemon = await watching(s.env);
-    const marker = `/tmp/filesync-pwned-${counter}`;
+    // Each $(…) would create a file named `pwned-…` if any shell on either side ran it.
     const names = [
       'with space.txt',
       'ünïcødé ✓.txt',
       `quote's "double".txt`,
-      `$(touch ${marker.replaceAll('/', '_')})`,
+      `$(touch pwned-${counter})`,
       '-rf',
       '--delete',
       'new\nline.txt',
-      '`id`;|&<>.txt',
+      '`touch pwned-backtick`;|&<>.txt',
     ];
-    await mkdir(s.file('$(touch x) dir'));
+    await mkdir(s.file('$(touch pwned-dir) dir'));
     for (const name of names) await writeFile(s.file(name), name);
-    await writeFile(s.file('$(touch x) dir/-inner'), 'inner');
+    await writeFile(s.file('$(touch pwned-dir) dir/-inner'), 'inner');
     await waitForRemote(
       'every hostile name',
       s.remote,
-      (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch x) dir/-inner'),
+      (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch pwned-dir) dir/-inner'),
     );
     expect(await target.read(`${s.remoteDir}/new\nline.txt`)).toBe('new\nline.txt');
-    // Nothing was run on either side: no file was created by a $(…) anywhere.
-    expect(
-      (await target.exec(['sh', '-c', 'ls / /tmp /home/filesync | grep -c touch || true'])).output.trim(),
-    ).toBe('0');
-    expect((await execa('sh', ['-c', 'ls / /tmp | grep -c "^x$" || true'])).stdout.trim()).toBe('0');
+    const remoteFound = await target.exec([
+      'find',
+      '/',
+      '-xdev',
+      '-name',
+      'pwned-*',
+      '-not',
+      '-path',
+      `${s.remoteDir}/*`,
+    ]);
+    expect(remoteFound.output.trim()).toBe('');
+    const localFound = await execa('find', [
+      process.cwd(),
+      tmpdir(),
+      s.source,
+      '-maxdepth',
+      '1',
+      '-name',
+      'pwned-*',
+    ]);
+    expect(localFound.stdout.trim()).toBe('');
     await rm(s.file('-rf'));
     await waitForRemote('the deletion of "-rf"', s.remote, (e) => !e.has('-rf') && e.has('--delete'));
     await stopCleanly(daemon);

@@ -38,13 +38,22 @@ export async function makeKeyPair(
   return { keyPath, publicKey: (await readFile(`${keyPath}.pub`, 'utf8')).trim() };
 }
 
-export async function startTarget(options: { network?: string; alias?: string } = {}): Promise<Target> {
+export async function startTarget(
+  options: {
+    network?: string;
+    alias?: string /** host directory to mount as the mirror */;
+    mirrorDir?: string;
+  } = {},
+): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'filesync-target-'));
   const { keyPath, publicKey } = await makeKeyPair(dir);
   let builder = new GenericContainer(TARGET_IMAGE)
     .withEnvironment({ AUTHORIZED_KEY: publicKey })
     .withExposedPorts(22)
     .withWaitStrategy(Wait.forLogMessage(/Server listening on/));
+  if (options.mirrorDir !== undefined) {
+    builder = builder.withBindMounts([{ source: options.mirrorDir, target: TARGET_HOME, mode: 'rw' }]);
+  }
   if (options.network !== undefined) {
     builder = builder.withNetworkMode(options.network).withNetworkAliases(options.alias ?? 'target');
   }
