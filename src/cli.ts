@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { checkCommand } from './commands/check.ts';
 import { onceCommand } from './commands/once.ts';
 import { watchCommand } from './commands/watch.ts';
+import type { Config } from './config/config.ts';
 import { loadConfig } from './config/load.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -104,7 +105,7 @@ function stopSignal(log: ReturnType<typeof createLogger>): Promise<string> {
 }
 
 /** The settings worth a start-up line; the key's contents are never read into a log. */
-function describeConfig(config: import('./config/config.ts').Config) {
+function describeConfig(config: Config) {
   return {
     source: config.sourceDir,
     target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,

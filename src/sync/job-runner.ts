@@ -15,7 +15,14 @@ export function createJobRunner(context: PlanContext, runner: PlanRunner, log: L
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
           } as const);
     const plan = planJob(surveyed, context);
-    log.debug({ file: plan.file, args: plan.args, files: plan.stdin?.split('\0').length }, 'running rsync');
+    log.debug(
+      {
+        file: plan.file,
+        args: plan.args,
+        listed: plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1,
+      },
+      'running rsync',
+    );
     return runner.run(plan, signal);
   };
 }
