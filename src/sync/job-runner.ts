@@ -15,14 +15,10 @@ export function createJobRunner(context: PlanContext, runner: PlanRunner, log: L
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
           } as const);
     const plan = planJob(surveyed, context);
-    log.debug(
-      {
-        file: plan.file,
-        args: plan.args,
-        listed: plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1,
-      },
-      'running rsync',
-    );
+    if (log.isLevelEnabled('debug')) {
+      const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
+      log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');
+    }
     return runner.run(plan, signal);
   };
 }

@@ -33,7 +33,7 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
             ...scope,
             result: outcome.reason,
             exitCode: outcome.exitCode,
-            err: loggableFailure(outcome.reason, outcome.message, outcome.hint),
+            err: loggableFailure(outcome.reason, outcome.message),
             hint: outcome.hint,
             attempt,
             retryInMs: event.retryInMs,
