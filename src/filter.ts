@@ -95,6 +95,11 @@ export class Filter {
     return this.#include.some((p) => matches(p, path, false));
   }
 
+  /** True when the path is accepted as a file or as a directory: for hints of unknown type. */
+  mayAccept(path: string): boolean {
+    return this.accepts(path, true) || this.accepts(path, false);
+  }
+
   /** True when a file at this path could never be accepted, so it need not be watched. */
   rejectsFile(path: string): boolean {
     return !this.accepts(path, false);

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
 import type { SchedulerEvent } from './sync/scheduler.ts';
+import type { BackendName } from './watch/backend.ts';
 
 /** Prometheus metrics, fed from scheduler and watcher events. */
 export class Metrics {
@@ -49,6 +50,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #watchBackend = new Gauge({
+    name: 'filesync_watch_backend',
+    help: 'The watcher in use: 1 for the running backend (native, chokidar or poll), 0 for the others.',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'filesync_' });
   }
@@ -76,6 +84,11 @@ export class Metrics {
       default:
         assertNever(event);
     }
+  }
+
+  watchBackend(backend: BackendName): void {
+    for (const name of ['native', 'chokidar', 'poll'] as const)
+      this.#watchBackend.set({ backend: name }, name === backend ? 1 : 0);
   }
 
   watchError(): void {

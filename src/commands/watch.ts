@@ -50,18 +50,37 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
     },
   );
 
+  // The shared SSH connection comes up while the watcher subscribes; the initial pass follows
+  // the subscription, so a change made during that pass is seen.
+  master.ensure();
   const watchLog = log.child({ component: 'watch' });
-  const watcher = await startWatcher(config.sourceDir, filter, {
-    onChange: (path) => scheduler.add([path]),
-    onError: (error) => {
-      metrics.watchError();
-      watchLog.warn(
-        { err: error, hint: watchHint(error) },
-        'watcher error; a full pass will catch anything it missed',
-      );
-      scheduler.requestFull(true);
+  const watcher = await startWatcher(
+    {
+      sourceDir: config.sourceDir,
+      filter,
+      mode: config.watch.mode,
+      pollIntervalMs: config.watch.pollIntervalMs,
     },
-  });
+    {
+      onChanges: (paths) => scheduler.add(paths),
+      onRescan: (cause) => {
+        if (cause !== undefined) {
+          metrics.watchError();
+          watchLog.warn({ err: cause }, 'watcher error; a full pass will catch anything it missed');
+        }
+        scheduler.requestFull(true);
+      },
+      onBackend: ({ backend, previous }) => {
+        metrics.watchBackend(backend);
+        if (previous === undefined) return void watchLog.info({ backend }, `watching with ${backend}`);
+        metrics.watchError();
+        watchLog.warn(
+          { backend, previous: previous.backend, err: previous.cause, hint: previous.hint },
+          `${previous.backend} watcher gave up; watching with ${backend}`,
+        );
+      },
+    },
+  );
   scheduler.requestFull(true);
   const resync =
     config.resyncIntervalMs > 0
@@ -103,12 +122,4 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
   }
   log.info('stopped; every change was sent');
   return ExitCode.ok;
-}
-
-function watchHint(error: Error): string | undefined {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EMFILE') {
-    return 'The inotify watch limit is reached: raise fs.inotify.max_user_watches on the host, or exclude large directories with SYNC_EXCLUDE.';
-  }
-  return undefined;
 }

@@ -1,6 +1,9 @@
 /** Which host keys ssh accepts: pinned only, or trust-on-first-use. */
 export type HostKeyPolicy = 'strict' | 'accept-new';
 
+/** How changes are noticed; see SYNC_WATCH_MODE. */
+export type WatchMode = 'auto' | 'native' | 'chokidar' | 'poll';
+
 /** The validated, frozen configuration. Nothing outside src/config reads process.env. */
 export interface Config {
   /** Absolute, resolved path of the directory to mirror. */
@@ -34,6 +37,11 @@ export interface Config {
     readonly bwlimit: string | undefined;
     readonly extraArgs: readonly string[];
     readonly ioTimeoutMs: number;
+  };
+  readonly watch: {
+    readonly mode: WatchMode;
+    /** Time between full passes while polling. */
+    readonly pollIntervalMs: number;
   };
   readonly debounceMs: number;
   readonly maxDelayMs: number;

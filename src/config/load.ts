@@ -75,6 +75,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       `SYNC_MAX_DELAY (${raw.SYNC_MAX_DELAY}ms) must not be shorter than SYNC_DEBOUNCE (${raw.SYNC_DEBOUNCE}ms).`,
     );
   }
+  if (!failed('SYNC_POLL_INTERVAL') && raw.SYNC_POLL_INTERVAL < 100) {
+    problems.push('SYNC_POLL_INTERVAL must be at least 100ms.');
+  }
   if (!failed('SYNC_IO_TIMEOUT') && raw.SYNC_IO_TIMEOUT < 1000) {
     problems.push('SYNC_IO_TIMEOUT must be at least 1s (rsync counts it in whole seconds).');
   }
@@ -127,6 +130,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       extraArgs: raw.SYNC_RSYNC_EXTRA_ARGS,
       ioTimeoutMs: raw.SYNC_IO_TIMEOUT,
     },
+    watch: { mode: raw.SYNC_WATCH_MODE, pollIntervalMs: raw.SYNC_POLL_INTERVAL },
     debounceMs: raw.SYNC_DEBOUNCE,
     maxDelayMs: raw.SYNC_MAX_DELAY,
     resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,

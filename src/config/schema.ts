@@ -67,6 +67,7 @@ const words = makeExactValidator<readonly string[]>((input) =>
 const hostKeyPolicy = ['strict', 'accept-new'] as const;
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty'] as const;
+const watchModes = ['auto', 'native', 'chokidar', 'poll'] as const;
 
 /** The envalid specification of every environment variable. */
 export const schema = {
@@ -137,6 +138,15 @@ export const schema = {
     default: 60_000,
     desc: 'Give up on a transfer when no data moves for this long (`rsync --timeout`).',
   }),
+  SYNC_WATCH_MODE: str({
+    choices: watchModes,
+    default: 'auto',
+    desc: '`native`: one inotify watch per directory, none per file. `chokidar`: one watch per file, the older watcher. `poll`: a full pass every SYNC_POLL_INTERVAL, for NFS, SMB and mounts whose other writers inotify cannot see. `auto`: native, falling back to chokidar where directory watches fail and to polling when the kernel runs out of watches.',
+  }),
+  SYNC_POLL_INTERVAL: duration({
+    default: 10_000,
+    desc: 'Time between full passes when polling (SYNC_WATCH_MODE=poll, or after a fallback).',
+  }),
   SYNC_RESYNC_INTERVAL: duration({
     default: 3_600_000,
     desc: 'Full reconciliation pass every so often, `0` = never.',
@@ -182,6 +192,8 @@ export const settingTypes = {
   SYNC_RSYNC_BWLIMIT: 'bandwidth',
   SYNC_RSYNC_EXTRA_ARGS: 'words',
   SYNC_IO_TIMEOUT: 'duration',
+  SYNC_WATCH_MODE: watchModes.join(' \\| '),
+  SYNC_POLL_INTERVAL: 'duration',
   SYNC_RESYNC_INTERVAL: 'duration',
   SYNC_SHUTDOWN_TIMEOUT: 'duration',
   SYNC_HEALTH_PORT: 'port',

@@ -1,72 +1,156 @@
 import { relative, sep } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type FSWatcher, watch } from 'chokidar';
+import type { WatchMode } from '../config/config.ts';
+import { FilesyncError, messageOf } from '../errors.ts';
 import type { Filter } from '../filter.ts';
+import { type Backend, type BackendName, isWatchLimitError, type StartBackend } from './backend.ts';
+import { startChokidar } from './chokidar.ts';
+import { startNative } from './native.ts';
+import { startPoll } from './poll.ts';
 
-// A thin adapter over chokidar: absolute paths in, filtered source-relative paths out. Events
-// are hints; rsync works out the real difference, and a watcher error asks for a full pass.
+// The one front over every backend: source-relative, filtered hints out, the choice of backend
+// and its fallbacks in one place. Events are hints; rsync works out the real difference.
+//
+//   auto ──▶ native ── fs.watch unusable here ──▶ chokidar
+//              │                                     │
+//              └────── kernel out of watches ────────┴──▶ poll
 
 export interface WatchHandlers {
-  /** A path below the source changed: created, modified, deleted or renamed. */
-  onChange(path: string): void;
-  /** The watcher failed or lost events (e.g. inotify limits); a full pass should follow. */
-  onError(error: Error): void;
+  /** Paths below the source that may have changed: created, modified, deleted or renamed. */
+  onChanges(paths: readonly string[]): void;
+  /** A full pass should follow: a poll tick, or the watcher lost events (`cause`). */
+  onRescan(cause: Error | undefined): void;
+  /** Which watcher runs: once at start, and again on every fallback. */
+  onBackend(change: BackendChange): void;
+}
+
+/** A backend starting, with why the one before it was given up. */
+export interface BackendChange {
+  readonly backend: BackendName;
+  readonly previous?: { readonly backend: BackendName; readonly cause: Error; readonly hint: string };
+}
+
+export interface WatcherOptions {
+  readonly sourceDir: string;
+  readonly filter: Filter;
+  readonly mode: WatchMode;
+  readonly pollIntervalMs: number;
 }
 
 export interface Watcher {
+  readonly backend: BackendName;
   /** Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight. */
   settle(quietMs: number, maxMs: number): Promise<void>;
   close(): Promise<void>;
   readonly closed: boolean;
 }
 
-/** Watches `sourceDir` recursively; resolves once the initial scan is done. */
-export async function startWatcher(
-  sourceDir: string,
-  filter: Filter,
-  handlers: WatchHandlers,
-): Promise<Watcher> {
+const BACKENDS: Record<BackendName, StartBackend> = {
+  native: startNative,
+  chokidar: startChokidar,
+  poll: startPoll,
+};
+
+export const WATCH_LIMIT_HINT =
+  'The kernel has no inotify watches left for this user (they are shared by every container of the same uid on a node): raise them on the host with `sysctl fs.inotify.max_user_watches=1048576` (and fs.inotify.max_user_instances), or exclude large directories with SYNC_EXCLUDE. Polling until the next restart.';
+
+const NO_NATIVE_HINT =
+  'Directory watches do not work on this filesystem; chokidar watches instead, at a higher cost per file. If changes still go unseen (NFS, SMB), set SYNC_WATCH_MODE=poll.';
+
+/** Watches `sourceDir` with the backend `mode` asks for; resolves once changes are being seen. */
+export async function startWatcher(options: WatcherOptions, handlers: WatchHandlers): Promise<Watcher> {
+  const { sourceDir, filter, mode } = options;
+  const backendOptions = { root: sourceDir, filter, pollIntervalMs: options.pollIntervalMs };
   const toRelative = (path: string) => relative(sourceDir, path).split(sep).join('/');
-  const watcher: FSWatcher = watch(sourceDir, {
-    ignoreInitial: true,
-    followSymlinks: false,
-    persistent: true,
-    ignored: (path, stats) => {
-      const rel = toRelative(path);
-      if (rel === '' || rel.startsWith('..')) return false;
-      if (stats === undefined) return filter.isExcluded(rel, false);
-      return stats.isDirectory() ? filter.isExcluded(rel, true) : filter.rejectsFile(rel);
-    },
-  });
-
   let lastEventAt = Date.now();
-  watcher.on('all', (event, path) => {
-    lastEventAt = Date.now();
-    const rel = toRelative(path);
-    if (rel === '' || rel.startsWith('..')) return;
-    const isDir = event === 'addDir' || event === 'unlinkDir';
-    if (filter.accepts(rel, isDir)) handlers.onChange(rel);
-  });
-  watcher.on('error', (error) => handlers.onError(error instanceof Error ? error : new Error(String(error))));
-
-  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   let closed = false;
+  let current: Backend | undefined;
+  let switching: Promise<void> | undefined;
+
+  const events = {
+    paths(paths: readonly string[]) {
+      lastEventAt = Date.now();
+      const accepted = [];
+      for (const path of paths) {
+        const rel = toRelative(path);
+        if (rel !== '' && !rel.startsWith('..') && filter.mayAccept(rel)) accepted.push(rel);
+      }
+      if (accepted.length > 0) handlers.onChanges(accepted);
+    },
+    error(error: Error) {
+      lastEventAt = Date.now();
+      if (isWatchLimitError(error)) fallBack(error);
+      else handlers.onRescan(error);
+    },
+    rescan() {
+      handlers.onRescan(undefined);
+    },
+  };
+
+  const fallBack = (cause: Error) => {
+    if (switching !== undefined || closed || current === undefined || current.name === 'poll') return;
+    const previous = { backend: current.name, cause, hint: WATCH_LIMIT_HINT };
+    const old = current;
+    switching = (async () => {
+      await old.close();
+      if (closed) return;
+      current = await startPoll(backendOptions, events);
+      handlers.onBackend({ backend: 'poll', previous });
+      handlers.onRescan(undefined);
+    })().finally(() => {
+      switching = undefined;
+    });
+  };
+
+  /** Starts `name`, or what it falls back to, with why it fell back. */
+  const start = async (name: BackendName): Promise<{ instance: Backend; change: BackendChange }> => {
+    try {
+      return { instance: await BACKENDS[name](backendOptions, events), change: { backend: name } };
+    } catch (error) {
+      const cause = error instanceof Error ? error : new Error(String(error));
+      const previous = (hint: string) => ({ backend: name, cause, hint });
+      if (name !== 'poll' && isWatchLimitError(cause)) {
+        const instance = await startPoll(backendOptions, events);
+        return { instance, change: { backend: 'poll', previous: previous(WATCH_LIMIT_HINT) } };
+      }
+      if (name === 'native' && mode === 'auto') {
+        const next = await start('chokidar');
+        return next.change.previous !== undefined
+          ? next
+          : { ...next, change: { backend: 'chokidar', previous: previous(NO_NATIVE_HINT) } };
+      }
+      throw new FilesyncError('watch', `the ${name} watcher could not start: ${messageOf(cause)}`, {
+        cause,
+        hint:
+          name === 'native'
+            ? 'Set SYNC_WATCH_MODE=auto (or chokidar) where directory watches cannot be set.'
+            : `Check that ${sourceDir} is readable, or set SYNC_WATCH_MODE=poll.`,
+      });
+    }
+  };
+
+  const started = await start(mode === 'auto' ? 'native' : mode);
+  current = started.instance;
+  handlers.onBackend(started.change);
   return {
+    get backend() {
+      return current?.name ?? 'poll';
+    },
     get closed() {
       return closed;
     },
     async settle(quietMs, maxMs) {
-      // Events already queued in inotify reach chokidar, which stats them, within milliseconds.
-      const start = Date.now();
-      const deadline = start + maxMs;
-      const quietFor = (now: number) => now - Math.max(lastEventAt, start);
-      for (let now = start; now < deadline && quietFor(now) < quietMs; now = Date.now()) {
+      const begin = Date.now();
+      const deadline = begin + maxMs;
+      const quietFor = (now: number) => now - Math.max(lastEventAt, begin);
+      for (let now = begin; now < deadline && quietFor(now) < quietMs; now = Date.now()) {
         await delay(Math.min(quietMs - quietFor(now), deadline - now));
       }
     },
     async close() {
       closed = true;
-      await watcher.close();
+      await switching;
+      await current?.close();
     },
   };
 }

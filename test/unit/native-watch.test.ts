@@ -1,0 +1,150 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Filter } from '../../src/filter.ts';
+import type { Backend } from '../../src/watch/backend.ts';
+import { startNative } from '../../src/watch/native.ts';
+import { waitFor } from '../integration/support/wait.ts';
+
+// The directory watcher on a real filesystem: what it reports, and how many kernel watches it
+// holds (read from this process's /proc/self/fdinfo, where each inotify watch is one line).
+
+function inotifyWatches(): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    try {
+      count += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm)?.length ?? 0;
+    } catch {
+      // the fd closed while we looked
+    }
+  }
+  return count;
+}
+
+const open: Backend[] = [];
+afterEach(async () => {
+  for (const backend of open.splice(0)) await backend.close();
+});
+
+async function watching(exclude: string[] = []) {
+  const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+  const seen = new Set<string>();
+  const errors: Error[] = [];
+  const before = inotifyWatches();
+  const start = async () => {
+    const backend = await startNative(
+      { root, filter: new Filter({ include: [], exclude }), pollIntervalMs: 1000 },
+      {
+        paths: (paths) => {
+          for (const path of paths) seen.add(path.slice(root.length + 1));
+        },
+        error: (error) => errors.push(error),
+        rescan: () => {},
+      },
+    );
+    open.push(backend);
+    return backend;
+  };
+  const path = (rel: string) => join(root, rel);
+  /** Waits until `rel` has been reported, then forgets what was seen so far. */
+  const reported = async (rel: string) => {
+    await waitFor(`an event for ${rel} (seen: ${[...seen].join(', ')})`, () => seen.has(rel), {
+      timeoutMs: 5000,
+      intervalMs: 10,
+    });
+    seen.clear();
+  };
+  const watches = () => inotifyWatches() - before;
+  return { root, path, start, seen, errors, reported, watches };
+}
+
+describe('the native directory watcher', () => {
+  it('holds one kernel watch per directory, none per file, and none for excluded directories', async () => {
+    const w = await watching(['cache/']);
+    for (let d = 0; d < 5; d++) {
+      await mkdir(w.path(`d${d}/sub`), { recursive: true });
+      for (let f = 0; f < 20; f++) await writeFile(w.path(`d${d}/sub/f${f}.txt`), 'x');
+    }
+    await mkdir(w.path('cache/deep'), { recursive: true });
+    await w.start();
+    expect(w.watches()).toBe(1 + 5 * 2);
+  });
+
+  it('reports content, permission-only and time-only changes, and dangling symlinks', async () => {
+    const w = await watching();
+    await writeFile(w.path('file.txt'), 'one');
+    await w.start();
+    await writeFile(w.path('file.txt'), 'two');
+    await w.reported('file.txt');
+    await chmod(w.path('file.txt'), 0o600);
+    await w.reported('file.txt');
+    await utimes(w.path('file.txt'), new Date('2020-01-01'), new Date('2020-01-01'));
+    await w.reported('file.txt');
+    await symlink('nowhere', w.path('dangling'));
+    await w.reported('dangling');
+    expect(w.errors).toEqual([]);
+  });
+
+  it('watches every level of `mkdir -p` and of a tree moved in, before reporting it', async () => {
+    const w = await watching();
+    const outside = await mkdtemp(join(tmpdir(), 'filesync-native-outside-'));
+    await mkdir(join(outside, 'tree/x/y'), { recursive: true });
+    await w.start();
+    await mkdir(w.path('a/b/c/d'), { recursive: true });
+    await w.reported('a');
+    await writeFile(w.path('a/b/c/d/deep.txt'), 'deep');
+    await w.reported('a/b/c/d/deep.txt');
+
+    await rename(join(outside, 'tree'), w.path('moved-in'));
+    await w.reported('moved-in');
+    await writeFile(w.path('moved-in/x/y/later.txt'), 'later');
+    await w.reported('moved-in/x/y/later.txt');
+    expect(w.watches()).toBe(1 + 4 + 3);
+  });
+
+  it('lets go of trees moved out or deleted, and follows trees renamed inside', async () => {
+    const w = await watching();
+    const outside = await mkdtemp(join(tmpdir(), 'filesync-native-outside-'));
+    await mkdir(w.path('out/a/b'), { recursive: true });
+    await mkdir(w.path('gone/a'), { recursive: true });
+    await mkdir(w.path('old/a'), { recursive: true });
+    await w.start();
+    expect(w.watches()).toBe(1 + 3 + 2 + 2);
+
+    await rename(w.path('out'), join(outside, 'out'));
+    await rm(w.path('gone'), { recursive: true });
+    await rename(w.path('old'), w.path('new'));
+    await w.reported('new');
+    await waitFor('the watches to be released', () => w.watches() === 1 + 2, { timeoutMs: 5000 });
+
+    await writeFile(join(outside, 'out/a/b/after.txt'), 'not ours');
+    await writeFile(w.path('new/a/inside.txt'), 'ours');
+    await w.reported('new/a/inside.txt');
+    expect([...w.seen].filter((path) => path.includes('after.txt'))).toEqual([]);
+  });
+
+  it('follows a directory replaced by a symlink or a file, and back, without following the link', async () => {
+    const w = await watching();
+    await mkdir(w.path('elsewhere/inner'), { recursive: true });
+    await mkdir(w.path('d/sub'), { recursive: true });
+    await w.start();
+    await rm(w.path('d'), { recursive: true });
+    await symlink('elsewhere', w.path('d'));
+    await w.reported('d');
+    expect(w.watches()).toBe(1 + 2); // the root and elsewhere/, elsewhere/inner: nothing through d
+    await writeFile(w.path('elsewhere/inner/x.txt'), 'x');
+    await w.reported('elsewhere/inner/x.txt');
+
+    await rm(w.path('d'));
+    await writeFile(w.path('d'), 'now a file');
+    await w.reported('d');
+    await rm(w.path('d'));
+    await mkdir(w.path('d/again'), { recursive: true });
+    await w.reported('d');
+    await writeFile(w.path('d/again/y.txt'), 'y');
+    await w.reported('d/again/y.txt');
+    expect(w.watches()).toBe(1 + 2 + 2);
+  });
+});

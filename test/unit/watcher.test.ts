@@ -1,0 +1,64 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import type { WatchMode } from '../../src/config/config.ts';
+import { Filter } from '../../src/filter.ts';
+import { type BackendChange, startWatcher, type Watcher } from '../../src/watch/watcher.ts';
+import { waitFor } from '../integration/support/wait.ts';
+
+// The front over the backends: relative, filtered hints; which backend runs; polling.
+
+const open: Watcher[] = [];
+afterEach(async () => {
+  for (const watcher of open.splice(0)) await watcher.close();
+});
+
+async function start(mode: WatchMode, exclude: string[] = []) {
+  const sourceDir = await mkdtemp(join(tmpdir(), 'filesync-front-'));
+  const changes: string[] = [];
+  const rescans: (Error | undefined)[] = [];
+  const backends: BackendChange[] = [];
+  const watcher = await startWatcher(
+    { sourceDir, filter: new Filter({ include: [], exclude }), mode, pollIntervalMs: 50 },
+    {
+      onChanges: (paths) => changes.push(...paths),
+      onRescan: (cause) => rescans.push(cause),
+      onBackend: (change) => backends.push(change),
+    },
+  );
+  open.push(watcher);
+  return { sourceDir, watcher, changes, rescans, backends };
+}
+
+it.each(['auto', 'native', 'chokidar'] as const)(
+  '%s: reports source-relative paths and leaves out excluded ones',
+  async (mode) => {
+    const w = await start(mode, ['*.tmp', 'cache/']);
+    expect(w.backends).toEqual([{ backend: mode === 'auto' ? 'native' : mode }]);
+    expect(w.watcher.backend).toBe(w.backends[0]?.backend);
+    await mkdir(join(w.sourceDir, 'cache'));
+    await writeFile(join(w.sourceDir, 'cache/no.txt'), 'x');
+    await writeFile(join(w.sourceDir, 'skip.tmp'), 'x');
+    await mkdir(join(w.sourceDir, 'dir'));
+    await writeFile(join(w.sourceDir, 'dir/yes.txt'), 'x');
+    await waitFor('the wanted file', () => w.changes.includes('dir/yes.txt'), { timeoutMs: 5000 });
+    await w.watcher.settle(100, 2000);
+    expect(w.changes.filter((path) => path.includes('no.txt') || path.endsWith('.tmp'))).toEqual([]);
+    expect(w.changes.every((path) => !path.startsWith('/') && !path.startsWith('..'))).toBe(true);
+    expect(w.rescans).toEqual([]);
+  },
+);
+
+it('poll: asks for a full pass every interval and watches nothing', async () => {
+  const w = await start('poll');
+  expect(w.backends).toEqual([{ backend: 'poll' }]);
+  await writeFile(join(w.sourceDir, 'file.txt'), 'x');
+  await waitFor('three rescans', () => w.rescans.length >= 3, { timeoutMs: 5000 });
+  expect(w.rescans.every((cause) => cause === undefined)).toBe(true);
+  expect(w.changes).toEqual([]);
+  await w.watcher.close();
+  const after = w.rescans.length;
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(w.rescans.length).toBe(after);
+});
