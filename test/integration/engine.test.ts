@@ -14,22 +14,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Daemon, freePort, runCli } from './support/daemon.ts';
-import {
-  buildTargetImage,
-  makeKeyPair,
-  startTarget,
-  TARGET_HOME,
-  TARGET_USER,
-  type Target,
-} from './support/target.ts';
+import { Daemon, runCli } from './support/daemon.ts';
+import { scenario as scenarioOn, stopCleanly, waitForRemote, watching } from './support/scenario.ts';
+import { buildTargetImage, makeKeyPair, startTarget, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
-// The sync engine end to end: the built CLI, real chokidar, real rsync and ssh, and a real
+// The sync engine end to end: the built CLI, the real watcher, real rsync and ssh, and a real
 // sshd container as the target. Every test syncs into a directory of its own.
 
 let target: Target;
-let counter = 0;
 
 beforeAll(async () => {
   await buildTargetImage();
@@ -40,62 +33,7 @@ afterAll(async () => {
   await target?.[Symbol.asyncDispose]();
 });
 
-/** A fresh source directory and the environment that syncs it into a fresh remote directory. */
-async function scenario(extra: Record<string, string> = {}) {
-  const source = await mkdtemp(join(tmpdir(), 'filesync-source-'));
-  const remoteDir = `${TARGET_HOME}/t${++counter}`;
-  const healthPort = await freePort();
-  const env = {
-    SYNC_SOURCE_DIR: source,
-    SYNC_REMOTE_HOST: target.host,
-    SYNC_REMOTE_PORT: String(target.port),
-    SYNC_REMOTE_USER: TARGET_USER,
-    SYNC_REMOTE_DIR: remoteDir,
-    SYNC_SSH_KEY: target.keyPath,
-    SYNC_KNOWN_HOSTS: target.knownHostsPath,
-    SYNC_DEBOUNCE: '200ms',
-    SYNC_MAX_DELAY: '2s',
-    SYNC_HEALTH_PORT: String(healthPort),
-    ...extra,
-  };
-  const file = (path: string) => join(source, path);
-  const remote = () => target.list(remoteDir);
-  const health = async (path: string) => {
-    const response = await fetch(`http://127.0.0.1:${healthPort}${path}`);
-    return { status: response.status, body: await response.text() };
-  };
-  return { source, remoteDir, env, file, remote, health };
-}
-
-/** Starts the daemon and waits for its initial pass. */
-async function watching(env: Record<string, string>): Promise<Daemon> {
-  const daemon = Daemon.start(env);
-  await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
-  return daemon;
-}
-
-/** Stops the daemon and asserts a clean exit with nothing on stderr (no Node warnings). */
-async function stopCleanly(daemon: Daemon): Promise<void> {
-  const { exitCode, stderr } = await daemon.stop();
-  expect(stderr).toBe('');
-  expect(exitCode).toBe(0);
-}
-
-const waitForRemote = async (
-  what: string,
-  remote: () => Promise<Map<string, string>>,
-  check: (entries: Map<string, string>) => boolean,
-) => {
-  let last = new Map<string, string>();
-  try {
-    return await waitFor(what, async () => {
-      last = await remote();
-      return check(last) ? last : undefined;
-    });
-  } catch (error) {
-    throw new Error(`${String(error)}; the target has ${JSON.stringify([...last])}`);
-  }
-};
+const scenario = (extra: Record<string, string> = {}) => scenarioOn(target, extra);
 
 describe('filesync watch', () => {
   it('mirrors creates, changes and deletes, with nested and empty directories', async () => {
@@ -171,7 +109,7 @@ describe('filesync watch', () => {
       'with space.txt',
       'ünïcødé ✓.txt',
       `quote's "double".txt`,
-      `$(touch pwned-${counter})`,
+      `$(touch pwned-${process.pid})`,
       '-rf',
       '--delete',
       'new\nline.txt',

@@ -5,8 +5,10 @@ import { waitFor } from './wait.ts';
 
 const CLI = resolve('dist/cli.js');
 
-function spawnCli(env: Record<string, string>, args: readonly string[]) {
-  return execa(process.execPath, [CLI, ...args], {
+/** Runs the CLI with this Node; `prefix` runs it under another command (e.g. unshare). */
+function spawnCli(env: Record<string, string>, args: readonly string[], prefix: readonly string[] = []) {
+  const [file = process.execPath, ...rest] = [...prefix, process.execPath, CLI, ...args];
+  return execa(file, rest, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     extendEnv: false,
     reject: false,
@@ -43,8 +45,12 @@ export class Daemon implements AsyncDisposable {
     });
   }
 
-  static start(env: Record<string, string>, args: string[] = ['watch']): Daemon {
-    return new Daemon(spawnCli(env, args));
+  static start(
+    env: Record<string, string>,
+    args: string[] = ['watch'],
+    prefix: readonly string[] = [],
+  ): Daemon {
+    return new Daemon(spawnCli(env, args, prefix));
   }
 
   get pid(): number | undefined {

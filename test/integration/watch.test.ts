@@ -1,0 +1,244 @@
+import { execFileSync } from 'node:child_process';
+import {
+  appendFile,
+  chmod,
+  mkdir,
+  mkdtemp,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Daemon } from './support/daemon.ts';
+import { scenario as scenarioOn, stopCleanly, waitForMirror, watching } from './support/scenario.ts';
+import { buildTargetImage, startTarget, type Target } from './support/target.ts';
+
+// Every kind of change arrives live, through the watcher and a batch, not through a full
+// pass: each test ends by checking that the initial pass was the only full one. The target
+// is compared with the source entry by entry: type, mode, size, mtime, link target, content.
+
+let target: Target;
+
+beforeAll(async () => {
+  await buildTargetImage();
+  target = await startTarget();
+});
+
+afterAll(async () => {
+  await target?.[Symbol.asyncDispose]();
+});
+
+/** A running daemon over a fresh source; `converged()` waits until the target mirrors it. */
+async function live(extra: Record<string, string> = {}, prefix: readonly string[] = []) {
+  const s = await scenarioOn(target, extra);
+  const start = () => watching(s.env, prefix);
+  const converged = () => waitForMirror(target, s.source, s.remoteDir);
+  const fullPasses = async () => {
+    const metrics = (await s.health('/metrics')).body;
+    return Number(/filesync_syncs_total\{kind="full",outcome="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  };
+  return { ...s, start, converged, fullPasses };
+}
+
+describe('every kind of change arrives live', () => {
+  it('content, same-size rewrites within a second, appends, truncation, chmod and touch -d', async () => {
+    const s = await live();
+    await writeFile(s.file('doc.txt'), 'version 1');
+    await writeFile(s.file('log.txt'), 'line 1\n');
+    const daemon = await s.start();
+
+    await writeFile(s.file('doc.txt'), 'version 2'); // same size, same second
+    await appendFile(s.file('log.txt'), 'line 2\n');
+    await s.converged();
+    await writeFile(s.file('doc.txt'), 'version 3');
+    await truncate(s.file('log.txt'), 3);
+    await s.converged();
+    await chmod(s.file('doc.txt'), 0o600);
+    await s.converged();
+    await utimes(s.file('doc.txt'), new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+    await s.converged();
+    await chmod(s.file('log.txt'), 0o640);
+    await utimes(s.file('log.txt'), new Date('1999-12-31T23:59:59Z'), new Date('1999-12-31T23:59:59Z'));
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('symlinks created, retargeted and left dangling; files swapped for directories and links and back', async () => {
+    const s = await live();
+    await mkdir(s.file('real'));
+    await writeFile(s.file('real/inside.txt'), 'inside');
+    await writeFile(s.file('swap'), 'a file first');
+    const daemon = await s.start();
+
+    await symlink('real/inside.txt', s.file('link'));
+    await symlink('does/not/exist', s.file('dangling'));
+    await s.converged();
+    await rm(s.file('link'));
+    await symlink('real', s.file('link'));
+    await s.converged();
+
+    await rm(s.file('swap'));
+    await mkdir(s.file('swap/nested'), { recursive: true });
+    await writeFile(s.file('swap/nested/deep.txt'), 'now a directory');
+    await s.converged();
+    await rm(s.file('swap'), { recursive: true });
+    await symlink('real', s.file('swap'));
+    await s.converged();
+    await rm(s.file('swap'));
+    await writeFile(s.file('swap'), 'a file again');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('mkdir -p of a deep tree written at once, and writes into its deepest directory later', async () => {
+    const s = await live();
+    const daemon = await s.start();
+    const deep = 'a/b/c/d/e/f/g/h';
+    await mkdir(s.file(deep), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(s.file(`${deep}/f${i}.txt`), `file ${i}`);
+    await writeFile(s.file('a/b/mid.txt'), 'middle');
+    await s.converged();
+    // Only a watch on the deepest directory sees this one before the next full pass.
+    await writeFile(s.file(`${deep}/later.txt`), 'later');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('trees moved into and out of the source, and watched once inside', async () => {
+    const s = await live();
+    const outside = await mkdtemp(join(tmpdir(), 'filesync-outside-'));
+    await mkdir(join(outside, 'incoming/x/y'), { recursive: true });
+    await writeFile(join(outside, 'incoming/x/y/one.txt'), 'one');
+    await mkdir(s.file('leaving/p/q'), { recursive: true });
+    await writeFile(s.file('leaving/p/q/two.txt'), 'two');
+    const daemon = await s.start();
+
+    await rename(join(outside, 'incoming'), s.file('incoming'));
+    await rename(s.file('leaving'), join(outside, 'leaving'));
+    await s.converged();
+    await writeFile(s.file('incoming/x/y/three.txt'), 'three');
+    await writeFile(join(outside, 'leaving/p/q/not-ours.txt'), 'stays outside');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('renames of a directory holding 3,000 files, and writes under its new name', async () => {
+    const s = await live();
+    for (let d = 0; d < 30; d++) {
+      await mkdir(s.file(`big/sub${d}`), { recursive: true });
+      for (let f = 0; f < 100; f++) await writeFile(s.file(`big/sub${d}/f${f}.txt`), `${d}/${f}`);
+    }
+    const daemon = await s.start();
+    await rename(s.file('big'), s.file('renamed'));
+    await s.converged();
+    await writeFile(s.file('renamed/sub7/new.txt'), 'new');
+    await rename(s.file('renamed/sub3'), s.file('sub3-moved-up'));
+    await s.converged();
+    await writeFile(s.file('sub3-moved-up/again.txt'), 'again');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('changes made while the initial pass runs', async () => {
+    const s = await live({ SYNC_RSYNC_BWLIMIT: '200K' });
+    await writeFile(s.file('large.bin'), Buffer.alloc(400 * 1024, 7));
+    const daemon = Daemon.start(s.env);
+    await daemon.waitForLog('the initial pass to start', (line) => line.msg.startsWith('watching with'));
+    await writeFile(s.file('during.txt'), 'written during the initial pass');
+    await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
+    await s.converged();
+    await stopCleanly(daemon);
+  });
+});
+
+describe('watch modes', () => {
+  it('SYNC_WATCH_MODE=poll finds changes with full passes and holds no watches', async () => {
+    const s = await live({ SYNC_WATCH_MODE: 'poll', SYNC_POLL_INTERVAL: '500ms' });
+    const daemon = await s.start();
+    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('poll');
+    expect(inotifyWatches(daemon.pid)).toBe(0);
+    await mkdir(s.file('d'));
+    await writeFile(s.file('d/polled.txt'), 'found by a pass');
+    await s.converged();
+    expect(await s.fullPasses()).toBeGreaterThan(1);
+    expect((await s.health('/metrics')).body).toMatch(/filesync_watch_backend\{backend="poll"\} 1/);
+    await stopCleanly(daemon);
+  });
+
+  it('SYNC_WATCH_MODE=chokidar still mirrors changes live', async () => {
+    const s = await live({ SYNC_WATCH_MODE: 'chokidar' });
+    const daemon = await s.start();
+    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('chokidar');
+    await mkdir(s.file('c/d'), { recursive: true });
+    await writeFile(s.file('c/d/file.txt'), 'chokidar');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('native holds one kernel watch per directory, whatever the number of files', async () => {
+    const s = await live();
+    for (let d = 0; d < 10; d++) {
+      await mkdir(s.file(`d${d}`));
+      for (let f = 0; f < 50; f++) await writeFile(s.file(`d${d}/f${f}`), 'x');
+    }
+    const daemon = await s.start();
+    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
+    expect(inotifyWatches(daemon.pid)).toBe(11);
+    await stopCleanly(daemon);
+  });
+
+  // The kernel's watch limit is lowered in a user namespace of the daemon's own, where
+  // /proc/sys/user/max_inotify_watches belongs to that namespace: the machine's is untouched.
+  const limited = (watches: number) => [
+    'unshare',
+    '--user',
+    '--map-root-user',
+    'sh',
+    '-c',
+    `echo ${watches} > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`,
+  ];
+
+  it('falls back to polling, with the sysctl to raise, when the kernel has too few watches at start', async () => {
+    const s = await live({ SYNC_POLL_INTERVAL: '500ms' }, limited(5));
+    for (let d = 0; d < 10; d++) await mkdir(s.file(`d${d}`));
+    const daemon = await s.start();
+    const fallback = await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
+    expect(fallback).toMatchObject({ level: 'warn', backend: 'poll', previous: 'native' });
+    expect(String(fallback.hint)).toMatch(/fs\.inotify\.max_user_watches/);
+    await writeFile(s.file('d3/still-synced.txt'), 'by polling');
+    await s.converged();
+    expect(inotifyWatches(daemon.pid)).toBe(0);
+    await stopCleanly(daemon);
+  });
+
+  it('falls back to polling when new directories exhaust the watches while running', async () => {
+    const s = await live({ SYNC_POLL_INTERVAL: '500ms' }, limited(5));
+    const daemon = await s.start();
+    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
+    await mkdir(s.file('a/b/c/d/e/f/g'), { recursive: true });
+    await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
+    await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
+    await s.converged();
+    await stopCleanly(daemon);
+  });
+});
+
+/** The inotify watches a process holds: one `inotify wd:` line each in its fdinfo. */
+function inotifyWatches(pid: number | undefined): number {
+  const out = execFileSync('sh', [
+    '-c',
+    `cat /proc/${pid}/fdinfo/* 2>/dev/null | grep -c '^inotify wd:' || true`,
+  ]);
+  return Number(String(out).trim());
+}
