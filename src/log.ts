@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { pino } from 'pino';
-import pretty from 'pino-pretty';
 import type { Config } from './config/config.ts';
 
 export type Logger = pino.Logger;
@@ -13,6 +13,8 @@ export function createLogger(options: Config['log']): Logger {
     redact: { paths: ['privateKey', '*.privateKey', 'password', '*.password'], censor: '[redacted]' },
   };
   if (options.format === 'pretty') {
+    // Loaded only for people at a terminal; the JSON default starts without it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(
       common,
       pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname,service' }),

@@ -39,7 +39,7 @@ export async function createRuntime(config: Config): Promise<Runtime> {
       identityFile,
       knownHostsFile,
       hostKeyPolicy: config.ssh.hostKeyPolicy,
-      controlPath: join(dir, 'cm-%C'),
+      controlPath: join(dir, 'ssh-control'),
     },
     async [Symbol.asyncDispose]() {
       await rm(dir, { recursive: true, force: true });

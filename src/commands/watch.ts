@@ -10,6 +10,7 @@ import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
+import { CONNECT_TIMEOUT_MS } from '../sync/ssh.ts';
 import { SshMaster } from '../sync/ssh-master.ts';
 import { startWatcher } from '../watch/watcher.ts';
 
@@ -29,11 +30,16 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
       ),
   );
 
+  // The shared connection comes up while the watcher subscribes, and the first pass waits for
+  // it instead of making a connection of its own: start-up costs one SSH handshake, not two.
+  master.ensure();
+  const firstConnection = master.ready(CONNECT_TIMEOUT_MS);
   let initialPassDone = false;
   const runJob = createJobRunner(context, processRunner, syncLog);
   const scheduler = new Scheduler(
-    (job, signal) => {
+    async (job, signal) => {
       master.ensure();
+      await firstConnection;
       return runJob(job, signal);
     },
     {
@@ -50,9 +56,7 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
     },
   );
 
-  // The shared SSH connection comes up while the watcher subscribes; the initial pass follows
-  // the subscription, so a change made during that pass is seen.
-  master.ensure();
+  // The initial pass follows the subscription, so a change made during that pass is seen.
   const watchLog = log.child({ component: 'watch' });
   const watcher = await startWatcher(
     {

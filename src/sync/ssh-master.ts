@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { masterArgs, type SshTarget } from './ssh.ts';
 
@@ -28,6 +30,21 @@ export class SshMaster {
       this.#process = undefined;
       this.#onExit(result.stderr);
     });
+  }
+
+  /**
+   * Resolves once the shared connection accepts transfers (its control socket exists), the
+   * master has given up, or `timeoutMs` has passed. The first pass waits here rather than
+   * making a connection of its own: one handshake fewer.
+   */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const child = this.#process;
+    const deadline = Date.now() + timeoutMs;
+    while (child !== undefined && this.#process === child && Date.now() < deadline) {
+      if (existsSync(this.#target.controlPath)) return true;
+      await delay(5);
+    }
+    return false;
   }
 
   /** Closes the shared connection; transfers in flight keep theirs until they end. */

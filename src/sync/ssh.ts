@@ -11,9 +11,12 @@ export interface SshTarget {
   readonly identityFile: string;
   readonly knownHostsFile: string;
   readonly hostKeyPolicy: HostKeyPolicy;
-  /** Socket of the shared connection (ControlPath); may contain ssh's %C token. */
+  /** Socket of the shared connection (ControlPath), a plain path in the private runtime directory. */
   readonly controlPath: string;
 }
+
+/** How long ssh may take to connect; the first pass waits at most this long for the master. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** ssh expands %-tokens in these paths; a literal % must be doubled. */
 const literal = (path: string) => path.replaceAll('%', '%%');
@@ -29,10 +32,10 @@ export function sshOptions(target: SshTarget): string[] {
     UserKnownHostsFile: literal(target.knownHostsFile),
     GlobalKnownHostsFile: '/dev/null',
     CheckHostIP: 'no',
-    ConnectTimeout: '10',
+    ConnectTimeout: String(CONNECT_TIMEOUT_MS / 1000),
     ServerAliveInterval: '5',
     ServerAliveCountMax: '3',
-    ControlPath: target.controlPath,
+    ControlPath: literal(target.controlPath),
     LogLevel: 'ERROR',
   };
   return [

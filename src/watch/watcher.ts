@@ -4,7 +4,6 @@ import type { WatchMode } from '../config/config.ts';
 import { FilesyncError, messageOf } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import { type Backend, type BackendName, isWatchLimitError, type StartBackend } from './backend.ts';
-import { startChokidar } from './chokidar.ts';
 import { startNative } from './native.ts';
 import { startPoll } from './poll.ts';
 
@@ -47,7 +46,8 @@ export interface Watcher {
 
 const BACKENDS: Record<BackendName, StartBackend> = {
   native: startNative,
-  chokidar: startChokidar,
+  // Loaded only when it runs: most sidecars never need it.
+  chokidar: async (options, events) => (await import('./chokidar.ts')).startChokidar(options, events),
   poll: startPoll,
 };
 

@@ -31,7 +31,7 @@ const ssh: SshTarget = {
   identityFile: '/run/filesync-x/id',
   knownHostsFile: '/keys/known_hosts',
   hostKeyPolicy: 'strict',
-  controlPath: '/run/filesync-x/cm-%C',
+  controlPath: '/run/filesync-x/ssh-control',
 };
 
 function context(env: Record<string, string> = {}) {
@@ -137,7 +137,7 @@ describe('ssh arguments', () => {
 
   it('survives rsync splitting the -e value (seen by a stand-in ssh)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync ssh-'));
-    const target = { ...ssh, identityFile: join(dir, "k'ey %h"), controlPath: join(dir, 'cm-%C') };
+    const target = { ...ssh, identityFile: join(dir, "k'ey %h"), controlPath: join(dir, 'ssh-control %') };
     const argvFile = join(dir, 'argv');
     const result = await execa(
       'rsync',
@@ -150,7 +150,7 @@ describe('ssh arguments', () => {
     expect(result.exitCode).not.toBe(0);
     const argv = (await readFile(argvFile, 'utf8')).trimEnd().split('\n');
     expect(argv.slice(0, 4)).toEqual(['-F', 'none', '-i', `${dir}/k'ey %%h`]);
-    expect(argv).toContain(`ControlPath=${dir}/cm-%C`);
+    expect(argv).toContain(`ControlPath=${dir}/ssh-control %%`);
     expect(argv).toContain('backup.example.com');
   });
 

@@ -1,0 +1,78 @@
+// The large-tree scenario: a tree already in sync, and what it costs to start watching it.
+//   rsync no-op — one `rsync -a` of the tree through the same sshd, nothing to send (the floor)
+//   filesync    — start → initial pass done (ready), RSS, inotify watches, idle CPU
+//   lsyncd      — the same readings, when lsyncd is installed
+import { rm } from 'node:fs/promises';
+import type { Target } from '../test/integration/support/target.ts';
+import { measureLsyncd } from './lsyncd.ts';
+import {
+  daemonFor,
+  idleCpu,
+  inotifyWatches,
+  median,
+  processStats,
+  rsyncOnce,
+  started,
+  writeTree,
+} from './support.ts';
+
+export interface LargeTreeOptions {
+  readonly files: number;
+  readonly dirs: number;
+  /** Starts measured per tool; the median is reported. */
+  readonly runs: number;
+  readonly idleMs: number;
+}
+
+export async function largeTree(target: Target, mirror: string, options: LargeTreeOptions) {
+  const { files, dirs, runs, idleMs } = options;
+  const name = `large-${files}`;
+  const { source, remoteDir, env } = await daemonFor(target, mirror, name);
+  const createStart = performance.now();
+  await writeTree(source, files, dirs);
+  const createMs = performance.now() - createStart;
+  const initialCopyMs = await rsyncOnce(target, source, remoteDir); // now in sync
+  const noop: number[] = [];
+  for (let i = 0; i < runs; i++) noop.push(await rsyncOnce(target, source, remoteDir));
+  const rsyncNoopMs = median(noop);
+
+  const ready: number[] = [];
+  let readings: ReturnType<typeof processStats> & { inotifyWatches: number; idleCpuSeconds: number } = {
+    rssMiB: 0,
+    peakRssMiB: 0,
+    cpuSeconds: 0,
+    inotifyWatches: 0,
+    idleCpuSeconds: 0,
+  };
+  for (let i = 0; i < runs; i++) {
+    const { daemon, readyMs } = await started(env);
+    ready.push(readyMs);
+    const pid = daemon.pid ?? 0;
+    if (i === runs - 1) {
+      const idleCpuSeconds = await idleCpu(pid, idleMs);
+      readings = { ...processStats(pid), inotifyWatches: inotifyWatches(pid), idleCpuSeconds };
+    }
+    await daemon.stop();
+  }
+  const readyMs = median(ready);
+  const filesync = {
+    readyMs: Math.round(readyMs),
+    readyOverRsyncNoop: Math.round((readyMs / rsyncNoopMs) * 100) / 100,
+    rssMiB: readings.rssMiB,
+    peakRssMiB: readings.peakRssMiB,
+    inotifyWatches: readings.inotifyWatches,
+    idleCpuSeconds: readings.idleCpuSeconds,
+  };
+  const lsyncd = await measureLsyncd(target, source, `${remoteDir}-lsyncd`, { runs, idleMs });
+  await rm(source, { recursive: true, force: true });
+  return {
+    files,
+    dirs,
+    createMs: Math.round(createMs),
+    initialCopyMs: Math.round(initialCopyMs),
+    rsyncNoopMs: Math.round(rsyncNoopMs),
+    idleSeconds: idleMs / 1000,
+    filesync,
+    lsyncd,
+  };
+}

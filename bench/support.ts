@@ -1,0 +1,131 @@
+// Shared parts of the benchmark: the target, daemons under test, trees, and /proc readings.
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { execa } from 'execa';
+import { Daemon, freePort } from '../test/integration/support/daemon.ts';
+import { TARGET_HOME, TARGET_USER, type Target } from '../test/integration/support/target.ts';
+
+/** A source directory, a remote directory for it, and the environment that syncs one to the other. */
+export async function daemonFor(
+  target: Target,
+  mirror: string,
+  name: string,
+  extra: Record<string, string> = {},
+) {
+  const source = await mkdtemp(join(tmpdir(), `filesync-bench-${name}-`));
+  const remoteDir = `${TARGET_HOME}/${name}`;
+  const env = {
+    SYNC_SOURCE_DIR: source,
+    SYNC_REMOTE_HOST: target.host,
+    SYNC_REMOTE_PORT: String(target.port),
+    SYNC_REMOTE_USER: TARGET_USER,
+    SYNC_REMOTE_DIR: remoteDir,
+    SYNC_SSH_KEY: target.keyPath,
+    SYNC_KNOWN_HOSTS: target.knownHostsPath,
+    SYNC_HEALTH_PORT: String(await freePort()),
+    // As the image runs it (see the Dockerfile).
+    NODE_OPTIONS: '--max-semi-space-size=4',
+    ...extra,
+  };
+  return { source, remoteDir, env, local: join(mirror, name) };
+}
+
+/** Starts filesync and resolves once its initial pass is done, with the time that took. */
+export async function started(env: Record<string, string>): Promise<{ daemon: Daemon; readyMs: number }> {
+  const begin = performance.now();
+  const daemon = Daemon.start(env);
+  await daemon.waitForLog(
+    'the initial sync',
+    (line) => line.msg.startsWith('initial sync complete'),
+    3_600_000,
+  );
+  return { daemon, readyMs: performance.now() - begin };
+}
+
+/** Writes `files` small files spread over `dirs` directories, a directory at a time. */
+export async function writeTree(root: string, files: number, dirs: number, prefix = 'dir') {
+  const perDir = Math.ceil(files / dirs);
+  for (let d = 0; d < dirs; d++) {
+    const dir = join(root, `${prefix}${d}`);
+    await mkdir(dir, { recursive: true });
+    const writes = [];
+    for (let i = d * perDir; i < Math.min(files, (d + 1) * perDir); i++) {
+      writes.push(writeFile(join(dir, `file${i}.txt`), `content of file ${i}\n`));
+    }
+    await Promise.all(writes);
+  }
+}
+
+export async function countFiles(dir: string): Promise<number> {
+  const result = await execa('find', [dir, '-type', 'f'], { reject: false, lines: true });
+  return result.stdout.filter((line) => line !== '').length;
+}
+
+export const percentile = (values: readonly number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
+  Number.NaN;
+
+export const median = (values: readonly number[]) => percentile(values, 50);
+
+/** ssh and rsync as a person would run them against the same target. */
+export function sshArgs(target: Target): string[] {
+  return [
+    '-i',
+    target.keyPath,
+    '-p',
+    String(target.port),
+    '-o',
+    `UserKnownHostsFile=${target.knownHostsPath}`,
+    '-o',
+    'BatchMode=yes',
+  ];
+}
+
+/** One `rsync -a` of `source` to `remoteDir`; returns how long it took. */
+export async function rsyncOnce(target: Target, source: string, remoteDir: string, extra: string[] = []) {
+  const begin = performance.now();
+  await execa('rsync', [
+    '-a',
+    ...extra,
+    '-e',
+    `ssh ${sshArgs(target).join(' ')}`,
+    `${source}/`,
+    `${TARGET_USER}@${target.host}:${remoteDir}/`,
+  ]);
+  return performance.now() - begin;
+}
+
+/** What /proc says of a process: resident memory now and at its peak, CPU time so far. */
+export function processStats(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks (100 a second).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
+  return { rssMiB: Math.round(kib('VmRSS') / 1024), peakRssMiB: Math.round(kib('VmHWM') / 1024), cpuSeconds };
+}
+
+/** Kernel inotify watches the process holds: one `inotify wd:` line each in its fdinfo. */
+export function inotifyWatches(pid: number): number {
+  let count = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      count += readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm)?.length ?? 0;
+    } catch {
+      // closed while we looked
+    }
+  }
+  return count;
+}
+
+/** CPU seconds the process used over `ms` while nothing changed. */
+export async function idleCpu(pid: number, ms: number): Promise<number> {
+  const before = processStats(pid).cpuSeconds;
+  await delay(ms);
+  return Math.round((processStats(pid).cpuSeconds - before) * 100) / 100;
+}

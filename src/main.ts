@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { checkCommand } from './commands/check.ts';
+import { onceCommand } from './commands/once.ts';
+import { watchCommand } from './commands/watch.ts';
+import type { Config } from './config/config.ts';
+import { loadConfig } from './config/load.ts';
+import { ExitCode, FilesyncError, messageOf } from './errors.ts';
+import { createLogger } from './log.ts';
+
+// Wires things together: arguments, configuration, signals and exit codes. No logic lives here.
+
+const USAGE = `Usage: filesync [watch|once|check]
+
+  watch   mirror the source directory to the target continuously (default)
+  once    one full pass, then exit (cron, Kubernetes Jobs, init containers)
+  check   verify the key, host key, login, remote rsync and remote directory
+
+Configuration comes from environment variables (SYNC_*); see the README.
+Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration.`;
+
+const COMMANDS = ['watch', 'once', 'check'] as const;
+type Command = (typeof COMMANDS)[number];
+
+async function main(argv: readonly string[]): Promise<ExitCode> {
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli(argv);
+  } catch (error) {
+    process.stderr.write(`filesync: ${messageOf(error)}\n\n${USAGE}\n`);
+    return ExitCode.usage;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (parsed.values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return ExitCode.ok;
+  }
+  const [name = 'watch', ...extra] = parsed.positionals;
+  if (!COMMANDS.includes(name as Command) || extra.length > 0) {
+    process.stderr.write(
+      `filesync: unknown command ${JSON.stringify([name, ...extra].join(' '))}\n\n${USAGE}\n`,
+    );
+    return ExitCode.usage;
+  }
+  const command = name as Command;
+
+  const result = await loadConfig(process.env);
+  if (!result.ok) {
+    const lines = result.problems.map((problem) => `  - ${problem}`).join('\n');
+    process.stderr.write(`filesync: invalid configuration, nothing was started:\n${lines}\n`);
+    return ExitCode.config;
+  }
+  const { config } = result;
+  const log = createLogger(config.log);
+  const stop = stopSignal(log);
+
+  try {
+    switch (command) {
+      case 'watch':
+        log.info({ version: packageVersion(), command, config: describeConfig(config) }, 'filesync starting');
+        return await watchCommand(config, log, stop);
+      case 'once':
+        return await onceCommand(config, log, stop);
+      case 'check':
+        return await checkCommand(config, (line) => process.stdout.write(`${line}\n`));
+      default:
+        return command satisfies never;
+    }
+  } catch (error) {
+    if (error instanceof FilesyncError) {
+      log.fatal({ err: error, code: error.code, hint: error.hint }, error.message);
+      return ExitCode.failure;
+    }
+    throw error;
+  }
+}
+
+function parseCli(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+  });
+}
+
+/** Resolves with the first SIGTERM or SIGINT; a second one exits at once. */
+function stopSignal(log: ReturnType<typeof createLogger>): Promise<string> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) {
+        log.warn({ signal }, 'second signal: exiting without waiting for pending changes');
+        process.exit(ExitCode.failure);
+      }
+      received = true;
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** The settings worth a start-up line; the key's contents are never read into a log. */
+function describeConfig(config: Config) {
+  return {
+    source: config.sourceDir,
+    target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,
+    hostKeyPolicy: config.ssh.hostKeyPolicy,
+    delete: config.rsync.delete,
+    include: config.filter.include,
+    exclude: config.filter.exclude,
+    debounceMs: config.debounceMs,
+    maxDelayMs: config.maxDelayMs,
+    resyncIntervalMs: config.resyncIntervalMs,
+    healthPort: config.healthPort,
+  };
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `filesync: unexpected error, this is a bug: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+    process.exitCode = ExitCode.failure;
+  },
+);
