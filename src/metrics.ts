@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
 import type { SchedulerEvent } from './sync/scheduler.ts';
-import type { BackendName } from './watch/backend.ts';
+import type { BackendChange } from './watch/watcher.ts';
 
 /** Prometheus metrics, fed from scheduler and watcher events. */
 export class Metrics {
@@ -92,7 +92,9 @@ export class Metrics {
     }
   }
 
-  watchBackend(backend: BackendName): void {
+  /** A watcher started; one that took over from another counts as a watcher error. */
+  watchBackend({ backend, previous }: BackendChange): void {
+    if (previous !== undefined) this.#watchErrors.inc();
     for (const name of ['native', 'chokidar', 'poll'] as const)
       this.#watchBackend.set({ backend: name }, name === backend ? 1 : 0);
   }

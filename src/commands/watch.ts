@@ -13,6 +13,7 @@ import { Scheduler } from '../sync/scheduler.ts';
 import { CONNECT_TIMEOUT_MS } from '../sync/ssh.ts';
 import { SshMaster } from '../sync/ssh-master.ts';
 import { startWatcher } from '../watch/watcher.ts';
+import { logBackendChange, logWatchError } from './watch-log.ts';
 
 /** The daemon: a full pass, then every change as it happens, until `stop` resolves. */
 export async function watchCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
@@ -70,18 +71,13 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
       onRescan: (cause) => {
         if (cause !== undefined) {
           metrics.watchError();
-          watchLog.warn({ err: cause }, 'watcher error; a full pass will catch anything it missed');
+          logWatchError(watchLog, cause);
         }
         scheduler.requestFull(true);
       },
-      onBackend: ({ backend, previous }) => {
-        metrics.watchBackend(backend);
-        if (previous === undefined) return void watchLog.info({ backend }, `watching with ${backend}`);
-        metrics.watchError();
-        watchLog.warn(
-          { backend, previous: previous.backend, err: previous.cause, hint: previous.hint },
-          `${previous.backend} watcher gave up; watching with ${backend}`,
-        );
+      onBackend: (change) => {
+        metrics.watchBackend(change);
+        logBackendChange(watchLog, change);
       },
     },
   );

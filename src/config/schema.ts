@@ -141,7 +141,7 @@ export const schema = {
   SYNC_WATCH_MODE: str({
     choices: watchModes,
     default: 'auto',
-    desc: '`native`: one inotify watch per directory, none per file. `chokidar`: one watch per file, the older watcher. `poll`: a full pass every SYNC_POLL_INTERVAL, for NFS, SMB and mounts whose other writers inotify cannot see. `auto`: native, falling back to chokidar where directory watches fail and to polling when the kernel runs out of watches.',
+    desc: '`native`: one inotify watch per directory, none per file. `chokidar`: the pure-JavaScript watcher, one watch per file. `poll`: a full pass every SYNC_POLL_INTERVAL, for NFS, SMB and mounts whose other writers inotify cannot see. `auto`: native, polling where directories cannot be watched. Any mode polls once the kernel runs out of watches.',
   }),
   SYNC_POLL_INTERVAL: duration({
     default: 10_000,

@@ -13,6 +13,7 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
   const tree = new WatchedTree(root, filter, events);
   try {
     tree.add('');
+    if (!tree.watches('')) throw new Error(`${root} is gone or not a directory`);
   } catch (error) {
     tree.close(); // ENOSPC or EMFILE: the kernel has too few watches, and the front falls back
     throw error;
@@ -54,6 +55,10 @@ class WatchedTree {
         if (!this.#filter.isExcluded(child, true)) stack.push(child);
       }
     }
+  }
+
+  watches(rel: string): boolean {
+    return this.#dirs.has(rel);
   }
 
   close(): void {

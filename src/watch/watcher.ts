@@ -10,9 +10,9 @@ import { startPoll } from './poll.ts';
 // The one front over every backend: source-relative, filtered hints out, the choice of backend
 // and its fallbacks in one place. Events are hints; rsync works out the real difference.
 //
-//   auto ──▶ native ── fs.watch unusable here ──▶ chokidar
-//              │                                     │
-//              └────── kernel out of watches ────────┴──▶ poll
+//   native ──┐                    ┌── kernel out of watches (any time) ──┐
+//   chokidar ┴─▶ watching ────────┤                                     ├──▶ poll
+//   auto ─────▶ native ───────────┴── cannot start at all ──────────────┘
 
 export interface WatchHandlers {
   /** Paths below the source that may have changed: created, modified, deleted or renamed. */
@@ -54,8 +54,8 @@ const BACKENDS: Record<BackendName, StartBackend> = {
 export const WATCH_LIMIT_HINT =
   'The kernel has no inotify watches left for this user (they are shared by every container of the same uid on a node): raise them on the host with `sysctl fs.inotify.max_user_watches=1048576` (and fs.inotify.max_user_instances), or exclude large directories with SYNC_EXCLUDE. Polling until the next restart.';
 
-const NO_NATIVE_HINT =
-  'Directory watches do not work on this filesystem; chokidar watches instead, at a higher cost per file. If changes still go unseen (NFS, SMB), set SYNC_WATCH_MODE=poll.';
+const NO_WATCH_HINT =
+  'Directories cannot be watched here, so filesync polls (SYNC_POLL_INTERVAL). Set SYNC_WATCH_MODE=poll to say so, or check the source mount.';
 
 /** Watches `sourceDir` with the backend `mode` asks for; resolves once changes are being seen. */
 export async function startWatcher(options: WatcherOptions, handlers: WatchHandlers): Promise<Watcher> {
@@ -109,21 +109,19 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
     } catch (error) {
       const cause = error instanceof Error ? error : new Error(String(error));
       const previous = (hint: string) => ({ backend: name, cause, hint });
-      if (name !== 'poll' && isWatchLimitError(cause)) {
+      const limit = isWatchLimitError(cause);
+      if (name !== 'poll' && (limit || mode === 'auto')) {
         const instance = await startPoll(backendOptions, events);
-        return { instance, change: { backend: 'poll', previous: previous(WATCH_LIMIT_HINT) } };
-      }
-      if (name === 'native' && mode === 'auto') {
-        const next = await start('chokidar');
-        return next.change.previous !== undefined
-          ? next
-          : { ...next, change: { backend: 'chokidar', previous: previous(NO_NATIVE_HINT) } };
+        return {
+          instance,
+          change: { backend: 'poll', previous: previous(limit ? WATCH_LIMIT_HINT : NO_WATCH_HINT) },
+        };
       }
       throw new FilesyncError('watch', `the ${name} watcher could not start: ${messageOf(cause)}`, {
         cause,
         hint:
           name === 'native'
-            ? 'Set SYNC_WATCH_MODE=auto (or chokidar) where directory watches cannot be set.'
+            ? 'Set SYNC_WATCH_MODE=auto, which polls where directories cannot be watched.'
             : `Check that ${sourceDir} is readable, or set SYNC_WATCH_MODE=poll.`,
       });
     }

@@ -62,3 +62,26 @@ it('poll: asks for a full pass every interval and watches nothing', async () => 
   await new Promise((resolve) => setTimeout(resolve, 150));
   expect(w.rescans.length).toBe(after);
 });
+
+it('auto: polls where the source cannot be watched at all; native alone refuses to start', async () => {
+  const handlers = { onChanges: () => {}, onRescan: () => {}, onBackend: (_: BackendChange) => {} };
+  const backends: BackendChange[] = [];
+  const options = {
+    sourceDir: join(tmpdir(), 'filesync-front-missing', String(process.pid)),
+    filter: new Filter({ include: [], exclude: [] }),
+    pollIntervalMs: 10_000,
+  };
+  const watcher = await startWatcher(
+    { ...options, mode: 'auto' },
+    { ...handlers, onBackend: (change) => backends.push(change) },
+  );
+  open.push(watcher);
+  expect(watcher.backend).toBe('poll');
+  expect(backends).toMatchObject([
+    { backend: 'poll', previous: { backend: 'native', hint: expect.stringMatching(/polls/) } },
+  ]);
+  await expect(startWatcher({ ...options, mode: 'native' }, handlers)).rejects.toMatchObject({
+    code: 'watch',
+    hint: expect.stringMatching(/SYNC_WATCH_MODE=auto/),
+  });
+});

@@ -1,0 +1,19 @@
+import type { Logger } from '../log.ts';
+import type { BackendChange } from '../watch/watcher.ts';
+
+/** Logs which watcher runs: info at start, a warning with the hint when one gave up. */
+export function logBackendChange(log: Logger, { backend, previous }: BackendChange): void {
+  if (previous === undefined) {
+    log.info({ backend }, `watching with ${backend}`);
+    return;
+  }
+  log.warn(
+    { backend, previous: previous.backend, err: previous.cause, hint: previous.hint },
+    `${previous.backend} watcher gave up; watching with ${backend}`,
+  );
+}
+
+/** Logs a watcher error that a full pass will make good. */
+export function logWatchError(log: Logger, cause: Error): void {
+  log.warn({ err: cause }, 'watcher error; a full pass will catch anything it missed');
+}
