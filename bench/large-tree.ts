@@ -1,5 +1,6 @@
 // The large-tree scenario: a tree already in sync, and what it costs to start watching it.
-//   rsync no-op — one `rsync -a` of the tree through the same sshd, nothing to send (the floor)
+//   rsync no-op — one `rsync -a` of the tree through the same sshd, nothing to send (the floor),
+//                 and the same with `--delete --partial-dir`, as a mirror's pass runs it
 //   filesync    — start → initial pass done (ready), RSS, inotify watches, idle CPU
 //   lsyncd      — the same readings, when lsyncd is installed
 import { rm } from 'node:fs/promises';
@@ -33,8 +34,17 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
   const createMs = performance.now() - createStart;
   const initialCopyMs = await rsyncOnce(target, source, remoteDir); // now in sync
   const noop: number[] = [];
-  for (let i = 0; i < runs; i++) noop.push(await rsyncOnce(target, source, remoteDir));
+  const mirrorNoop: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    noop.push(await rsyncOnce(target, source, remoteDir));
+    // What a mirror must run (deletions, resumable transfers): filesync's pass, and lsyncd's
+    // minus the partial-dir.
+    mirrorNoop.push(
+      await rsyncOnce(target, source, remoteDir, ['--delete', '--partial-dir=.filesync-partial']),
+    );
+  }
   const rsyncNoopMs = median(noop);
+  const rsyncMirrorNoopMs = median(mirrorNoop);
 
   const ready: number[] = [];
   let readings: ReturnType<typeof processStats> & { inotifyWatches: number; idleCpuSeconds: number } = {
@@ -71,6 +81,7 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
     createMs: Math.round(createMs),
     initialCopyMs: Math.round(initialCopyMs),
     rsyncNoopMs: Math.round(rsyncNoopMs),
+    rsyncDeletePartialNoopMs: Math.round(rsyncMirrorNoopMs),
     idleSeconds: idleMs / 1000,
     filesync,
     lsyncd,

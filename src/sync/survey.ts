@@ -1,4 +1,4 @@
-import { lstat, opendir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Filter } from '../filter.ts';
 
@@ -18,16 +18,21 @@ export async function surveyPaths(
   paths: readonly string[],
   filter: Filter,
 ): Promise<SurveyedPath[]> {
-  const known = new Map<string, 'file' | 'dir' | 'missing'>();
-  const kindOf = async (path: string) => {
+  const known = new Map<string, Promise<'file' | 'dir' | 'missing'>>();
+  const kindOf = (path: string) => {
     let kind = known.get(path);
     if (kind === undefined) {
-      const stats = await lstat(join(sourceDir, path)).catch(() => undefined);
-      kind = stats === undefined ? 'missing' : stats.isDirectory() ? 'dir' : 'file';
+      kind = lstat(join(sourceDir, path)).then(
+        (stats) => (stats.isDirectory() ? 'dir' : 'file'),
+        () => 'missing' as const,
+      );
       known.set(path, kind);
     }
     return kind;
   };
+  // lstat()s run side by side, a slice at a time: one after another, 10,000 of them took 300 ms.
+  for (let i = 0; i < paths.length; i += LSTAT_SLICE)
+    await Promise.all(paths.slice(i, i + LSTAT_SLICE).map(kindOf));
   const surveyed: SurveyedPath[] = [];
   const walked = new Set<string>();
   for (const path of paths) {
@@ -45,6 +50,9 @@ export async function surveyPaths(
   return surveyed;
 }
 
+/** How many lstat()s are in flight at once. */
+const LSTAT_SLICE = 256;
+
 /** Lists `dir` and every accepted path below it, skipping excluded subtrees. */
 async function walk(
   sourceDir: string,
@@ -55,9 +63,9 @@ async function walk(
 ) {
   walked.add(dir);
   into.push({ path: dir, kind: 'dir' });
-  const handle = await opendir(join(sourceDir, dir)).catch(() => undefined);
-  if (handle === undefined) return; // vanished meanwhile: rsync reports it, the watcher follows up
-  for await (const entry of handle) {
+  const entries = await readdir(join(sourceDir, dir), { withFileTypes: true }).catch(() => undefined);
+  if (entries === undefined) return; // vanished meanwhile: rsync reports it, the watcher follows up
+  for (const entry of entries) {
     const path = `${dir}/${entry.name}`;
     const isDir = entry.isDirectory();
     if (!filter.accepts(path, isDir) || walked.has(path)) continue;
