@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { Daemon, freePort } from '../test/integration/support/daemon.ts';
+import { syncEnv } from '../test/integration/support/scenario.ts';
 import { TARGET_HOME, TARGET_USER, type Target } from '../test/integration/support/target.ts';
 
 /** A source directory, a remote directory for it, and the environment that syncs one to the other. */
@@ -18,14 +19,7 @@ export async function daemonFor(
   const source = await mkdtemp(join(tmpdir(), `filesync-bench-${name}-`));
   const remoteDir = `${TARGET_HOME}/${name}`;
   const env = {
-    SYNC_SOURCE_DIR: source,
-    SYNC_REMOTE_HOST: target.host,
-    SYNC_REMOTE_PORT: String(target.port),
-    SYNC_REMOTE_USER: TARGET_USER,
-    SYNC_REMOTE_DIR: remoteDir,
-    SYNC_SSH_KEY: target.keyPath,
-    SYNC_KNOWN_HOSTS: target.knownHostsPath,
-    SYNC_HEALTH_PORT: String(await freePort()),
+    ...syncEnv(target, source, remoteDir, await freePort()),
     // As the image runs it (see the Dockerfile).
     NODE_OPTIONS: '--max-semi-space-size=4',
     ...extra,

@@ -10,7 +10,6 @@ import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
-import { CONNECT_TIMEOUT_MS } from '../sync/ssh.ts';
 import { SshMaster } from '../sync/ssh-master.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
@@ -31,16 +30,12 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
       ),
   );
 
-  // The shared connection comes up while the watcher subscribes, and the first pass waits for
-  // it instead of making a connection of its own: start-up costs one SSH handshake, not two.
-  master.ensure();
-  const firstConnection = master.ready(CONNECT_TIMEOUT_MS);
+  master.ensure(); // comes up while the watcher subscribes; the first pass waits for it
   let initialPassDone = false;
   const runJob = createJobRunner(context, processRunner, syncLog);
   const scheduler = new Scheduler(
     async (job, signal) => {
-      master.ensure();
-      await firstConnection;
+      await master.beforeTransfer();
       return runJob(job, signal);
     },
     {

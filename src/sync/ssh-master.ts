@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import { masterArgs, type SshTarget } from './ssh.ts';
+import { CONNECT_TIMEOUT_MS, masterArgs, type SshTarget } from './ssh.ts';
 
 const MASTER_OPTIONS = { reject: false, stdin: 'ignore' } as const;
 
@@ -14,6 +14,7 @@ export class SshMaster {
   readonly #target: SshTarget;
   #process: ResultPromise<typeof MASTER_OPTIONS> | undefined;
   #onExit: (stderr: string) => void;
+  #first: Promise<boolean> | undefined;
 
   constructor(target: SshTarget, onExit: (stderr: string) => void = () => {}) {
     this.#target = target;
@@ -33,9 +34,19 @@ export class SshMaster {
   }
 
   /**
+   * Call before each transfer: brings the master back if it is down. The first transfer waits
+   * for the connection instead of making one of its own (one SSH handshake fewer at start-up);
+   * later ones never wait, and connect on their own while the master is down.
+   */
+  async beforeTransfer(): Promise<void> {
+    this.ensure();
+    this.#first ??= this.ready(CONNECT_TIMEOUT_MS);
+    await this.#first;
+  }
+
+  /**
    * Resolves once the shared connection accepts transfers (its control socket exists), the
-   * master has given up, or `timeoutMs` has passed. The first pass waits here rather than
-   * making a connection of its own: one handshake fewer.
+   * master has given up, or `timeoutMs` has passed.
    */
   async ready(timeoutMs: number): Promise<boolean> {
     const child = this.#process;

@@ -1,4 +1,6 @@
 import { type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
+import { basename } from 'node:path';
+import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
 
@@ -15,7 +17,7 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
     tree.add('');
     if (!tree.watches('')) throw new Error(`${root} is gone or not a directory`);
   } catch (error) {
-    tree.close(); // ENOSPC or EMFILE: the kernel has too few watches, and the front falls back
+    tree.close(); // out of watches (ENOSPC, EMFILE) or no directory there: the front decides
     throw error;
   }
   return {
@@ -28,7 +30,6 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
 
 interface Watched {
   readonly watcher: FSWatcher;
-  readonly ino: number;
   readonly children: Set<string>;
 }
 
@@ -72,10 +73,7 @@ class WatchedTree {
     const path = this.#absolute(rel);
     const stats = lstatSync(path, { throwIfNoEntry: false });
     if (stats === undefined || !stats.isDirectory()) return [];
-    const existing = this.#dirs.get(rel);
-    // Already watched: its subdirectories were listed after its watch began, or reported since.
-    if (existing !== undefined && existing.ino === stats.ino) return [];
-    if (existing !== undefined) this.#remove(rel); // replaced by another directory of that name
+    this.#remove(rel); // whatever was watched here before is gone or stale
     let watcher: FSWatcher;
     try {
       watcher = watch(path, { persistent: true }, (type, name) => this.#onEvent(rel, type, name));
@@ -83,11 +81,17 @@ class WatchedTree {
       if (isGone(error)) return [];
       throw error;
     }
+    // fs.watch follows symlinks: if the directory was swapped for one meanwhile, let go of it.
+    const after = lstatSync(path, { throwIfNoEntry: false });
+    if (after === undefined || !after.isDirectory() || after.ino !== stats.ino) {
+      watcher.close();
+      return [];
+    }
     watcher.on('error', (error) => {
       this.#remove(rel);
       if (!isGone(error)) this.#events.error(error);
     });
-    this.#dirs.set(rel, { watcher, ino: stats.ino, children: new Set() });
+    this.#dirs.set(rel, { watcher, children: new Set() });
     if (rel !== '') this.#dirs.get(parentOf(rel))?.children.add(rel);
     return this.#subdirectories(path);
   }
@@ -118,21 +122,35 @@ class WatchedTree {
     const rel = name === null ? dir : dir === '' ? name : `${dir}/${name}`;
     try {
       // A name appeared or went away: a directory there gets (or loses) its watches first.
+      // (A subdirectory's own deletion or move also reaches its parent's watch, as a name.)
       if (type === 'rename' && rel !== dir) this.#refresh(rel);
-      // The kernel names the watched directory itself by its own name (deleted, moved away).
-      if (name !== null && dir !== '' && name === dir.slice(dir.lastIndexOf('/') + 1)) this.#refresh(dir);
+      // The kernel names the source directory itself by its own name: is it still there?
+      if (dir === '' && name === basename(this.#root)) this.#refreshRoot();
     } catch (error) {
       this.#events.error(error instanceof Error ? error : new Error(String(error)));
     }
     this.#events.paths([this.#absolute(rel)]);
   }
 
-  /** Brings the watches at `rel` in line with what is there now. */
+  /** The source directory was deleted, moved or replaced: watch what is there now, or say so. */
+  #refreshRoot(): void {
+    const child = lstatSync(this.#absolute(basename(this.#root)), { throwIfNoEntry: false });
+    if (child !== undefined) return; // the event was about an entry of that name after all
+    this.#remove('');
+    this.add('');
+    if (!this.watches(''))
+      throw new FilesyncError('source-gone', `the source directory ${this.#root} is gone`);
+    this.#events.error(new Error(`the source directory ${this.#root} was replaced; watching the new one`));
+  }
+
+  /**
+   * Brings the watches at `rel` in line with what is there now. A directory there is watched
+   * anew even when it looks the same: the kernel reuses the inode number of a deleted one.
+   */
   #refresh(rel: string): void {
     const stats = lstatSync(this.#absolute(rel), { throwIfNoEntry: false });
-    const watched = this.#dirs.get(rel);
-    if (stats?.isDirectory() !== true) this.#remove(rel);
-    else if (watched?.ino !== stats.ino && !this.#filter.isExcluded(rel, true)) this.add(rel);
+    if (stats?.isDirectory() === true && !this.#filter.isExcluded(rel, true)) this.add(rel);
+    else this.#remove(rel);
   }
 
   #absolute(rel: string): string {

@@ -34,6 +34,8 @@ export interface WatcherOptions {
   readonly filter: Filter;
   readonly mode: WatchMode;
   readonly pollIntervalMs: number;
+  /** Stand-ins for the real backends, for tests. */
+  readonly backends?: Partial<Record<BackendName, StartBackend>>;
 }
 
 export interface Watcher {
@@ -57,15 +59,27 @@ export const WATCH_LIMIT_HINT =
 const NO_WATCH_HINT =
   'Directories cannot be watched here, so filesync polls (SYNC_POLL_INTERVAL). Set SYNC_WATCH_MODE=poll to say so, or check the source mount.';
 
+const SOURCE_GONE_HINT =
+  'The source directory disappeared while being watched (an unmounted volume?): polling until it is back and filesync is restarted.';
+
+/** The hint for an error that ends watching and starts polling; undefined for any other. */
+function fallbackHint(error: Error): string | undefined {
+  if (isWatchLimitError(error)) return WATCH_LIMIT_HINT;
+  if (error instanceof FilesyncError && error.code === 'source-gone') return SOURCE_GONE_HINT;
+  return undefined;
+}
+
 /** Watches `sourceDir` with the backend `mode` asks for; resolves once changes are being seen. */
 export async function startWatcher(options: WatcherOptions, handlers: WatchHandlers): Promise<Watcher> {
   const { sourceDir, filter, mode } = options;
   const backendOptions = { root: sourceDir, filter, pollIntervalMs: options.pollIntervalMs };
+  const backendFor = (name: BackendName) => options.backends?.[name] ?? BACKENDS[name];
   const toRelative = (path: string) => relative(sourceDir, path).split(sep).join('/');
   let lastEventAt = Date.now();
   let closed = false;
   let current: Backend | undefined;
   let switching: Promise<void> | undefined;
+  let startError: Error | undefined;
 
   const events = {
     paths(paths: readonly string[]) {
@@ -79,22 +93,25 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
     },
     error(error: Error) {
       lastEventAt = Date.now();
-      if (isWatchLimitError(error)) fallBack(error);
-      else handlers.onRescan(error);
+      const hint = fallbackHint(error);
+      if (hint === undefined) handlers.onRescan(error);
+      else if (current === undefined)
+        startError ??= error; // still starting: decided below
+      else fallBack(error, hint);
     },
     rescan() {
       handlers.onRescan(undefined);
     },
   };
 
-  const fallBack = (cause: Error) => {
+  const fallBack = (cause: Error, hint: string) => {
     if (switching !== undefined || closed || current === undefined || current.name === 'poll') return;
-    const previous = { backend: current.name, cause, hint: WATCH_LIMIT_HINT };
+    const previous = { backend: current.name, cause, hint };
     const old = current;
     switching = (async () => {
       await old.close();
       if (closed) return;
-      current = await startPoll(backendOptions, events);
+      current = await backendFor('poll')(backendOptions, events);
       handlers.onBackend({ backend: 'poll', previous });
       handlers.onRescan(undefined);
     })().finally(() => {
@@ -105,13 +122,13 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
   /** Starts `name`, or what it falls back to, with why it fell back. */
   const start = async (name: BackendName): Promise<{ instance: Backend; change: BackendChange }> => {
     try {
-      return { instance: await BACKENDS[name](backendOptions, events), change: { backend: name } };
+      return { instance: await backendFor(name)(backendOptions, events), change: { backend: name } };
     } catch (error) {
       const cause = error instanceof Error ? error : new Error(String(error));
       const previous = (hint: string) => ({ backend: name, cause, hint });
       const limit = isWatchLimitError(cause);
       if (name !== 'poll' && (limit || mode === 'auto')) {
-        const instance = await startPoll(backendOptions, events);
+        const instance = await backendFor('poll')(backendOptions, events);
         return {
           instance,
           change: { backend: 'poll', previous: previous(limit ? WATCH_LIMIT_HINT : NO_WATCH_HINT) },
@@ -130,6 +147,8 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
   const started = await start(mode === 'auto' ? 'native' : mode);
   current = started.instance;
   handlers.onBackend(started.change);
+  // chokidar reports a refused watch as an event while it starts, not as a failure to start.
+  if (startError !== undefined) fallBack(startError, fallbackHint(startError) ?? WATCH_LIMIT_HINT);
   return {
     get backend() {
       return current?.name ?? 'poll';

@@ -38,9 +38,12 @@ async function live(extra: Record<string, string> = {}, prefix: readonly string[
   const s = await scenarioOn(target, extra);
   const start = () => watching(s.env, prefix);
   const converged = () => waitForMirror(target, s.source, s.remoteDir);
+  /** Full passes run so far, whatever their outcome; a watcher error would have asked for one. */
   const fullPasses = async () => {
     const metrics = (await s.health('/metrics')).body;
-    return Number(/filesync_syncs_total\{kind="full",outcome="ok"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    expect(metrics).toMatch(/^filesync_watch_errors_total 0$/m);
+    const runs = [...metrics.matchAll(/^filesync_syncs_total\{kind="full",outcome="[^"]+"\} (\d+)$/gm)];
+    return runs.reduce((sum, run) => sum + Number(run[1]), 0);
   };
   return { ...s, start, converged, fullPasses };
 }
@@ -150,13 +153,20 @@ describe('every kind of change arrives live', () => {
   });
 
   it('changes made while the initial pass runs', async () => {
-    const s = await live({ SYNC_RSYNC_BWLIMIT: '200K' });
+    // A slow initial pass (200 KiB/s for 400 KiB): the write lands while rsync runs, and only
+    // a watcher subscribed before the pass began can turn it into the batch that follows.
+    const s = await live({ SYNC_RSYNC_BWLIMIT: '200K', LOG_LEVEL: 'debug' });
     await writeFile(s.file('large.bin'), Buffer.alloc(400 * 1024, 7));
     const daemon = Daemon.start(s.env);
-    await daemon.waitForLog('the initial pass to start', (line) => line.msg.startsWith('watching with'));
+    await daemon.waitForLog('the initial pass to start', (line) => line.msg === 'running rsync');
     await writeFile(s.file('during.txt'), 'written during the initial pass');
     await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
     await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await daemon.waitForLog(
+      'a batch with the change',
+      (line) => line.msg === 'synced' && line.kind === 'batch',
+    );
     await stopCleanly(daemon);
   });
 });
@@ -236,6 +246,7 @@ describe('watch modes', () => {
 
 /** The inotify watches a process holds: one `inotify wd:` line each in its fdinfo. */
 function inotifyWatches(pid: number | undefined): number {
+  if (pid === undefined) throw new Error('the daemon has no pid');
   const out = execFileSync('sh', [
     '-c',
     `cat /proc/${pid}/fdinfo/* 2>/dev/null | grep -c '^inotify wd:' || true`,

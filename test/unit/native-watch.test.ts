@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FilesyncError } from '../../src/errors.ts';
 import { Filter } from '../../src/filter.ts';
 import type { Backend } from '../../src/watch/backend.ts';
 import { startNative } from '../../src/watch/native.ts';
@@ -94,6 +95,8 @@ describe('the native directory watcher', () => {
     await w.start();
     await mkdir(w.path('a/b/c/d'), { recursive: true });
     await w.reported('a');
+    // The deepest level's watch may still be on its way (its event is queued): wait for it.
+    await waitFor('every level to be watched', () => w.watches() === 1 + 4, { timeoutMs: 5000 });
     await writeFile(w.path('a/b/c/d/deep.txt'), 'deep');
     await w.reported('a/b/c/d/deep.txt');
 
@@ -127,15 +130,19 @@ describe('the native directory watcher', () => {
 
   it('follows a directory replaced by a symlink or a file, and back, without following the link', async () => {
     const w = await watching();
-    await mkdir(w.path('elsewhere/inner'), { recursive: true });
+    const outside = await mkdtemp(join(tmpdir(), 'filesync-native-outside-'));
+    await mkdir(join(outside, 'inner'));
     await mkdir(w.path('d/sub'), { recursive: true });
     await w.start();
     await rm(w.path('d'), { recursive: true });
-    await symlink('elsewhere', w.path('d'));
+    await symlink(outside, w.path('d'));
     await w.reported('d');
-    expect(w.watches()).toBe(1 + 2); // the root and elsewhere/, elsewhere/inner: nothing through d
-    await writeFile(w.path('elsewhere/inner/x.txt'), 'x');
-    await w.reported('elsewhere/inner/x.txt');
+    await waitFor('d/ and d/sub to be let go', () => w.watches() === 1, { timeoutMs: 5000 });
+    await writeFile(join(outside, 'inner/x.txt'), 'seen through the link only');
+    await writeFile(w.path('marker'), 'm');
+    await w.reported('marker');
+    expect([...w.seen].filter((path) => path.startsWith('d/'))).toEqual([]);
+    expect(w.watches()).toBe(1);
 
     await rm(w.path('d'));
     await writeFile(w.path('d'), 'now a file');
@@ -143,8 +150,48 @@ describe('the native directory watcher', () => {
     await rm(w.path('d'));
     await mkdir(w.path('d/again'), { recursive: true });
     await w.reported('d');
+    await waitFor('d/ and d/again to be watched', () => w.watches() === 3, { timeoutMs: 5000 });
     await writeFile(w.path('d/again/y.txt'), 'y');
     await w.reported('d/again/y.txt');
-    expect(w.watches()).toBe(1 + 2 + 2);
+  });
+
+  it('watches a directory replaced by another of the same name, whatever its inode number', async () => {
+    const w = await watching();
+    await mkdir(w.path('d/x'), { recursive: true });
+    await w.start();
+    for (let round = 0; round < 5; round++) {
+      // In one tick, so both events are read after the swap; the kernel often hands the new
+      // directory the inode number of the old one.
+      rmSync(w.path('d'), { recursive: true });
+      mkdirSync(w.path('d/x'), { recursive: true });
+      await w.reported('d');
+      await waitFor('d/ and d/x to be watched', () => w.watches() === 3, { timeoutMs: 5000 });
+      await writeFile(w.path(`d/x/f${round}.txt`), 'f');
+      await w.reported(`d/x/f${round}.txt`);
+    }
+  });
+
+  it('watches a source directory that was replaced, and says when it is gone', async () => {
+    const w = await watching();
+    await mkdir(w.path('old'));
+    await w.start();
+    // In one tick, so the new directory is there when the events are read.
+    rmSync(w.root, { recursive: true });
+    mkdirSync(join(w.root, 'fresh'), { recursive: true });
+    await waitFor('the replacement to be reported', () => w.errors.some((e) => /replaced/.test(e.message)), {
+      timeoutMs: 5000,
+    });
+    await waitFor('the new tree to be watched', () => w.watches() === 2, { timeoutMs: 5000 });
+    await writeFile(join(w.root, 'fresh/new.txt'), 'n');
+    await w.reported('fresh/new.txt');
+
+    await rm(w.root, { recursive: true });
+    await waitFor(
+      'the loss to be reported',
+      () => w.errors.some((e) => (e as FilesyncError).code === 'source-gone'),
+      {
+        timeoutMs: 5000,
+      },
+    );
   });
 });

@@ -1,9 +1,11 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { WatchMode } from '../../src/config/config.ts';
+import { FilesyncError } from '../../src/errors.ts';
 import { Filter } from '../../src/filter.ts';
+import type { BackendEvents, BackendName, StartBackend } from '../../src/watch/backend.ts';
 import { type BackendChange, startWatcher, type Watcher } from '../../src/watch/watcher.ts';
 import { waitFor } from '../integration/support/wait.ts';
 
@@ -83,5 +85,88 @@ it('auto: polls where the source cannot be watched at all; native alone refuses 
   await expect(startWatcher({ ...options, mode: 'native' }, handlers)).rejects.toMatchObject({
     code: 'watch',
     hint: expect.stringMatching(/SYNC_WATCH_MODE=auto/),
+  });
+});
+
+describe('falling back to polling', () => {
+  /** A backend the test drives by hand, and a poll backend that only records that it ran. */
+  function fakes() {
+    const driven: { events?: BackendEvents; closed: boolean; startError?: Error } = { closed: false };
+    const native: StartBackend = async (_options, events) => {
+      driven.events = events;
+      if (driven.startError !== undefined) events.error(driven.startError); // as chokidar does
+      return {
+        name: 'native',
+        close: async () => {
+          driven.closed = true;
+        },
+      };
+    };
+    let polls = 0;
+    const poll: StartBackend = async () => {
+      polls += 1;
+      return { name: 'poll', close: async () => {} };
+    };
+    return { driven, backends: { native, poll }, polls: () => polls };
+  }
+  const limitError = () =>
+    Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+
+  async function started(mode: WatchMode, backends: Partial<Record<BackendName, StartBackend>>) {
+    const backendChanges: BackendChange[] = [];
+    const rescans: (Error | undefined)[] = [];
+    const watcher = await startWatcher(
+      {
+        sourceDir: tmpdir(),
+        filter: new Filter({ include: [], exclude: [] }),
+        mode,
+        pollIntervalMs: 1000,
+        backends,
+      },
+      {
+        onChanges: () => {},
+        onRescan: (cause) => rescans.push(cause),
+        onBackend: (change) => backendChanges.push(change),
+      },
+    );
+    open.push(watcher);
+    return { watcher, backendChanges, rescans };
+  }
+
+  it('once, when the kernel refuses a watch while running, with the sysctl to raise', async () => {
+    const f = fakes();
+    const w = await started('native', f.backends);
+    f.driven.events?.error(limitError());
+    f.driven.events?.error(limitError());
+    await waitFor('the switch', () => w.watcher.backend === 'poll');
+    expect(f.driven.closed).toBe(true);
+    expect(f.polls()).toBe(1);
+    expect(w.backendChanges).toMatchObject([
+      { backend: 'native' },
+      {
+        backend: 'poll',
+        previous: { backend: 'native', hint: expect.stringMatching(/fs\.inotify\.max_user_watches/) },
+      },
+    ]);
+    expect(w.rescans).toEqual([undefined]); // a full pass makes good what the watcher missed
+  });
+
+  it('when a watch is refused while the backend starts (chokidar reports it as an event)', async () => {
+    const f = fakes();
+    f.driven.startError = limitError();
+    const w = await started('native', f.backends);
+    await waitFor('the switch', () => w.watcher.backend === 'poll');
+    expect(w.backendChanges.map((change) => change.backend)).toEqual(['native', 'poll']);
+  });
+
+  it('when the source directory disappears; other errors only ask for a full pass', async () => {
+    const f = fakes();
+    const w = await started('native', f.backends);
+    f.driven.events?.error(new Error('something else'));
+    expect(w.watcher.backend).toBe('native');
+    expect(w.rescans.map((cause) => cause?.message)).toEqual(['something else']);
+    f.driven.events?.error(new FilesyncError('source-gone', 'the source directory /data is gone'));
+    await waitFor('the switch', () => w.watcher.backend === 'poll');
+    expect(w.backendChanges[1]?.previous?.hint).toMatch(/disappeared/);
   });
 });

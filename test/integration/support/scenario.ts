@@ -15,16 +15,9 @@ export async function scenario(target: Target, extra: Record<string, string> = {
   const remoteDir = `${TARGET_HOME}/t${++counter}-${process.pid}`;
   const healthPort = await freePort();
   const env = {
-    SYNC_SOURCE_DIR: source,
-    SYNC_REMOTE_HOST: target.host,
-    SYNC_REMOTE_PORT: String(target.port),
-    SYNC_REMOTE_USER: TARGET_USER,
-    SYNC_REMOTE_DIR: remoteDir,
-    SYNC_SSH_KEY: target.keyPath,
-    SYNC_KNOWN_HOSTS: target.knownHostsPath,
+    ...syncEnv(target, source, remoteDir, healthPort),
     SYNC_DEBOUNCE: '200ms',
     SYNC_MAX_DELAY: '2s',
-    SYNC_HEALTH_PORT: String(healthPort),
     ...extra,
   };
   const file = (path: string) => join(source, path);
@@ -34,6 +27,20 @@ export async function scenario(target: Target, extra: Record<string, string> = {
     return { status: response.status, body: await response.text() };
   };
   return { source, remoteDir, env, file, remote, health };
+}
+
+/** The environment that syncs `source` into `remoteDir` on the target. */
+export function syncEnv(target: Target, source: string, remoteDir: string, healthPort: number) {
+  return {
+    SYNC_SOURCE_DIR: source,
+    SYNC_REMOTE_HOST: target.host,
+    SYNC_REMOTE_PORT: String(target.port),
+    SYNC_REMOTE_USER: TARGET_USER,
+    SYNC_REMOTE_DIR: remoteDir,
+    SYNC_SSH_KEY: target.keyPath,
+    SYNC_KNOWN_HOSTS: target.knownHostsPath,
+    SYNC_HEALTH_PORT: String(healthPort),
+  };
 }
 
 /** Starts the daemon and waits for its initial pass. */
