@@ -10,15 +10,19 @@ export type SurveyedPath =
 
 /**
  * lstat()s each changed path (symlinks are not followed) and finds where vanished ones were.
- * A directory is walked whole: whatever was created in it before the watcher could watch it
- * is listed too, so a new or moved-in tree never depends on watcher timing.
+ * A path is never resolved through a symlink: its ancestors are checked top down (one lstat
+ * per distinct directory per batch), and when one is no longer a real directory — a symlink,
+ * a file, or gone — that ancestor is sent instead of the path, so the target replaces the
+ * directory rather than filling it with what the link points at. A directory is walked whole:
+ * whatever was created in it before the watcher could watch it is listed too, so a new or
+ * moved-in tree never depends on watcher timing.
  */
 export async function surveyPaths(
   sourceDir: string,
   paths: readonly string[],
   filter: Filter,
 ): Promise<SurveyedPath[]> {
-  const known = new Map<string, Promise<'file' | 'dir' | 'missing'>>();
+  const known = new Map<string, Promise<Kind>>();
   const kindOf = (path: string) => {
     let kind = known.get(path);
     if (kind === undefined) {
@@ -31,23 +35,41 @@ export async function surveyPaths(
     return kind;
   };
   // lstat()s run side by side, a slice at a time: one after another, 10,000 of them took 300 ms.
-  for (let i = 0; i < paths.length; i += LSTAT_SLICE)
-    await Promise.all(paths.slice(i, i + LSTAT_SLICE).map(kindOf));
+  const wanted = new Set<string>();
+  for (const path of paths) for (const prefix of [...ancestorsOf(path), path]) wanted.add(prefix);
+  const all = [...wanted];
+  for (let i = 0; i < all.length; i += LSTAT_SLICE)
+    await Promise.all(all.slice(i, i + LSTAT_SLICE).map(kindOf));
+
   const surveyed: SurveyedPath[] = [];
   const walked = new Set<string>();
-  for (const path of paths) {
+  for (const changed of paths) {
+    const path = await realPath(changed, kindOf);
     const kind = await kindOf(path);
     if (kind === 'file') {
       surveyed.push({ path, kind });
     } else if (kind === 'dir') {
       if (!walked.has(path)) await walk(sourceDir, path, filter, surveyed, walked);
     } else {
-      let ancestor = posix.dirname(path);
-      while (ancestor !== '.' && (await kindOf(ancestor)) !== 'dir') ancestor = posix.dirname(ancestor);
+      const ancestor = posix.dirname(path);
       surveyed.push({ path, kind, ancestor: ancestor === '.' ? '' : ancestor });
     }
   }
   return surveyed;
+}
+
+type Kind = 'file' | 'dir' | 'missing';
+
+/** `a/b/c` → `a`, `a/b`: the directories a path is reached through, top down. */
+function ancestorsOf(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/** The path itself, or its topmost ancestor that is no longer a real directory. */
+async function realPath(path: string, kindOf: (path: string) => Promise<Kind>): Promise<string> {
+  for (const ancestor of ancestorsOf(path)) if ((await kindOf(ancestor)) !== 'dir') return ancestor;
+  return path;
 }
 
 /** How many lstat()s are in flight at once. */

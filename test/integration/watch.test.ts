@@ -171,6 +171,46 @@ describe('every kind of change arrives live', () => {
   });
 });
 
+describe('paths never resolve through a symlink', () => {
+  /** d/ with 20 files and a subdirectory, and keep/ beside it, in sync, the daemon watching. */
+  async function withTwoDirectories() {
+    const s = await live();
+    await mkdir(s.file('d/nested'), { recursive: true });
+    await mkdir(s.file('keep/sub'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(s.file(`d/f${String(i).padStart(3, '0')}.txt`), `d ${i}`);
+    for (let i = 0; i < 10; i++)
+      await writeFile(s.file(`keep/f${String(i).padStart(3, '0')}.txt`), `keep ${i}`);
+    await writeFile(s.file('d/nested/deep.txt'), 'deep');
+    await writeFile(s.file('keep/sub/own.txt'), 'only reachable through the link');
+    return { s, daemon: await s.start() };
+  }
+
+  it('a directory replaced by a symlink within one debounce, after changes inside it', async () => {
+    const { s, daemon } = await withTwoDirectories();
+    await writeFile(s.file('d/f000.txt'), 'changed first');
+    await rm(s.file('d'), { recursive: true });
+    await symlink('keep', s.file('d'));
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('a symlink replaced by a directory with nested content, and a directory replaced by a file', async () => {
+    const { s, daemon } = await withTwoDirectories();
+    await symlink('keep', s.file('link'));
+    await s.converged();
+    await rm(s.file('link'));
+    await mkdir(s.file('link/inner'), { recursive: true });
+    await writeFile(s.file('link/inner/own.txt'), 'a real directory now');
+    await writeFile(s.file('d/f001.txt'), 'changed');
+    await rm(s.file('d'), { recursive: true });
+    await writeFile(s.file('d'), 'a file now');
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+});
+
 describe('watch modes', () => {
   it('SYNC_WATCH_MODE=poll finds changes with full passes and holds no watches', async () => {
     const s = await live({ SYNC_WATCH_MODE: 'poll', SYNC_POLL_INTERVAL: '500ms' });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { Filter } from '../../src/filter.ts';
+import { batchList } from '../../src/sync/plan.ts';
 import { surveyPaths } from '../../src/sync/survey.ts';
 
 it('tells files, directories, symlinks and vanished paths apart, with the nearest surviving directory', async () => {
@@ -18,10 +19,35 @@ it('tells files, directories, symlinks and vanished paths apart, with the neares
   expect(surveyed).toEqual([
     { path: 'a/f.txt', kind: 'file' },
     { path: 'link-to-dir', kind: 'file' },
-    { path: 'a/b/gone/deeper/x', kind: 'missing', ancestor: 'a/b' },
+    { path: 'a/b/gone', kind: 'missing', ancestor: 'a/b' },
     { path: 'gone', kind: 'missing', ancestor: '' },
     { path: 'a/gone.txt', kind: 'missing', ancestor: 'a' },
   ]);
+});
+
+it('never resolves a path through a symlink or a file: the ancestor that stopped being a directory is sent', async () => {
+  const source = await mkdtemp(join(tmpdir(), 'filesync-survey-'));
+  await mkdir(join(source, 'keep/sub'), { recursive: true });
+  await writeFile(join(source, 'keep/f.txt'), 'x');
+  await writeFile(join(source, 'keep/sub/own.txt'), 'x');
+  await symlink('keep', join(source, 'd')); // d/ was a directory with f.txt and sub/ in it
+  await writeFile(join(source, 'was-dir'), 'now a file');
+  await mkdir(join(source, 'real'));
+  await symlink('../keep', join(source, 'real/inner'));
+  const surveyed = await surveyPaths(
+    source,
+    ['d/f.txt', 'd/sub/own.txt', 'd/gone.txt', 'was-dir/x/y.txt', 'real/inner/sub/own.txt', 'keep/f.txt'],
+    new Filter({ include: [], exclude: [] }),
+  );
+  expect(surveyed).toEqual([
+    { path: 'd', kind: 'file' },
+    { path: 'd', kind: 'file' },
+    { path: 'd', kind: 'file' },
+    { path: 'was-dir', kind: 'file' },
+    { path: 'real/inner', kind: 'file' },
+    { path: 'keep/f.txt', kind: 'file' },
+  ]);
+  expect(batchList(surveyed, true)).toEqual(['d', 'keep/f.txt', 'real/inner', 'was-dir']);
 });
 
 it('walks a new directory whole, leaving out what the filter excludes', async () => {
