@@ -1,4 +1,4 @@
-import { type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
+import { type FSWatcher, lstatSync, readdirSync, type Stats, watch } from 'node:fs';
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
@@ -71,7 +71,7 @@ class WatchedTree {
   /** Watches one directory; returns the names of its subdirectories ([] when it is gone). */
   #watch(rel: string): string[] {
     const path = this.#absolute(rel);
-    const stats = lstatSync(path, { throwIfNoEntry: false });
+    const stats = statOf(path);
     if (stats === undefined || !stats.isDirectory()) return [];
     this.#remove(rel); // whatever was watched here before is gone or stale
     let watcher: FSWatcher;
@@ -82,7 +82,7 @@ class WatchedTree {
       throw error;
     }
     // fs.watch follows symlinks: if the directory was swapped for one meanwhile, let go of it.
-    const after = lstatSync(path, { throwIfNoEntry: false });
+    const after = statOf(path);
     if (after === undefined || !after.isDirectory() || after.ino !== stats.ino) {
       watcher.close();
       return [];
@@ -134,7 +134,7 @@ class WatchedTree {
 
   /** The source directory was deleted, moved or replaced: watch what is there now, or say so. */
   #refreshRoot(): void {
-    const child = lstatSync(this.#absolute(basename(this.#root)), { throwIfNoEntry: false });
+    const child = statOf(this.#absolute(basename(this.#root)));
     if (child !== undefined) return; // the event was about an entry of that name after all
     this.#remove('');
     this.add('');
@@ -148,7 +148,7 @@ class WatchedTree {
    * anew even when it looks the same: the kernel reuses the inode number of a deleted one.
    */
   #refresh(rel: string): void {
-    const stats = lstatSync(this.#absolute(rel), { throwIfNoEntry: false });
+    const stats = statOf(this.#absolute(rel));
     if (stats?.isDirectory() === true && !this.#filter.isExcluded(rel, true)) this.add(rel);
     else this.#remove(rel);
   }
@@ -163,8 +163,18 @@ function parentOf(rel: string): string {
   return slash === -1 ? '' : rel.slice(0, slash);
 }
 
-/** The directory vanished or cannot be entered: nothing to watch there. */
+/** The path vanished, or an ancestor stopped being a directory, or it cannot be entered. */
 function isGone(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM';
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'EACCES' || code === 'EPERM';
+}
+
+/** lstat that answers undefined where nothing can be watched (a stale path from an event). */
+function statOf(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if (isGone(error)) return undefined;
+    throw error;
+  }
 }

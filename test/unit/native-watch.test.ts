@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,6 +169,22 @@ describe('the native directory watcher', () => {
       await writeFile(w.path(`d/x/f${round}.txt`), 'f');
       await w.reported(`d/x/f${round}.txt`);
     }
+  });
+
+  it('takes events for paths below what is now a file or a symlink loop as nothing to watch', async () => {
+    const w = await watching();
+    await mkdir(w.path('d/x'), { recursive: true });
+    await mkdir(w.path('e/y'), { recursive: true });
+    await w.start();
+    rmSync(w.path('d'), { recursive: true });
+    writeFileSync(w.path('d'), 'a file where a directory was');
+    rmSync(w.path('e'), { recursive: true });
+    symlinkSync('e', w.path('e')); // a link to itself: lstat below it fails with ELOOP
+    await w.reported('e');
+    await writeFile(w.path('marker'), 'm');
+    await w.reported('marker');
+    expect(w.errors).toEqual([]);
+    expect(w.watches()).toBe(1);
   });
 
   it('watches a source directory that was replaced, and says when it is gone', async () => {
