@@ -13,24 +13,24 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Daemon, runCli } from './support/daemon.ts';
-import { scenario as scenarioOn, stopCleanly, waitForRemote, watching } from './support/scenario.ts';
-import { buildTargetImage, makeKeyPair, startTarget, type Target } from './support/target.ts';
+import {
+  scenario as scenarioOn,
+  stopCleanly,
+  useTarget,
+  waitForRemote,
+  watching,
+} from './support/scenario.ts';
+import { makeKeyPair, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
 // The sync engine end to end: the built CLI, the real watcher, real rsync and ssh, and a real
 // sshd container as the target. Every test syncs into a directory of its own.
 
 let target: Target;
-
-beforeAll(async () => {
-  await buildTargetImage();
-  target = await startTarget();
-});
-
-afterAll(async () => {
-  await target?.[Symbol.asyncDispose]();
+useTarget((started) => {
+  target = started;
 });
 
 const scenario = (extra: Record<string, string> = {}) => scenarioOn(target, extra);

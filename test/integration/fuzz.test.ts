@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { apply, type Burst, history, scratch } from './support/fuzz.ts';
-import { scenario, stopCleanly, waitForMirror, watching } from './support/scenario.ts';
-import { buildTargetImage, startTarget, type Target } from './support/target.ts';
+import { scenario, stopCleanly, useTarget, waitForMirror, watching } from './support/scenario.ts';
+import type { Target } from './support/target.ts';
 
 // The randomized convergence test: seeded histories of creates, appends, same-second
 // rewrites, truncations, deletions, renames over existing names, chmod, touch -d, symlinks
@@ -26,14 +26,8 @@ const seeds = process.env.FILESYNC_FUZZ_SEED
     );
 
 let target: Target;
-
-beforeAll(async () => {
-  await buildTargetImage();
-  target = await startTarget();
-});
-
-afterAll(async () => {
-  await target?.[Symbol.asyncDispose]();
+useTarget((started) => {
+  target = started;
 });
 
 it.each(seeds)('seed %i converges', async (seed) => {

@@ -13,24 +13,24 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Daemon } from './support/daemon.ts';
-import { scenario as scenarioOn, stopCleanly, waitForMirror, watching } from './support/scenario.ts';
-import { buildTargetImage, startTarget, type Target } from './support/target.ts';
+import {
+  scenario as scenarioOn,
+  stopCleanly,
+  useTarget,
+  waitForMirror,
+  watching,
+} from './support/scenario.ts';
+import type { Target } from './support/target.ts';
 
 // Every kind of change arrives live, through the watcher and a batch, not through a full
 // pass: each test ends by checking that the initial pass was the only full one. The target
 // is compared with the source entry by entry: type, mode, size, mtime, link target, content.
 
 let target: Target;
-
-beforeAll(async () => {
-  await buildTargetImage();
-  target = await startTarget();
-});
-
-afterAll(async () => {
-  await target?.[Symbol.asyncDispose]();
+useTarget((started) => {
+  target = started;
 });
 
 /** A running daemon over a fresh source; `converged()` waits until the target mirrors it. */

@@ -2,12 +2,25 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { Daemon, freePort } from './daemon.ts';
-import { TARGET_HOME, TARGET_USER, type Target } from './target.ts';
+import { buildTargetImage, startTarget, TARGET_HOME, TARGET_USER, type Target } from './target.ts';
 import { waitFor } from './wait.ts';
 
 let counter = 0;
+
+/** One sshd target for a whole test file: started before its tests, stopped after them. */
+export function useTarget(use: (target: Target) => void): void {
+  let started: Target | undefined;
+  beforeAll(async () => {
+    await buildTargetImage();
+    started = await startTarget();
+    use(started);
+  });
+  afterAll(async () => {
+    await started?.[Symbol.asyncDispose]();
+  });
+}
 
 /** A fresh source directory and the environment that syncs it into a fresh remote directory. */
 export async function scenario(target: Target, extra: Record<string, string> = {}) {
