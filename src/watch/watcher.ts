@@ -53,7 +53,7 @@ const BACKENDS: Record<BackendName, StartBackend> = {
   poll: startPoll,
 };
 
-export const WATCH_LIMIT_HINT =
+const WATCH_LIMIT_HINT =
   'The kernel has no inotify watches left for this user (they are shared by every container of the same uid on a node): raise them on the host with `sysctl fs.inotify.max_user_watches=1048576` (and fs.inotify.max_user_instances), or exclude large directories with SYNC_EXCLUDE. Polling until the next restart.';
 
 const NO_WATCH_HINT =
@@ -79,7 +79,7 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
   let closed = false;
   let current: Backend | undefined;
   let switching: Promise<void> | undefined;
-  let startError: Error | undefined;
+  let startFailure: { error: Error; hint: string } | undefined;
 
   const events = {
     paths(paths: readonly string[]) {
@@ -96,7 +96,7 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
       const hint = fallbackHint(error);
       if (hint === undefined) handlers.onRescan(error);
       else if (current === undefined)
-        startError ??= error; // still starting: decided below
+        startFailure ??= { error, hint }; // still starting: decided below
       else fallBack(error, hint);
     },
     rescan() {
@@ -125,14 +125,10 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
       return { instance: await backendFor(name)(backendOptions, events), change: { backend: name } };
     } catch (error) {
       const cause = error instanceof Error ? error : new Error(String(error));
-      const previous = (hint: string) => ({ backend: name, cause, hint });
-      const limit = isWatchLimitError(cause);
-      if (name !== 'poll' && (limit || mode === 'auto')) {
+      const hint = isWatchLimitError(cause) ? WATCH_LIMIT_HINT : mode === 'auto' ? NO_WATCH_HINT : undefined;
+      if (name !== 'poll' && hint !== undefined) {
         const instance = await backendFor('poll')(backendOptions, events);
-        return {
-          instance,
-          change: { backend: 'poll', previous: previous(limit ? WATCH_LIMIT_HINT : NO_WATCH_HINT) },
-        };
+        return { instance, change: { backend: 'poll', previous: { backend: name, cause, hint } } };
       }
       throw new FilesyncError('watch', `the ${name} watcher could not start: ${messageOf(cause)}`, {
         cause,
@@ -148,7 +144,7 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
   current = started.instance;
   handlers.onBackend(started.change);
   // chokidar reports a refused watch as an event while it starts, not as a failure to start.
-  if (startError !== undefined) fallBack(startError, fallbackHint(startError) ?? WATCH_LIMIT_HINT);
+  if (startFailure !== undefined) fallBack(startFailure.error, startFailure.hint);
   return {
     get backend() {
       return current?.name ?? 'poll';
