@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { checkCommand } from './commands/check.ts';
-import { onceCommand } from './commands/once.ts';
-import { watchCommand } from './commands/watch.ts';
 import type { Config } from './config/config.ts';
 import { loadConfig } from './config/load.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
+import { createRuntime } from './runtime.ts';
+import { SshMaster } from './sync/ssh-master.ts';
 
 // Wires things together: arguments, configuration, signals and exit codes. No logic lives here.
+// Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,
+// and loading the rest (execa, prom-client, the watcher) takes as long as the handshake does.
 
 const USAGE = `Usage: filesync [watch|once|check]
 
@@ -59,13 +60,22 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
 
   try {
     switch (command) {
-      case 'watch':
+      case 'watch': {
+        await using runtime = await createRuntime(config);
+        await using master = new SshMaster(runtime.ssh);
+        master.ensure();
         log.info({ version: packageVersion(), command, config: describeConfig(config) }, 'filesync starting');
-        return await watchCommand(config, log, stop);
-      case 'once':
+        const { watchCommand } = await loadWatchCommand();
+        return await watchCommand(config, log, stop, { runtime, master });
+      }
+      case 'once': {
+        const { onceCommand } = await import('./commands/once.ts');
         return await onceCommand(config, log, stop);
-      case 'check':
+      }
+      case 'check': {
+        const { checkCommand } = await import('./commands/check.ts');
         return await checkCommand(config, (line) => process.stdout.write(`${line}\n`));
+      }
       default:
         return command satisfies never;
     }
@@ -77,6 +87,10 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     throw error;
   }
 }
+
+// Outside the `await using` block above: tsc (5.9) does not rewrite the .ts extension of an
+// import() inside one.
+const loadWatchCommand = () => import('./commands/watch.ts');
 
 function parseCli(argv: readonly string[]) {
   return parseArgs({

@@ -5,32 +5,41 @@ import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
-import { createRuntime } from '../runtime.ts';
+import type { Runtime } from '../runtime.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
-import { SshMaster } from '../sync/ssh-master.ts';
+import type { SshMaster } from '../sync/ssh-master.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
 
+/** What `watch` is handed already started: the shared SSH connection comes up while we load. */
+export interface Connection {
+  readonly runtime: Runtime;
+  readonly master: SshMaster;
+}
+
 /** The daemon: a full pass, then every change as it happens, until `stop` resolves. */
-export async function watchCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
-  await using runtime = await createRuntime(config);
+export async function watchCommand(
+  config: Config,
+  log: Logger,
+  stop: Promise<string>,
+  { runtime, master }: Connection,
+): Promise<ExitCode> {
   const filter = new Filter(config.filter);
   const metrics = new Metrics();
   const syncLog = log.child({ component: 'sync' });
   const context = { config, filter, ssh: runtime.ssh };
-  const master = new SshMaster(runtime.ssh, (stderr) =>
+  master.onExit = (stderr) =>
     log
       .child({ component: 'ssh' })
       .warn(
         { err: loggableFailure('ssh-master', stderr.trim() || 'ssh exited') },
         'shared SSH connection closed; transfers connect on their own until it is back',
-      ),
-  );
+      );
 
-  master.ensure(); // comes up while the watcher subscribes; the first pass waits for it
+  master.ensure(); // started by the caller; the first pass waits for it
   let initialPassDone = false;
   const runJob = createJobRunner(context, processRunner, syncLog);
   const scheduler = new Scheduler(

@@ -1,18 +1,20 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
 import { CONNECT_TIMEOUT_MS, masterArgs, type SshTarget } from './ssh.ts';
-
-const MASTER_OPTIONS = { reject: false, stdin: 'ignore' } as const;
 
 /**
  * Keeps one SSH connection open for every transfer to share (ControlMaster). Transfers use
  * ControlMaster=no, so while the master is down they connect on their own and nothing waits
  * on it; `ensure()` before each run brings it back after the target returns.
+ *
+ * The master is started with node:child_process rather than execa: `watch` starts it before
+ * loading the rest of filesync, so the SSH handshake overlaps the module loading (execa alone
+ * takes 90–180 ms to import on a 2-core machine). It is an argv array, never a shell string.
  */
-export class SshMaster {
+export class SshMaster implements AsyncDisposable {
   readonly #target: SshTarget;
-  #process: ResultPromise<typeof MASTER_OPTIONS> | undefined;
+  #process: { child: ChildProcess; exited: Promise<void> } | undefined;
   #onExit: (stderr: string) => void;
   #first: Promise<boolean> | undefined;
 
@@ -21,15 +23,32 @@ export class SshMaster {
     this.#onExit = onExit;
   }
 
+  /** Where the master's unexpected exits are reported; set once the logger is loaded. */
+  set onExit(onExit: (stderr: string) => void) {
+    this.#onExit = onExit;
+  }
+
   /** Starts the master unless one is running. */
   ensure(): void {
     if (this.#process !== undefined) return;
-    const child = execa('ssh', masterArgs(this.#target), MASTER_OPTIONS);
-    this.#process = child;
-    void child.then((result) => {
-      if (this.#process !== child) return; // stopped on purpose
+    const child = spawn('ssh', masterArgs(this.#target), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4096);
+    });
+    const exited = new Promise<void>((resolve) => {
+      child.once('error', (error) => {
+        stderr += error.message;
+        resolve();
+      });
+      child.once('close', () => resolve());
+    });
+    const running = { child, exited };
+    this.#process = running;
+    void exited.then(() => {
+      if (this.#process !== running) return; // stopped on purpose
       this.#process = undefined;
-      this.#onExit(result.stderr);
+      this.#onExit(stderr);
     });
   }
 
@@ -49,9 +68,9 @@ export class SshMaster {
    * master has given up, or `timeoutMs` has passed.
    */
   async ready(timeoutMs: number): Promise<boolean> {
-    const child = this.#process;
+    const running = this.#process;
     const deadline = Date.now() + timeoutMs;
-    while (child !== undefined && this.#process === child && Date.now() < deadline) {
+    while (running !== undefined && this.#process === running && Date.now() < deadline) {
       if (existsSync(this.#target.controlPath)) return true;
       await delay(5);
     }
@@ -60,10 +79,14 @@ export class SshMaster {
 
   /** Closes the shared connection; transfers in flight keep theirs until they end. */
   async stop(): Promise<void> {
-    const child = this.#process;
+    const running = this.#process;
     this.#process = undefined;
-    if (child === undefined) return;
-    child.kill('SIGTERM');
-    await child;
+    if (running === undefined) return;
+    running.child.kill('SIGTERM');
+    await running.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 }

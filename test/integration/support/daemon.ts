@@ -58,8 +58,13 @@ export class Daemon implements AsyncDisposable {
   }
 
   /** Waits for a log line that satisfies `match`. */
-  waitForLog(what: string, match: (line: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
-    return waitFor(what, () => this.logs.find(match), { timeoutMs });
+  waitForLog(
+    what: string,
+    match: (line: LogLine) => boolean,
+    timeoutMs = 20_000,
+    intervalMs = 100,
+  ): Promise<LogLine> {
+    return waitFor(what, () => this.logs.find(match), { timeoutMs, intervalMs });
   }
 
   /** Sends a signal and waits for the exit; returns the exit code, stdout and stderr. */
