@@ -68,7 +68,7 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
           metrics.watchError();
           logWatchError(watchLog, cause);
         }
-        scheduler.requestFull(true);
+        scheduler.requestFull('rescan');
       },
       onBackend: (change) => {
         metrics.watchBackend(change);
@@ -76,10 +76,14 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
       },
     },
   );
-  scheduler.requestFull(true);
+  scheduler.requestFull('start');
+  // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const resync =
     config.resyncIntervalMs > 0
-      ? setInterval(() => scheduler.requestFull(true), config.resyncIntervalMs)
+      ? setInterval(
+          () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'),
+          config.resyncIntervalMs,
+        )
       : undefined;
 
   let server: Server | undefined;

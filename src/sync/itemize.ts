@@ -93,9 +93,7 @@ export function decodeName(escaped: string): string {
 /** Counts itemized differences, keeping the first `keep` paths of each kind. */
 export class ItemizedTally {
   readonly #keep: number;
-  readonly #kinds = new Map<DifferenceKind, { count: number; paths: string[] }>(
-    DIFFERENCE_KINDS.map((kind) => [kind, { count: 0, paths: [] }]),
-  );
+  readonly #kinds = new Map<DifferenceKind, { count: number; paths: string[] }>();
 
   constructor(keep: number) {
     this.#keep = keep;
@@ -110,22 +108,37 @@ export class ItemizedTally {
   }
 
   add(kind: DifferenceKind, path: string): void {
-    const entry = this.#kinds.get(kind);
-    if (entry === undefined) return;
+    let entry = this.#kinds.get(kind);
+    if (entry === undefined) {
+      entry = { count: 0, paths: [] };
+      this.#kinds.set(kind, entry);
+    }
     entry.count += 1;
     if (entry.paths.length < this.#keep) entry.paths.push(path);
   }
 
   result(): Itemized {
-    const kinds = Object.fromEntries(
-      DIFFERENCE_KINDS.map((kind) => {
-        const { count, paths } = this.#kinds.get(kind) ?? { count: 0, paths: [] };
-        return [kind, { count, paths: [...paths] }];
-      }),
-    ) as Record<DifferenceKind, KindCount>;
-    const total = DIFFERENCE_KINDS.reduce((sum, kind) => sum + kinds[kind].count, 0);
-    return { total, kinds };
+    return itemizedOf((kind) => {
+      const entry = this.#kinds.get(kind);
+      return entry === undefined ? { count: 0, paths: [] } : { count: entry.count, paths: [...entry.paths] };
+    });
   }
+}
+
+/** An Itemized built kind by kind, with its total. */
+export function itemizedOf(count: (kind: DifferenceKind) => KindCount): Itemized {
+  const kinds: Record<DifferenceKind, KindCount> = {
+    missing: count('missing'),
+    extra: count('extra'),
+    type: count('type'),
+    content: count('content'),
+    symlink: count('symlink'),
+    permissions: count('permissions'),
+    owner: count('owner'),
+    times: count('times'),
+  };
+  const total = DIFFERENCE_KINDS.reduce((sum, kind) => sum + kinds[kind].count, 0);
+  return { total, kinds };
 }
 
 /** The first `limit` paths of every kind, in kind order: what a log line names. */

@@ -2,26 +2,44 @@ import { assertNever } from '../assert.ts';
 import type { Config } from '../config/config.ts';
 import type { Filter } from '../filter.ts';
 import { PARTIAL_DIR } from '../filter.ts';
+import { ITEMIZE_FORMAT } from './itemize.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
 import type { SurveyedPath } from './survey.ts';
 
 // The pure planner: a job and the configuration in, one rsync command out. It decides
 // everything about a transfer; runner.ts only executes what it returns.
 
+/**
+ * Why a full pass runs: `start` (nothing was watched before it), `resync` (the periodic safety
+ * net, SYNC_RESYNC_INTERVAL, while a watcher runs), `rescan` (a watcher error, a fallback, or a
+ * poll tick: the watcher could not say what changed) or `overflow` (too many pending paths).
+ * Only a `resync` pass can reveal a live change that was missed; see drift.ts.
+ */
+export type FullReason = 'start' | 'resync' | 'rescan' | 'overflow';
+
+/** A full reconciliation of the tree. */
+export interface FullJob {
+  readonly kind: 'full';
+  readonly reason: FullReason;
+}
+
 /** What to send: a full reconciliation of the tree, or a batch of changed paths. */
-export type Job = { readonly kind: 'full' } | { readonly kind: 'batch'; readonly paths: readonly string[] };
+export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
 
 /** A job ready to plan: a batch's paths have been surveyed (see survey.ts). */
-export type SurveyedJob =
-  | { readonly kind: 'full' }
-  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+export type SurveyedJob = FullJob | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
 
 /** One process to run: its program, argv and standard input. */
 export interface Plan {
   readonly file: string;
   readonly args: readonly string[];
   readonly stdin: string | undefined;
+  /** Set when rsync itemizes its changes (ITEMIZE_FORMAT): how many paths of each kind to keep. */
+  readonly itemize?: { readonly keep: number };
 }
+
+/** Paths of each kind a full pass keeps from its itemized output, for the drift warning. */
+export const FULL_PASS_PATHS = 20;
 
 /** The parts of the runtime a plan depends on. */
 export interface PlanContext {
@@ -33,7 +51,10 @@ export interface PlanContext {
 export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   const { config } = context;
   const deletion = config.rsync.delete ? ['--delete', '--force'] : [];
-  if (job.kind === 'full') return rsyncPlan(context, [...deletion, ...context.filter.rsyncRules()]);
+  if (job.kind === 'full') {
+    const args = [...deletion, ...context.filter.rsyncRules(), `--out-format=${ITEMIZE_FORMAT}`];
+    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS } };
+  }
   return rsyncPlan(
     context,
     ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules()],

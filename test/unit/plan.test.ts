@@ -41,7 +41,7 @@ function context(env: Record<string, string> = {}) {
 
 describe('planJob', () => {
   it('plans a full pass as one recursive rsync with deletions and the filters', () => {
-    const plan = planJob({ kind: 'full' }, context({ SYNC_EXCLUDE: '*.tmp' }));
+    const plan = planJob({ kind: 'full', reason: 'start' }, context({ SYNC_EXCLUDE: '*.tmp' }));
     expect(plan.file).toBe('rsync');
     expect(plan.stdin).toBeUndefined();
     expect(plan.args).toContain('--archive');
@@ -55,7 +55,7 @@ describe('planJob', () => {
 
   it('maps each rsync setting to its option', () => {
     const plan = planJob(
-      { kind: 'full' },
+      { kind: 'full', reason: 'start' },
       context({
         SYNC_RSYNC_COMPRESS: 'true',
         SYNC_RSYNC_CHECKSUM: 'true',
@@ -86,7 +86,7 @@ describe('planJob', () => {
   });
 
   it('builds the -e value from validated parts and pins the host key', () => {
-    const plan = planJob({ kind: 'full' }, context());
+    const plan = planJob({ kind: 'full', reason: 'start' }, context());
     const rsh = plan.args[plan.args.indexOf('--rsh') + 1];
     expect(rsh).toContain('StrictHostKeyChecking=yes');
     expect(rsh).toContain('UserKnownHostsFile=/keys/known_hosts');
@@ -171,7 +171,10 @@ describe('ssh arguments', () => {
 
   it('reports a refused connection from the runner as unreachable, with a hint', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync-run-'));
-    const plan = planJob({ kind: 'full' }, { ...context(), config: { ...config(), sourceDir: dir } });
+    const plan = planJob(
+      { kind: 'full', reason: 'start' },
+      { ...context(), config: { ...config(), sourceDir: dir } },
+    );
     process.env.FAKE_SSH_ARGV = join(dir, 'argv');
     const path = process.env.PATH;
     process.env.PATH = `${resolve('test/fixtures/bin')}:${path}`;
