@@ -124,6 +124,33 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
 }
 
 /**
+ * `filesync verify`: the full pass's command — the same flags, filters and deletions — as a dry
+ * run that itemizes every difference and keeps every path. Plain rsync protocol, so it works
+ * through an rrsync-restricted key; --mkpath in a dry run reports a missing directory's tree as
+ * missing rather than failing.
+ */
+export function planVerify(context: PlanContext): Plan {
+  const full = planJob({ kind: 'full', reason: 'start' }, context);
+  const [source, target] = full.args.slice(-2);
+  const args = [...full.args.slice(0, -2), '--dry-run', source ?? '', target ?? ''];
+  return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY } };
+}
+
+/**
+ * rsync itemizes an entry whose type changed (a file where the source has a directory, say) as
+ * new, like a missing one. This dry run tells the two apart: with --existing it skips exactly
+ * the listed paths that do not exist on the target, so those it still itemizes are there with
+ * another type. --force lets the dry run replace a non-empty directory in its simulation.
+ */
+export function planTypeCheck(paths: readonly string[], context: PlanContext): Plan {
+  const args = ['--dry-run', '--existing', '--force', '--dirs', '--files-from=-', '--from0'];
+  return {
+    ...rsyncPlan(context, [...args, `--out-format=${ITEMIZE_FORMAT}`], paths),
+    itemize: { keep: Number.POSITIVE_INFINITY },
+  };
+}
+
+/**
  * `filesync check`'s probe: writes `name` at the top of the target, or removes it. The filter
  * scopes the run to that one name, so nothing else on the target is ever touched.
  */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
-import { batchList, planJob, planProbe } from '../../src/sync/plan.ts';
+import { batchList, planJob, planProbe, planTypeCheck, planVerify } from '../../src/sync/plan.ts';
 import { processRunner } from '../../src/sync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell, type SshTarget } from '../../src/sync/ssh.ts';
 
@@ -93,6 +93,32 @@ describe('planJob', () => {
     expect(rsh).toContain('BatchMode=yes');
     expect(rsh).toContain('ControlMaster=no');
     expect(rsh).toContain('-p 2222');
+  });
+});
+
+describe('planVerify', () => {
+  it('is the full pass as a dry run that itemizes and keeps every path', () => {
+    const full = planJob({ kind: 'full', reason: 'start' }, context({ SYNC_EXCLUDE: '*.tmp' }));
+    const verify = planVerify(context({ SYNC_EXCLUDE: '*.tmp' }));
+    expect(full.args).toContain('--out-format=%i %n');
+    expect(full.itemize).toEqual({ keep: 20 });
+    expect(verify.args).toEqual([...full.args.slice(0, -2), '--dry-run', ...full.args.slice(-2)]);
+    expect(verify.itemize?.keep).toBe(Number.POSITIVE_INFINITY);
+    expect(verify.stdin).toBeUndefined();
+  });
+
+  it('deletes, and so reports extra entries, only with SYNC_DELETE', () => {
+    expect(planVerify(context()).args).toContain('--delete');
+    expect(planVerify(context({ SYNC_DELETE: 'false' })).args).not.toContain('--delete');
+  });
+
+  it('checks types with --existing over exactly the listed paths, as a dry run', () => {
+    const plan = planTypeCheck(['a b', 'd'], context());
+    expect(plan.args).toEqual(
+      expect.arrayContaining(['--dry-run', '--existing', '--files-from=-', '--from0']),
+    );
+    expect(plan.args).not.toContain('--delete');
+    expect(plan.stdin).toBe('a b\0d\0');
   });
 });
 
