@@ -78,13 +78,10 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
   );
   scheduler.requestFull('start');
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
+  const requestResync = () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync');
   const resync =
-    config.resyncIntervalMs > 0
-      ? setInterval(
-          () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'),
-          config.resyncIntervalMs,
-        )
-      : undefined;
+    config.resyncIntervalMs > 0 ? setInterval(requestResync, config.resyncIntervalMs) : undefined;
+  process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
   let server: Server | undefined;
   if (config.healthPort > 0) {
@@ -107,6 +104,7 @@ export async function watchCommand(config: Config, log: Logger, stop: Promise<st
   const signal = await stop;
   log.info({ signal, pending: scheduler.pendingCount }, 'stopping: sending pending changes');
   clearInterval(resync);
+  process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);
   await watcher.close();
   const flushed = await scheduler.flush(config.shutdownTimeoutMs);

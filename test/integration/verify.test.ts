@@ -1,12 +1,21 @@
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { freePort, runCli } from './support/daemon.ts';
-import { remoteTree, scenario as scenarioOn, useTarget } from './support/scenario.ts';
+import {
+  remoteTree,
+  scenario as scenarioOn,
+  stopCleanly,
+  useTarget,
+  waitForMirror,
+  watching,
+} from './support/scenario.ts';
 import type { Target } from './support/target.ts';
+import { waitFor } from './support/wait.ts';
 
 // `filesync verify` against the real sshd target: a dry run of the full pass, read as kinds of
 // difference. Each test mirrors a source with `once`, then changes the target behind
 // filesync's back, and checks the verdict, the exit code and that nothing on the target moved.
+// The daemon's side of the same question: a periodic full pass counts what it had to repair.
 
 let target: Target;
 useTarget((started) => {
@@ -158,5 +167,53 @@ describe('filesync verify', () => {
     const result = await runCli(s.env, ['once', '--json']);
     expect(result.exitCode).toBe(64);
     expect(result.stderr).toMatch(/--json applies to verify only/);
+  });
+});
+
+describe('drift is counted', () => {
+  it('a periodic pass that repairs edits made on the target counts them and names the paths', async () => {
+    const s = await scenarioOn(target, { SYNC_RESYNC_INTERVAL: '1s' });
+    await writeFile(s.file('edited.txt'), 'original');
+    await writeFile(s.file('deleted.txt'), 'original');
+    await mkdir(s.file('dir'));
+    await writeFile(s.file('dir/inside.txt'), 'inside');
+    // Only on the target before the start: the initial pass removes it, and that is not drift.
+    const stale = await target.exec([
+      'sh',
+      '-c',
+      'mkdir -p "$1" && echo stale > "$1/stale.txt"',
+      'sh',
+      s.remoteDir,
+    ]);
+    expect(stale.exitCode).toBe(0);
+    const daemon = await watching(s.env);
+    const drift = async () => {
+      const metrics = (await s.health('/metrics')).body;
+      return Number(/^filesync_drift_repaired_total (\d+)$/m.exec(metrics)?.[1]);
+    };
+    await daemon.waitForLog('a periodic pass', (line) => line.msg === 'synced' && line.reason === 'resync');
+    expect(await drift()).toBe(0);
+    expect(daemon.logs.some((line) => line.msg.startsWith('full pass repaired drift'))).toBe(false);
+
+    const edit = await target.exec([
+      'sh',
+      '-c',
+      'cd "$1" && echo "changed behind its back" > edited.txt && rm deleted.txt && chmod 700 dir',
+      'sh',
+      s.remoteDir,
+    ]);
+    expect(edit.exitCode).toBe(0);
+    await waitFor('the drift to be counted', async () => (await drift()) === 3);
+    // One pass may have caught the edits half-way: every warning counts, together they name all.
+    const warnings = daemon.logs.filter((line) => line.msg.startsWith('full pass repaired drift'));
+    expect(warnings.every((line) => line.level === 'warn')).toBe(true);
+    expect(warnings.reduce((sum, line) => sum + Number(line.count), 0)).toBe(3);
+    expect(warnings.flatMap((line) => line.paths as string[]).sort()).toEqual([
+      'deleted.txt',
+      'dir',
+      'edited.txt',
+    ]);
+    await waitForMirror(target, s.source, s.remoteDir);
+    await stopCleanly(daemon);
   });
 });
