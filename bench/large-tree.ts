@@ -2,8 +2,11 @@
 //   rsync no-op — one `rsync -a` of the tree through the same sshd, nothing to send (the floor),
 //                 and the same with `--delete --partial-dir`, as a mirror's pass runs it
 //   filesync    — start → initial pass done (ready), RSS, inotify watches, idle CPU
+//   verify      — `filesync verify` of the tree in sync, next to the `rsync --dry-run` it is
+//                 built on (same deletions, partial-dir and itemizing) through the same sshd
 //   lsyncd      — the same readings, when lsyncd is installed
 import { rm } from 'node:fs/promises';
+import { runCli } from '../test/integration/support/daemon.ts';
 import type { Target } from '../test/integration/support/target.ts';
 import { measureLsyncd } from './lsyncd.ts';
 import {
@@ -45,6 +48,7 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
   }
   const rsyncNoopMs = median(noop);
   const rsyncMirrorNoopMs = median(mirrorNoop);
+  const verify = await measureVerify(target, source, remoteDir, env, runs);
 
   const ready: number[] = [];
   let readings: ReturnType<typeof processStats> & { inotifyWatches: number; idleCpuSeconds: number } = {
@@ -84,6 +88,36 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
     rsyncDeletePartialNoopMs: Math.round(rsyncMirrorNoopMs),
     idleSeconds: idleMs / 1000,
     filesync,
+    verify,
     lsyncd,
+  };
+}
+
+/** `filesync verify` on the tree in sync, and the plain rsync dry run it is measured against. */
+async function measureVerify(
+  target: Target,
+  source: string,
+  remoteDir: string,
+  env: Record<string, string>,
+  runs: number,
+) {
+  const dryRun: number[] = [];
+  const verify: number[] = [];
+  let exitCode: number | undefined;
+  for (let i = 0; i < runs; i++) {
+    const flags = ['--dry-run', '--delete', '--partial-dir=.filesync-partial', '--itemize-changes'];
+    dryRun.push(await rsyncOnce(target, source, remoteDir, flags));
+    const begin = performance.now();
+    exitCode = (await runCli(env, ['verify'])).exitCode;
+    verify.push(performance.now() - begin);
+  }
+  const rsyncDryRunMs = median(dryRun);
+  const verifyMs = median(verify);
+  return {
+    rsyncDryRunMs: Math.round(rsyncDryRunMs),
+    verifyMs: Math.round(verifyMs),
+    verifyOverRsyncDryRun: Math.round((verifyMs / rsyncDryRunMs) * 100) / 100,
+    /** 0 when verify found the tree in sync, as it should. */
+    verifyExitCode: exitCode,
   };
 }

@@ -3,6 +3,10 @@ export const ExitCode = {
   ok: 0,
   /** A sync or check failed; a restart may help. */
   failure: 1,
+  /** verify: the target differs from the source (as diff's 1). */
+  drifted: 1,
+  /** verify: the comparison could not be made (as diff's 2). */
+  notCompared: 2,
   /** Unknown command or flag. */
   usage: 64,
   /** Bad configuration: restarting will not help until a person fixes it (EX_CONFIG). */

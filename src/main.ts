@@ -11,17 +11,21 @@ import { SshMaster } from './sync/ssh-master.ts';
 // Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,
 // and loading the rest (execa, prom-client, the watcher) takes as long as the handshake does.
 
-const USAGE = `Usage: filesync [watch|once|check]
+const USAGE = `Usage: filesync [watch|once|check|verify [--json]]
 
   watch   mirror the source directory to the target continuously (default)
   once    one full pass, then exit (cron, Kubernetes Jobs, init containers)
   check   verify the key, host key, login, remote rsync and remote directory
+  verify  compare the source with the mirror and change nothing; --json for scripts
 
 Configuration comes from environment variables (SYNC_*); see the README.
-Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration.`;
+Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration;
+verify: 0 in sync, 1 drifted, 2 could not compare.`;
 
-const COMMANDS = ['watch', 'once', 'check'] as const;
+const COMMANDS = ['watch', 'once', 'check', 'verify'] as const;
 type Command = (typeof COMMANDS)[number];
+/** Commands that take --json. */
+const JSON_COMMANDS: readonly Command[] = ['verify'];
 
 async function main(argv: readonly string[]): Promise<ExitCode> {
   let parsed: ReturnType<typeof parseCli>;
@@ -47,6 +51,10 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     return ExitCode.usage;
   }
   const command = name as Command;
+  if (parsed.values.json && !JSON_COMMANDS.includes(command)) {
+    process.stderr.write(`filesync: --json applies to ${JSON_COMMANDS.join(', ')} only\n\n${USAGE}\n`);
+    return ExitCode.usage;
+  }
 
   const result = await loadConfig(process.env);
   if (!result.ok) {
@@ -76,6 +84,14 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
         const { checkCommand } = await import('./commands/check.ts');
         return await checkCommand(config, (line) => process.stdout.write(`${line}\n`));
       }
+      case 'verify': {
+        const { verifyCommand } = await import('./commands/verify.ts');
+        return await verifyCommand(config, stop, {
+          json: parsed.values.json === true,
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      }
       default:
         return command satisfies never;
     }
@@ -96,7 +112,11 @@ function parseCli(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
     allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      json: { type: 'boolean' },
+    },
   });
 }
 

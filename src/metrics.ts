@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
+import { driftOf } from './sync/drift.ts';
 import type { SchedulerEvent } from './sync/scheduler.ts';
 import type { BackendChange } from './watch/watcher.ts';
 
@@ -32,6 +33,11 @@ export class Metrics {
   readonly #bytes = new Counter({
     name: 'filesync_transferred_bytes_total',
     help: 'Size of the files sent to the target.',
+    registers: [this.registry],
+  });
+  readonly #drift = new Counter({
+    name: 'filesync_drift_repaired_total',
+    help: 'Paths a periodic full pass repaired although no change was reported: live changes missed, or edits on the target.',
     registers: [this.registry],
   });
   readonly #pending = new Gauge({
@@ -84,6 +90,7 @@ export class Metrics {
           this.#deleted.inc(outcome.stats.filesDeleted);
           this.#bytes.inc(outcome.stats.bytesTransferred);
           this.#lastSuccess.setToCurrentTime();
+          this.#drift.inc(driftOf(event)?.total ?? 0);
         }
         return;
       }

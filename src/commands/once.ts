@@ -10,7 +10,7 @@ import { processRunner } from '../sync/runner.ts';
 /** One full pass, then exit: for cron, Kubernetes Jobs and init containers. */
 export async function onceCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
   await using runtime = await createRuntime(config);
-  const job = { kind: 'full' } as const;
+  const job = { kind: 'full', reason: 'start' } as const;
   const syncLog = log.child({ component: 'sync' });
   const context = { config, filter: new Filter(config.filter), ssh: runtime.ssh };
   const controller = new AbortController();
@@ -25,6 +25,7 @@ export async function onceCommand(config: Config, log: Logger, stop: Promise<str
     durationMs,
     attempt: 1,
     retryInMs: undefined,
+    quiet: false,
   });
   return outcome.ok ? ExitCode.ok : ExitCode.failure;
 }

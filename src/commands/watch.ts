@@ -77,7 +77,7 @@ export async function watchCommand(
           metrics.watchError();
           logWatchError(watchLog, cause);
         }
-        scheduler.requestFull(true);
+        scheduler.requestFull('rescan');
       },
       onBackend: (change) => {
         metrics.watchBackend(change);
@@ -85,11 +85,12 @@ export async function watchCommand(
       },
     },
   );
-  scheduler.requestFull(true);
+  scheduler.requestFull('start');
+  // While polling, every pass is a poll: there is no live path whose misses it could reveal.
+  const requestResync = () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync');
   const resync =
-    config.resyncIntervalMs > 0
-      ? setInterval(() => scheduler.requestFull(true), config.resyncIntervalMs)
-      : undefined;
+    config.resyncIntervalMs > 0 ? setInterval(requestResync, config.resyncIntervalMs) : undefined;
+  process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
   let server: Server | undefined;
   if (config.healthPort > 0) {
@@ -112,6 +113,7 @@ export async function watchCommand(
   const signal = await stop;
   log.info({ signal, pending: scheduler.pendingCount }, 'stopping: sending pending changes');
   clearInterval(resync);
+  process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);
   await watcher.close();
   const flushed = await scheduler.flush(config.shutdownTimeoutMs);

@@ -1,6 +1,8 @@
 import { assertNever } from '../assert.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { driftOf } from './drift.ts';
+import { firstPaths } from './itemize.ts';
 import type { SchedulerEvent } from './scheduler.ts';
 
 /** Paths listed in a batch's log line; the count is always there. */
@@ -21,12 +23,27 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       const scope =
         job.kind === 'batch'
           ? { kind: job.kind, pathCount: job.paths.length, paths: job.paths.slice(0, LOGGED_PATHS) }
-          : { kind: job.kind };
+          : { kind: job.kind, reason: job.reason };
       if (outcome.ok) {
+        const changed = outcome.itemized?.total;
         log.info(
-          { ...scope, ...outcome.stats, vanished: outcome.vanished || undefined, durationMs, result: 'ok' },
+          {
+            ...scope,
+            ...outcome.stats,
+            changed,
+            vanished: outcome.vanished || undefined,
+            durationMs,
+            result: 'ok',
+          },
           'synced',
         );
+        const drift = driftOf(event);
+        if (drift !== undefined && drift.total > 0) {
+          log.warn(
+            { count: drift.total, paths: firstPaths(drift, LOGGED_PATHS) },
+            'full pass repaired drift: a live change was missed, or the target was changed behind filesync',
+          );
+        }
       } else {
         log.error(
           {

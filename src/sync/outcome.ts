@@ -1,3 +1,5 @@
+import type { Itemized } from './itemize.ts';
+
 // What a finished rsync run meant. rsync's exit code and its stderr together name the cause;
 // each cause gets a hint that tells the user what to do about it.
 
@@ -23,7 +25,13 @@ export interface TransferStats {
 }
 
 export type Outcome =
-  | { readonly ok: true; readonly stats: TransferStats; readonly vanished: boolean }
+  | {
+      readonly ok: true;
+      readonly stats: TransferStats;
+      readonly vanished: boolean;
+      /** What the run changed, by kind, when its plan itemized (full passes, verify). */
+      readonly itemized: Itemized | undefined;
+    }
   | {
       readonly ok: false;
       readonly reason: FailureReason;
@@ -85,10 +93,23 @@ const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [
   ],
 ];
 
-/** Classifies a finished rsync run from its exit code, stderr and stdout (for --stats). */
-export function classify(exitCode: number | undefined, stderr: string, stdout: string): Outcome {
+/**
+ * Classifies a finished rsync run from its exit code, stderr, stdout (for --stats) and, when it
+ * itemized, what it changed.
+ */
+export function classify(
+  exitCode: number | undefined,
+  stderr: string,
+  stdout: string,
+  itemized?: Itemized,
+): Outcome {
   if (exitCode === RsyncExit.ok || exitCode === RsyncExit.vanishedSourceFiles) {
-    return { ok: true, stats: parseStats(stdout), vanished: exitCode === RsyncExit.vanishedSourceFiles };
+    return {
+      ok: true,
+      stats: parseStats(stdout),
+      vanished: exitCode === RsyncExit.vanishedSourceFiles,
+      itemized,
+    };
   }
   const reason = reasonFor(exitCode, stderr);
   const message = lastLines(stderr) || `rsync exited with code ${exitCode ?? 'unknown'}`;

@@ -2,26 +2,44 @@ import { assertNever } from '../assert.ts';
 import type { Config } from '../config/config.ts';
 import type { Filter } from '../filter.ts';
 import { PARTIAL_DIR } from '../filter.ts';
+import { ITEMIZE_FORMAT } from './itemize.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
 import type { SurveyedPath } from './survey.ts';
 
 // The pure planner: a job and the configuration in, one rsync command out. It decides
 // everything about a transfer; runner.ts only executes what it returns.
 
+/**
+ * Why a full pass runs: `start` (nothing was watched before it), `resync` (the periodic safety
+ * net, SYNC_RESYNC_INTERVAL, while a watcher runs), `rescan` (a watcher error, a fallback, or a
+ * poll tick: the watcher could not say what changed) or `overflow` (too many pending paths).
+ * Only a `resync` pass can reveal a live change that was missed; see drift.ts.
+ */
+export type FullReason = 'start' | 'resync' | 'rescan' | 'overflow';
+
+/** A full reconciliation of the tree. */
+export interface FullJob {
+  readonly kind: 'full';
+  readonly reason: FullReason;
+}
+
 /** What to send: a full reconciliation of the tree, or a batch of changed paths. */
-export type Job = { readonly kind: 'full' } | { readonly kind: 'batch'; readonly paths: readonly string[] };
+export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
 
 /** A job ready to plan: a batch's paths have been surveyed (see survey.ts). */
-export type SurveyedJob =
-  | { readonly kind: 'full' }
-  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+export type SurveyedJob = FullJob | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
 
 /** One process to run: its program, argv and standard input. */
 export interface Plan {
   readonly file: string;
   readonly args: readonly string[];
   readonly stdin: string | undefined;
+  /** Set when rsync itemizes its changes (ITEMIZE_FORMAT): how many paths of each kind to keep. */
+  readonly itemize?: { readonly keep: number };
 }
+
+/** Paths of each kind a full pass keeps from its itemized output, for the drift warning. */
+export const FULL_PASS_PATHS = 20;
 
 /** The parts of the runtime a plan depends on. */
 export interface PlanContext {
@@ -33,7 +51,10 @@ export interface PlanContext {
 export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   const { config } = context;
   const deletion = config.rsync.delete ? ['--delete', '--force'] : [];
-  if (job.kind === 'full') return rsyncPlan(context, [...deletion, ...context.filter.rsyncRules()]);
+  if (job.kind === 'full') {
+    const args = [...deletion, ...context.filter.rsyncRules(), `--out-format=${ITEMIZE_FORMAT}`];
+    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS } };
+  }
   return rsyncPlan(
     context,
     ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules()],
@@ -100,6 +121,33 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
     '--rsh',
     rsyncShell(ssh),
   ];
+}
+
+/**
+ * `filesync verify`: the full pass's command — the same flags, filters and deletions — as a dry
+ * run that itemizes every difference and keeps every path. Plain rsync protocol, so it works
+ * through an rrsync-restricted key; --mkpath in a dry run reports a missing directory's tree as
+ * missing rather than failing.
+ */
+export function planVerify(context: PlanContext): Plan {
+  const full = planJob({ kind: 'full', reason: 'start' }, context);
+  const [source, target] = full.args.slice(-2);
+  const args = [...full.args.slice(0, -2), '--dry-run', source ?? '', target ?? ''];
+  return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY } };
+}
+
+/**
+ * rsync itemizes an entry whose type changed (a file where the source has a directory, say) as
+ * new, like a missing one. This dry run tells the two apart: with --existing it skips exactly
+ * the listed paths that do not exist on the target, so those it still itemizes are there with
+ * another type. --force lets the dry run replace a non-empty directory in its simulation.
+ */
+export function planTypeCheck(paths: readonly string[], context: PlanContext): Plan {
+  const args = ['--dry-run', '--existing', '--force', '--dirs', '--files-from=-', '--from0'];
+  return {
+    ...rsyncPlan(context, [...args, `--out-format=${ITEMIZE_FORMAT}`], paths),
+    itemize: { keep: Number.POSITIVE_INFINITY },
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { assertNever } from '../assert.ts';
 import type { Outcome } from './outcome.ts';
-import type { Job } from './plan.ts';
+import type { FullReason, Job } from './plan.ts';
 
 /*
  * Turns a stream of changed paths into at most one transfer at a time.
@@ -18,6 +18,8 @@ import type { Job } from './plan.ts';
  *
  * Changes that arrive while running or backing off are collected and go out together in the
  * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
+ * Requests for a full pass merge into one; it keeps the reason that explains most of what it
+ * may change (start, then rescan, overflow, resync).
  */
 
 /** Runs one job; the seam to rsync, faked in the scheduler's tests. */
@@ -49,6 +51,11 @@ export type SchedulerEvent =
       readonly attempt: number;
       /** Set when the job failed and will be tried again after this long. */
       readonly retryInMs: number | undefined;
+      /**
+       * No change was reported from the moment the job was taken until it ended: nothing a
+       * full pass changed then is explained by a live change the watcher saw.
+       */
+      readonly quiet: boolean;
     }
   | { readonly type: 'pending'; readonly paths: number; readonly full: boolean };
 
@@ -63,6 +70,9 @@ export interface SchedulerOptions {
   readonly onEvent?: (event: SchedulerEvent) => void;
 }
 
+/** Which reason a merged full pass keeps: the first that applies. */
+const FULL_PRECEDENCE: readonly FullReason[] = ['start', 'rescan', 'overflow', 'resync'];
+
 export class Scheduler {
   readonly #run: JobRunner;
   readonly #clock: Clock;
@@ -71,7 +81,9 @@ export class Scheduler {
 
   #state: SchedulerState = 'idle';
   #pending = new Set<string>();
-  #pendingFull = false;
+  #pendingFull: FullReason | undefined;
+  /** A change was reported since the last job was taken. */
+  #changed = false;
   #firstChangeAt = 0;
   #lastChangeAt = 0;
   #timer: unknown;
@@ -108,22 +120,19 @@ export class Scheduler {
   /** Records changed paths (relative to the source) for the next batch. */
   add(paths: Iterable<string>): void {
     if (this.#state === 'stopped') return;
-    if (!this.#pendingFull) {
+    this.#changed = true;
+    if (this.#pendingFull === undefined) {
       for (const path of paths) this.#pending.add(path);
-      if (this.#pending.size > this.#options.maxPendingPaths) {
-        this.#pendingFull = true;
-        this.#pending.clear();
-      }
+      if (this.#pending.size > this.#options.maxPendingPaths) this.#setFull('overflow');
     }
     this.#noteChange();
   }
 
-  /** Asks for a full pass; `now` skips the debounce (start-up, periodic resync, watcher errors). */
-  requestFull(now = false): void {
+  /** Asks for a full pass at once, skipping the debounce (start-up, periodic resync, rescans). */
+  requestFull(reason: FullReason): void {
     if (this.#state === 'stopped') return;
-    this.#pendingFull = true;
-    this.#pending.clear();
-    this.#noteChange(now);
+    this.#setFull(reason);
+    this.#noteChange(true);
   }
 
   /** Resolves once nothing is pending or running. */
@@ -162,14 +171,23 @@ export class Scheduler {
   }
 
   #hasWork(): boolean {
-    return this.#inFlight !== undefined || this.#pendingFull || this.#pending.size > 0;
+    return this.#inFlight !== undefined || this.#pendingFull !== undefined || this.#pending.size > 0;
+  }
+
+  #setFull(reason: FullReason): void {
+    const current = this.#pendingFull;
+    this.#pendingFull =
+      current === undefined || FULL_PRECEDENCE.indexOf(reason) < FULL_PRECEDENCE.indexOf(current)
+        ? reason
+        : current;
+    this.#pending.clear();
   }
 
   #noteChange(immediate = false): void {
     const now = this.#clock.now();
     if (this.#firstChangeAt === 0) this.#firstChangeAt = now;
     this.#lastChangeAt = immediate ? now - this.#options.debounceMs : now;
-    this.#emit({ type: 'pending', paths: this.#pending.size, full: this.#pendingFull });
+    this.#emit({ type: 'pending', paths: this.#pending.size, full: this.#pendingFull !== undefined });
     switch (this.#state) {
       case 'idle':
       case 'waiting':
@@ -203,9 +221,12 @@ export class Scheduler {
 
   #fire(): void {
     this.#clearTimer();
-    const job: Job = this.#pendingFull ? { kind: 'full' } : { kind: 'batch', paths: [...this.#pending] };
+    const job: Job =
+      this.#pendingFull === undefined
+        ? { kind: 'batch', paths: [...this.#pending] }
+        : { kind: 'full', reason: this.#pendingFull };
     this.#pending = new Set();
-    this.#pendingFull = false;
+    this.#pendingFull = undefined;
     this.#firstChangeAt = 0;
     this.#state = 'running';
     const controller = new AbortController();
@@ -215,6 +236,8 @@ export class Scheduler {
 
   async #execute(job: Job, signal: AbortSignal): Promise<void> {
     const attempt = this.#failures + 1;
+    const changedBefore = this.#changed;
+    this.#changed = false;
     const startedAt = this.#clock.now();
     this.#emit({ type: 'started', job, attempt });
     const outcome = await this.#run(job, signal).catch(
@@ -236,12 +259,13 @@ export class Scheduler {
     }
     const stopped = this.#state === 'stopped';
     const retryInMs = outcome.ok || stopped ? undefined : this.#backoff();
-    this.#emit({ type: 'finished', job, outcome, durationMs, attempt, retryInMs });
+    const quiet = !changedBefore && !this.#changed;
+    this.#emit({ type: 'finished', job, outcome, durationMs, attempt, retryInMs, quiet });
     if (stopped) return;
     if (retryInMs !== undefined) {
       this.#state = 'backoff';
       this.#arm(retryInMs);
-    } else if (this.#pendingFull || this.#pending.size > 0) {
+    } else if (this.#pendingFull !== undefined || this.#pending.size > 0) {
       this.#state = 'waiting';
       this.#arm(this.#dueIn());
     } else {
@@ -252,9 +276,8 @@ export class Scheduler {
 
   #mergeBack(job: Job): void {
     if (job.kind === 'full') {
-      this.#pendingFull = true;
-      this.#pending.clear();
-    } else if (!this.#pendingFull) {
+      this.#setFull(job.reason);
+    } else if (this.#pendingFull === undefined) {
       for (const path of job.paths) this.#pending.add(path);
     }
     if (this.#firstChangeAt === 0) this.#firstChangeAt = this.#clock.now();

@@ -8,7 +8,8 @@ import type { Target } from './support/target.ts';
 // rewrites, truncations, deletions, renames over existing names, chmod, touch -d, symlinks
 // (dangling too), type swaps and trees moved in and out, applied in bursts with pauses
 // shorter and longer than the debounce while the daemon runs. At checkpoints, and at the
-// end, the target must equal the source entry by entry — through the live path alone.
+// end, the target must equal the source entry by entry — through the live path alone. Then
+// one periodic full pass, forced with SIGUSR2, must find nothing to repair: no drift.
 //
 //   FILESYNC_FUZZ_SEED=17 npm run test:integration -- fuzz   replays one seed
 //   npm run fuzz                                              many more seeds (FILESYNC_FUZZ_SEEDS)
@@ -51,6 +52,14 @@ it.each(seeds)('seed %i converges', async (seed) => {
     const metrics = (await s.health('/metrics')).body;
     expect(metrics).toMatch(/^filesync_watch_errors_total 0$/m);
     expect(metrics).not.toMatch(/^filesync_syncs_total\{kind="full",outcome="ok"\} [2-9]/m);
+    log.push('-- a forced periodic pass');
+    daemon.signal('SIGUSR2');
+    const pass = await daemon.waitForLog(
+      'the forced periodic pass',
+      (line) => line.msg === 'synced' && line.reason === 'resync',
+    );
+    expect(pass.changed).toBe(0);
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_drift_repaired_total 0$/m);
   } catch (error) {
     const warnings = daemon.logs.filter((line) => line.level !== 'info' && line.level !== 'debug');
     throw new Error(

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
-import { batchList, planJob, planProbe } from '../../src/sync/plan.ts';
+import { batchList, planJob, planProbe, planTypeCheck, planVerify } from '../../src/sync/plan.ts';
 import { processRunner } from '../../src/sync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell, type SshTarget } from '../../src/sync/ssh.ts';
 
@@ -41,7 +41,7 @@ function context(env: Record<string, string> = {}) {
 
 describe('planJob', () => {
   it('plans a full pass as one recursive rsync with deletions and the filters', () => {
-    const plan = planJob({ kind: 'full' }, context({ SYNC_EXCLUDE: '*.tmp' }));
+    const plan = planJob({ kind: 'full', reason: 'start' }, context({ SYNC_EXCLUDE: '*.tmp' }));
     expect(plan.file).toBe('rsync');
     expect(plan.stdin).toBeUndefined();
     expect(plan.args).toContain('--archive');
@@ -55,7 +55,7 @@ describe('planJob', () => {
 
   it('maps each rsync setting to its option', () => {
     const plan = planJob(
-      { kind: 'full' },
+      { kind: 'full', reason: 'start' },
       context({
         SYNC_RSYNC_COMPRESS: 'true',
         SYNC_RSYNC_CHECKSUM: 'true',
@@ -86,13 +86,39 @@ describe('planJob', () => {
   });
 
   it('builds the -e value from validated parts and pins the host key', () => {
-    const plan = planJob({ kind: 'full' }, context());
+    const plan = planJob({ kind: 'full', reason: 'start' }, context());
     const rsh = plan.args[plan.args.indexOf('--rsh') + 1];
     expect(rsh).toContain('StrictHostKeyChecking=yes');
     expect(rsh).toContain('UserKnownHostsFile=/keys/known_hosts');
     expect(rsh).toContain('BatchMode=yes');
     expect(rsh).toContain('ControlMaster=no');
     expect(rsh).toContain('-p 2222');
+  });
+});
+
+describe('planVerify', () => {
+  it('is the full pass as a dry run that itemizes and keeps every path', () => {
+    const full = planJob({ kind: 'full', reason: 'start' }, context({ SYNC_EXCLUDE: '*.tmp' }));
+    const verify = planVerify(context({ SYNC_EXCLUDE: '*.tmp' }));
+    expect(full.args).toContain('--out-format=%i %n');
+    expect(full.itemize).toEqual({ keep: 20 });
+    expect(verify.args).toEqual([...full.args.slice(0, -2), '--dry-run', ...full.args.slice(-2)]);
+    expect(verify.itemize?.keep).toBe(Number.POSITIVE_INFINITY);
+    expect(verify.stdin).toBeUndefined();
+  });
+
+  it('deletes, and so reports extra entries, only with SYNC_DELETE', () => {
+    expect(planVerify(context()).args).toContain('--delete');
+    expect(planVerify(context({ SYNC_DELETE: 'false' })).args).not.toContain('--delete');
+  });
+
+  it('checks types with --existing over exactly the listed paths, as a dry run', () => {
+    const plan = planTypeCheck(['a b', 'd'], context());
+    expect(plan.args).toEqual(
+      expect.arrayContaining(['--dry-run', '--existing', '--files-from=-', '--from0']),
+    );
+    expect(plan.args).not.toContain('--delete');
+    expect(plan.stdin).toBe('a b\0d\0');
   });
 });
 
@@ -171,7 +197,10 @@ describe('ssh arguments', () => {
 
   it('reports a refused connection from the runner as unreachable, with a hint', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync-run-'));
-    const plan = planJob({ kind: 'full' }, { ...context(), config: { ...config(), sourceDir: dir } });
+    const plan = planJob(
+      { kind: 'full', reason: 'start' },
+      { ...context(), config: { ...config(), sourceDir: dir } },
+    );
     process.env.FAKE_SSH_ARGV = join(dir, 'argv');
     const path = process.env.PATH;
     process.env.PATH = `${resolve('test/fixtures/bin')}:${path}`;

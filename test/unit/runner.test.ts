@@ -1,5 +1,8 @@
-import { resolve } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
+import { ITEMIZE_FORMAT } from '../../src/sync/itemize.ts';
 import { processRunner } from '../../src/sync/runner.ts';
 
 const fixture = (name: string) => ({ file: resolve('test/fixtures/bin', name), args: [], stdin: undefined });
@@ -21,4 +24,27 @@ it('reports an rsync that cannot be started as a local problem with a hint', asy
   const outcome = await processRunner.run(fixture('no-such-rsync'), new AbortController().signal);
   expect(outcome).toMatchObject({ ok: false, reason: 'local' });
   expect(outcome.ok ? '' : outcome.hint).toMatch(/install rsync/);
+});
+
+it('streams an itemizing run into counts and the first paths, and still reads --stats', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'filesync-runner-'));
+  try {
+    await mkdir(join(root, 'src'));
+    await mkdir(join(root, 'dst'));
+    for (let i = 0; i < 50; i++) await writeFile(join(root, 'src', `f ${i}`), String(i));
+    const plan = {
+      file: 'rsync',
+      args: ['-a', '--stats', `--out-format=${ITEMIZE_FORMAT}`, `${root}/src/`, `${root}/dst/`],
+      stdin: undefined,
+      itemize: { keep: 3 },
+    };
+    const outcome = await processRunner.run(plan, new AbortController().signal);
+    expect(outcome).toMatchObject({ ok: true, stats: { filesTransferred: 50 } });
+    expect(outcome.ok && outcome.itemized?.kinds.missing.count).toBe(50);
+    expect(outcome.ok && outcome.itemized?.kinds.missing.paths).toHaveLength(3);
+    const again = await processRunner.run(plan, new AbortController().signal);
+    expect(again.ok && again.itemized?.total).toBe(0);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

@@ -8,6 +8,7 @@ const ok: Outcome = {
   ok: true,
   stats: { filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 },
   vanished: false,
+  itemized: undefined,
 };
 const cancelled: Outcome = {
   ok: false,
@@ -116,7 +117,7 @@ describe('Scheduler', () => {
   it('runs a full pass at once when asked, and it subsumes pending paths', async () => {
     const { clock, scheduler, runs } = setup();
     scheduler.add(['a']);
-    scheduler.requestFull(true);
+    scheduler.requestFull('rescan');
     await clock.advance(0);
     expect(runs.map((r) => r.job.kind)).toEqual(['full']);
     runs[0]?.finish(ok);
@@ -162,5 +163,47 @@ describe('Scheduler', () => {
     scheduler.add(['a']);
     await clock.advance(5000);
     expect(runs).toHaveLength(0);
+  });
+
+  it('keeps the reason that explains most when full-pass requests merge', async () => {
+    const { clock, scheduler, runs } = setup({ maxPendingPaths: 1 });
+    scheduler.requestFull('resync');
+    scheduler.requestFull('rescan');
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    expect(runs[0]?.job).toEqual({ kind: 'full', reason: 'rescan' });
+    scheduler.add(['a', 'b']);
+    runs[0]?.finish(ok);
+    await clock.advance(1000);
+    expect(runs[1]?.job).toEqual({ kind: 'full', reason: 'overflow' });
+  });
+
+  it('calls a pass quiet only when no change was reported from its start to its end', async () => {
+    const { clock, scheduler, runs, events } = setup();
+    const quiet = () => events.flatMap((e) => (e.type === 'finished' ? [e.quiet] : []));
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    runs[0]?.finish(ok);
+    await settle();
+    // A change pending when the pass is asked for is subsumed by it: not quiet.
+    scheduler.add(['a']);
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    runs[1]?.finish(ok);
+    await settle();
+    // A change reported while the pass runs may have been sent by it: not quiet either.
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    scheduler.add(['b']);
+    runs[2]?.finish(ok);
+    await clock.advance(1000);
+    runs[3]?.finish(ok);
+    await settle();
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    runs[4]?.finish(ok);
+    await settle();
+    expect(runs.map((run) => run.job.kind)).toEqual(['full', 'full', 'full', 'batch', 'full']);
+    expect(quiet()).toEqual([true, false, false, false, true]);
   });
 });

@@ -67,6 +67,11 @@ export class Daemon implements AsyncDisposable {
     return waitFor(what, () => this.logs.find(match), { timeoutMs, intervalMs });
   }
 
+  /** Sends a signal and returns at once. */
+  signal(signal: NodeJS.Signals): void {
+    this.#process.kill(signal);
+  }
+
   /** Sends a signal and waits for the exit; returns the exit code, stdout and stderr. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ exitCode: number | undefined; stderr: string }> {
     this.#process.kill(signal);
