@@ -41,7 +41,8 @@ export async function watchCommand(
 
   master.ensure(); // started by the caller; the first pass waits for it
   let initialPassDone = false;
-  const runJob = createJobRunner(context, processRunner, syncLog);
+  let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
+  const runJob = createJobRunner(context, processRunner, syncLog, () => treeSize());
   const scheduler = new Scheduler(
     async (job, signal) => {
       await master.beforeTransfer();
@@ -85,6 +86,7 @@ export async function watchCommand(
       },
     },
   );
+  treeSize = () => watcher.entries;
   scheduler.requestFull('start');
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync');

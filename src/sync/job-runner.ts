@@ -4,12 +4,22 @@ import type { PlanRunner } from './runner.ts';
 import type { JobRunner } from './scheduler.ts';
 import { surveyPaths } from './survey.ts';
 
-/** Survey, plan, run: what one scheduled job takes, given the real runner. */
-export function createJobRunner(context: PlanContext, runner: PlanRunner, log: Logger): JobRunner {
+/**
+ * Survey, plan, run: what one scheduled job takes, given the real runner. `treeSize` says how
+ * many entries the source holds, where the watcher counted them; otherwise the last full pass's
+ * own count serves (see WHOLE_LIST_MAX_ENTRIES).
+ */
+export function createJobRunner(
+  context: PlanContext,
+  runner: PlanRunner,
+  log: Logger,
+  treeSize: () => number | undefined = () => undefined,
+): JobRunner {
+  let lastFullPassEntries: number | undefined;
   return async (job: Job, signal: AbortSignal) => {
     const surveyed =
       job.kind === 'full'
-        ? job
+        ? { ...job, entries: treeSize() ?? lastFullPassEntries }
         : ({
             kind: 'batch',
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
@@ -19,6 +29,8 @@ export function createJobRunner(context: PlanContext, runner: PlanRunner, log: L
       const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
       log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');
     }
-    return runner.run(plan, signal);
+    const outcome = await runner.run(plan, signal);
+    if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
+    return outcome;
   };
 }

@@ -19,6 +19,8 @@ export type FailureReason =
 
 /** Counts rsync reports with --stats. */
 export interface TransferStats {
+  /** Entries rsync listed: files, directories and links (a full pass: the whole tree). */
+  readonly files: number;
   readonly filesTransferred: number;
   readonly filesDeleted: number;
   readonly bytesTransferred: number;
@@ -159,6 +161,7 @@ export function parseStats(stdout: string): TransferStats {
     return match ? Number((match[1] ?? '0').replaceAll(',', '')) : 0;
   };
   return {
+    files: read('Number of files'),
     filesTransferred: read('Number of regular files transferred'),
     filesDeleted: read('Number of deleted files'),
     bytesTransferred: read('Total transferred file size'),

@@ -26,8 +26,21 @@ export interface FullJob {
 /** What to send: a full reconciliation of the tree, or a batch of changed paths. */
 export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
 
-/** A job ready to plan: a batch's paths have been surveyed (see survey.ts). */
-export type SurveyedJob = FullJob | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+/**
+ * A job ready to plan: a batch's paths have been surveyed (see survey.ts); a full pass knows
+ * roughly how many entries the tree holds, when anything has counted them.
+ */
+export type SurveyedJob =
+  | (FullJob & { readonly entries?: number | undefined })
+  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+
+/**
+ * Up to this many entries, a full pass sends rsync's whole file list at once
+ * (--no-inc-recursive): on a tree in sync that is 15–20 % faster than incremental recursion
+ * (npm run bench), and the list costs rsync about 15 MB per 100,000 entries on each side.
+ * Above it, or when the size is unknown, incremental recursion keeps rsync's memory flat.
+ */
+export const WHOLE_LIST_MAX_ENTRIES = 250_000;
 
 /** One process to run: its program, argv and standard input. */
 export interface Plan {
@@ -52,7 +65,13 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   const { config } = context;
   const deletion = config.rsync.delete ? ['--delete', '--force'] : [];
   if (job.kind === 'full') {
-    const args = [...deletion, ...context.filter.rsyncRules(), `--out-format=${ITEMIZE_FORMAT}`];
+    const wholeList = job.entries !== undefined && job.entries <= WHOLE_LIST_MAX_ENTRIES;
+    const args = [
+      ...(wholeList ? ['--no-inc-recursive'] : []),
+      ...deletion,
+      ...context.filter.rsyncRules(),
+      `--out-format=${ITEMIZE_FORMAT}`,
+    ];
     return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS } };
   }
   return rsyncPlan(

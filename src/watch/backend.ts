@@ -24,6 +24,8 @@ export interface BackendOptions {
 /** A running backend. */
 export interface Backend {
   readonly name: BackendName;
+  /** Entries in the watched tree, where the backend lists every directory (native). */
+  readonly entries?: number;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { type FSWatcher, lstatSync, readdirSync, type Stats, watch } from 'node:fs';
+import { type Dirent, type FSWatcher, lstatSync, readdirSync, type Stats, watch } from 'node:fs';
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
@@ -22,6 +22,9 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
   }
   return {
     name: 'native',
+    get entries() {
+      return tree.entries;
+    },
     async close() {
       tree.close();
     },
@@ -31,6 +34,8 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
 interface Watched {
   readonly watcher: FSWatcher;
   readonly children: Set<string>;
+  /** Entries the directory held when it was listed. */
+  entries: number;
 }
 
 class WatchedTree {
@@ -38,6 +43,7 @@ class WatchedTree {
   readonly #filter: Filter;
   readonly #events: BackendEvents;
   readonly #dirs = new Map<string, Watched>();
+  #entries = 0;
   #closed = false;
 
   constructor(root: string, filter: Filter, events: BackendEvents) {
@@ -62,10 +68,16 @@ class WatchedTree {
     return this.#dirs.has(rel);
   }
 
+  /** Entries in the watched directories as last listed: the tree's size, give or take. */
+  get entries(): number {
+    return this.#entries;
+  }
+
   close(): void {
     this.#closed = true;
     for (const { watcher } of this.#dirs.values()) watcher.close();
     this.#dirs.clear();
+    this.#entries = 0;
   }
 
   /** Watches one directory; returns the names of its subdirectories ([] when it is gone). */
@@ -91,20 +103,13 @@ class WatchedTree {
       this.#remove(rel);
       if (!isGone(error)) this.#events.error(error);
     });
-    this.#dirs.set(rel, { watcher, children: new Set() });
+    const watched: Watched = { watcher, children: new Set(), entries: 0 };
+    this.#dirs.set(rel, watched);
     if (rel !== '') this.#dirs.get(parentOf(rel))?.children.add(rel);
-    return this.#subdirectories(path);
-  }
-
-  #subdirectories(path: string): string[] {
-    try {
-      return readdirSync(path, { withFileTypes: true })
-        .filter((entry) => entry.isDirectory())
-        .map((entry) => entry.name);
-    } catch (error) {
-      if (isGone(error)) return [];
-      throw error;
-    }
+    const entries = listing(path);
+    watched.entries = entries.length;
+    this.#entries += entries.length;
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   }
 
   /** Unwatches `rel` and everything below it. */
@@ -112,6 +117,7 @@ class WatchedTree {
     const watched = this.#dirs.get(rel);
     if (watched === undefined) return;
     this.#dirs.delete(rel);
+    this.#entries -= watched.entries;
     if (rel !== '') this.#dirs.get(parentOf(rel))?.children.delete(rel);
     watched.watcher.close();
     for (const child of [...watched.children]) this.#remove(child);
@@ -155,6 +161,16 @@ class WatchedTree {
 
   #absolute(rel: string): string {
     return rel === '' ? this.#root : `${this.#root}/${rel}`;
+  }
+}
+
+/** A directory's entries; none when it is gone. */
+function listing(path: string): Dirent[] {
+  try {
+    return readdirSync(path, { withFileTypes: true });
+  } catch (error) {
+    if (isGone(error)) return [];
+    throw error;
   }
 }
 

@@ -40,6 +40,8 @@ export interface WatcherOptions {
 
 export interface Watcher {
   readonly backend: BackendName;
+  /** Entries in the watched tree as the native watcher last listed them; undefined otherwise. */
+  readonly entries: number | undefined;
   /** Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight. */
   settle(quietMs: number, maxMs: number): Promise<void>;
   close(): Promise<void>;
@@ -148,6 +150,9 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
   return {
     get backend() {
       return current?.name ?? 'poll';
+    },
+    get entries() {
+      return current?.entries;
     },
     get closed() {
       return closed;

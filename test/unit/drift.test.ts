@@ -9,7 +9,7 @@ tally.addLine('>f+++++++++ missed.txt');
 const itemized = tally.result();
 const ok: Outcome = {
   ok: true,
-  stats: { filesTransferred: 1, filesDeleted: 0, bytesTransferred: 1 },
+  stats: { files: 1, filesTransferred: 1, filesDeleted: 0, bytesTransferred: 1 },
   vanished: false,
   itemized,
 };

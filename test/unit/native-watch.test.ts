@@ -69,8 +69,10 @@ describe('the native directory watcher', () => {
       for (let f = 0; f < 20; f++) await writeFile(w.path(`d${d}/sub/f${f}.txt`), 'x');
     }
     await mkdir(w.path('cache/deep'), { recursive: true });
-    await w.start();
+    const backend = await w.start();
     expect(w.watches()).toBe(1 + 5 * 2);
+    // Entries of the watched directories: d0…d4 and cache at the top, sub in each d, 20 files in each sub.
+    expect(backend.entries).toBe(6 + 5 * 1 + 5 * 20);
   });
 
   it('reports content, permission-only and time-only changes, and dangling symlinks', async () => {
@@ -113,14 +115,17 @@ describe('the native directory watcher', () => {
     await mkdir(w.path('out/a/b'), { recursive: true });
     await mkdir(w.path('gone/a'), { recursive: true });
     await mkdir(w.path('old/a'), { recursive: true });
-    await w.start();
+    const backend = await w.start();
     expect(w.watches()).toBe(1 + 3 + 2 + 2);
+    expect(backend.entries).toBe(3 + (1 + 1) + 1 + 1); // the top, out/ and out/a/, gone/, old/
 
     await rename(w.path('out'), join(outside, 'out'));
     await rm(w.path('gone'), { recursive: true });
     await rename(w.path('old'), w.path('new'));
     await w.reported('new');
     await waitFor('the watches to be released', () => w.watches() === 1 + 2, { timeoutMs: 5000 });
+    // The top as it was listed at start (a count, not a mirror of the tree), and new/ listed anew.
+    expect(backend.entries).toBe(3 + 1);
 
     await writeFile(join(outside, 'out/a/b/after.txt'), 'not ours');
     await writeFile(w.path('new/a/inside.txt'), 'ours');

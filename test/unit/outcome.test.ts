@@ -15,7 +15,7 @@ describe('classify', () => {
     expect(classify(0, '', stats)).toEqual({
       ok: true,
       vanished: false,
-      stats: { filesTransferred: 1002, filesDeleted: 3, bytesTransferred: 1_048_576 },
+      stats: { files: 1234, filesTransferred: 1002, filesDeleted: 3, bytesTransferred: 1_048_576 },
     });
   });
 
@@ -53,6 +53,6 @@ describe('classify', () => {
   });
 
   it('reads zeros from output without stats', () => {
-    expect(parseStats('')).toEqual({ filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 });
+    expect(parseStats('')).toEqual({ files: 0, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 });
   });
 });

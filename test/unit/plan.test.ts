@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
-import { batchList, planJob, planProbe, planTypeCheck, planVerify } from '../../src/sync/plan.ts';
+import {
+  batchList,
+  planJob,
+  planProbe,
+  planTypeCheck,
+  planVerify,
+  WHOLE_LIST_MAX_ENTRIES,
+} from '../../src/sync/plan.ts';
 import { processRunner } from '../../src/sync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell, type SshTarget } from '../../src/sync/ssh.ts';
 
@@ -51,6 +58,15 @@ describe('planJob', () => {
     expect(plan.args).toContain('--filter=- *.tmp');
     expect(plan.args).toContain('--timeout=60');
     expect(plan.args.slice(-2)).toEqual(['/data/', 'sync@backup.example.com:/srv/mirror/']);
+    expect(plan.args).not.toContain('--no-inc-recursive'); // the tree's size is not known
+  });
+
+  it('sends the whole file list at once for a tree known to be small, incrementally beyond', () => {
+    const plan = (entries: number) =>
+      planJob({ kind: 'full', reason: 'start', entries }, context()).args.includes('--no-inc-recursive');
+    expect(plan(100_000)).toBe(true);
+    expect(plan(WHOLE_LIST_MAX_ENTRIES)).toBe(true);
+    expect(plan(WHOLE_LIST_MAX_ENTRIES + 1)).toBe(false);
   });
 
   it('maps each rsync setting to its option', () => {

@@ -6,7 +6,7 @@ import { FakeClock, settle } from './fake-clock.ts';
 
 const ok: Outcome = {
   ok: true,
-  stats: { filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 },
+  stats: { files: 0, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 },
   vanished: false,
   itemized: undefined,
 };

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.ts';
+import { Filter } from '../../src/filter.ts';
+import { createLogger } from '../../src/log.ts';
+import { createJobRunner } from '../../src/sync/job-runner.ts';
+import type { Outcome } from '../../src/sync/outcome.ts';
+import type { Plan } from '../../src/sync/plan.ts';
+import type { PlanRunner } from '../../src/sync/runner.ts';
+
+// The job runner's choice of file list for a full pass: the watcher's count of the tree when
+// there is one, otherwise what the last full pass listed.
+
+function setUp(treeSize: () => number | undefined) {
+  const result = parseConfig({
+    SYNC_SOURCE_DIR: '/data',
+    SYNC_REMOTE_HOST: 'backup.example.com',
+    SYNC_REMOTE_USER: 'sync',
+    SYNC_REMOTE_DIR: '/srv/mirror',
+    SYNC_SSH_KEY: '/keys/id',
+    SYNC_KNOWN_HOSTS: '/keys/known_hosts',
+  });
+  if (!result.ok) throw new Error(result.problems.join('\n'));
+  const config = result.config;
+  const ssh = {
+    host: 'backup.example.com',
+    port: 22,
+    user: 'sync',
+    identityFile: '/run/id',
+    knownHostsFile: '/keys/known_hosts',
+    hostKeyPolicy: 'strict' as const,
+    controlPath: '/run/ssh-control',
+  };
+  const plans: Plan[] = [];
+  let listed = 0;
+  const runner: PlanRunner = {
+    async run(plan): Promise<Outcome> {
+      plans.push(plan);
+      const stats = { files: listed, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
+      return { ok: true, stats, vanished: false, itemized: undefined };
+    },
+  };
+  const log = createLogger({ level: 'silent', format: 'json' });
+  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, treeSize);
+  const whole = async () => {
+    await run({ kind: 'full', reason: 'resync' }, new AbortController().signal);
+    return plans.at(-1)?.args.includes('--no-inc-recursive');
+  };
+  return { whole, listing: (count: number) => (listed = count) };
+}
+
+describe('a full pass', () => {
+  it("sends the whole file list when the watcher's count of the tree is small", async () => {
+    let size: number | undefined = 1000;
+    const { whole } = setUp(() => size);
+    expect(await whole()).toBe(true);
+    size = 10_000_000;
+    expect(await whole()).toBe(false);
+  });
+
+  it('goes by the last full pass when nothing counted the tree, and by nothing at first', async () => {
+    const { whole, listing } = setUp(() => undefined);
+    listing(5000);
+    expect(await whole()).toBe(false); // the size is not known yet
+    expect(await whole()).toBe(true); // the pass before listed 5,000 entries
+    listing(1_000_000);
+    expect(await whole()).toBe(true);
+    expect(await whole()).toBe(false);
+  });
+});
