@@ -8,6 +8,7 @@ import { Metrics } from '../metrics.ts';
 import type { Runtime } from '../runtime.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
+import type { Outcome } from '../sync/outcome.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
 import type { SshMaster } from '../sync/ssh-master.ts';
@@ -41,6 +42,7 @@ export async function watchCommand(
 
   master.ensure(); // started by the caller; the first pass waits for it
   let initialPassDone = false;
+  let lastFailure: (Outcome & { ok: false }) | undefined;
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
   const runJob = createJobRunner(context, processRunner, syncLog, () => treeSize());
   const scheduler = new Scheduler(
@@ -54,6 +56,7 @@ export async function watchCommand(
       onEvent: (event) => {
         metrics.observe(event);
         logSchedulerEvent(syncLog, event);
+        if (event.type === 'finished') lastFailure = event.outcome.ok ? undefined : event.outcome;
         if (event.type === 'finished' && event.job.kind === 'full' && event.outcome.ok && !initialPassDone) {
           initialPassDone = true;
           log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
@@ -101,9 +104,14 @@ export async function watchCommand(
       {
         live: () => !watcher.closed && scheduler.state !== 'stopped',
         ready: () => {
+          if (lastFailure !== undefined) {
+            const { reason, message } = lastFailure;
+            return {
+              ready: false,
+              reason: `the last ${scheduler.failures} sync attempts failed (${reason}): ${message}`,
+            };
+          }
           if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
-          if (scheduler.failures > 0)
-            return { ready: false, reason: `the last ${scheduler.failures} sync attempts failed` };
           return { ready: true };
         },
       },

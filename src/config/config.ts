@@ -30,6 +30,10 @@ export interface Config {
   };
   readonly rsync: {
     readonly delete: boolean;
+    /** Let an empty or missing source empty the mirror (off: such a run deletes nothing). */
+    readonly allowEmptySource: boolean;
+    /** rsync's --max-delete, per run. */
+    readonly maxDelete: number | undefined;
     readonly compress: boolean;
     readonly checksum: boolean;
     readonly update: boolean;

@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import { access, readFile, realpath, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { validatePatterns } from '../filter.ts';
 import type { Config } from './config.ts';
@@ -87,6 +88,15 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       'SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=strict: point it at a known_hosts file that pins the target (make one with `ssh-keyscan -p PORT HOST > known_hosts` and check the fingerprint), or set SYNC_HOST_KEY_POLICY=accept-new to trust the key seen first.',
     );
   }
+  if (
+    !failed('SYNC_HOST_KEY_POLICY') &&
+    raw.SYNC_HOST_KEY_POLICY === 'accept-new' &&
+    knownHosts === undefined
+  ) {
+    problems.push(
+      'SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=accept-new: the key seen first is written there, and it must outlive a restart, or a changed (possibly intercepted) host key would be trusted again after the next one. Point it at a file on a writable volume (it need not exist yet), or pin the key with strict.',
+    );
+  }
   if (knownHosts !== undefined && /[\s"'%]/.test(knownHosts)) {
     problems.push(
       `SYNC_KNOWN_HOSTS: ${JSON.stringify(knownHosts)} has spaces, quotes or % in it, which ssh options cannot carry; move the file to a plain path.`,
@@ -122,6 +132,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     filter: { include: Object.freeze([...include]), exclude: raw.SYNC_EXCLUDE },
     rsync: {
       delete: raw.SYNC_DELETE,
+      allowEmptySource: raw.SYNC_ALLOW_EMPTY_SOURCE,
+      maxDelete: raw.SYNC_MAX_DELETE,
       compress: raw.SYNC_RSYNC_COMPRESS,
       checksum: raw.SYNC_RSYNC_CHECKSUM,
       update: raw.SYNC_RSYNC_UPDATE,
@@ -185,7 +197,22 @@ async function checkFiles(config: Config): Promise<string[]> {
       `SYNC_KNOWN_HOSTS: cannot read ${knownHosts}; under the strict policy it must list the target's host key (ssh-keyscan -p ${config.remote.port} ${config.remote.host}).`,
     );
   }
+  if (
+    knownHosts !== undefined &&
+    config.ssh.hostKeyPolicy === 'accept-new' &&
+    !(await writable(knownHosts))
+  ) {
+    problems.push(
+      `SYNC_KNOWN_HOSTS: cannot write ${knownHosts} (uid ${process.getuid?.()}); under accept-new the key seen first is kept there, so mount a writable volume at ${dirname(knownHosts)} (the file need not exist yet), or pin the key and use strict.`,
+    );
+  }
   return problems;
+}
+
+/** The file can be written, or created where it does not exist yet. */
+async function writable(path: string): Promise<boolean> {
+  if (await readable(path, constants.W_OK)) return true;
+  return !(await readable(path, constants.F_OK)) && readable(dirname(path), constants.W_OK);
 }
 
 async function readable(path: string, mode: number): Promise<boolean> {

@@ -60,6 +60,10 @@ const bandwidth = makeExactValidator<string>((input) =>
     : fail('a bandwidth in KiB/s such as 1000, or with a unit: 500K, 1.5M', input),
 );
 
+const count = makeExactValidator<number>((input) =>
+  /^\d+$/.test(input) && Number(input) >= 1 ? Number(input) : fail('a whole number of at least 1', input),
+);
+
 const words = makeExactValidator<readonly string[]>((input) =>
   Object.freeze(input.split(/\s+/).filter((word) => word !== '')),
 );
@@ -82,7 +86,7 @@ export const schema = {
   SYNC_SSH_KEY: text({ desc: 'Path of the SSH private key.', example: '/run/secrets/id_ed25519' }),
   SYNC_KNOWN_HOSTS: str({
     default: undefined,
-    desc: 'Path of a known_hosts file that pins the target host key. Required when the policy is strict.',
+    desc: 'Path of a known_hosts file. Under strict it pins the target host key; under accept-new the key seen first is written there (a writable volume, so it outlives restarts). Required.',
     example: '/run/secrets/known_hosts',
   }),
   SYNC_HOST_KEY_POLICY: str({
@@ -96,6 +100,15 @@ export const schema = {
     desc: 'Longest a change may wait while writes keep coming.',
   }),
   SYNC_DELETE: bool({ default: true, desc: 'Propagate deletions to the target.' }),
+  SYNC_ALLOW_EMPTY_SOURCE: bool({
+    default: false,
+    desc: 'Let an empty or missing source directory empty the mirror. Off: filesync then deletes nothing and waits (an unmounted volume looks empty).',
+  }),
+  SYNC_MAX_DELETE: count({
+    default: undefined,
+    desc: 'Delete at most this many entries on the target per run (`rsync --max-delete`); the rest wait for a person.',
+    example: '1000',
+  }),
   SYNC_INCLUDE: list({
     default: Object.freeze([]),
     desc: 'Comma-separated globs of files to sync, relative to the source (empty: all files).',
@@ -182,6 +195,8 @@ export const settingTypes = {
   SYNC_DEBOUNCE: 'duration',
   SYNC_MAX_DELAY: 'duration',
   SYNC_DELETE: 'boolean',
+  SYNC_ALLOW_EMPTY_SOURCE: 'boolean',
+  SYNC_MAX_DELETE: 'count',
   SYNC_INCLUDE: 'glob list',
   SYNC_EXCLUDE: 'glob list',
   SYNC_EXTENSIONS: 'list',

@@ -1,5 +1,7 @@
 import type { Logger } from '../log.ts';
-import { type Job, type PlanContext, planJob } from './plan.ts';
+import { sourceIsEmpty } from './empty-source.ts';
+import { failure, type Outcome } from './outcome.ts';
+import { type Job, type PlanContext, planDeletionCount, planJob } from './plan.ts';
 import type { PlanRunner } from './runner.ts';
 import type { JobRunner } from './scheduler.ts';
 import { surveyPaths } from './survey.ts';
@@ -17,6 +19,8 @@ export function createJobRunner(
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
   return async (job: Job, signal: AbortSignal) => {
+    const held = await holdDeletions(context, runner, signal);
+    if (held !== undefined) return held;
     const surveyed =
       job.kind === 'full'
         ? { ...job, entries: treeSize() ?? lastFullPassEntries }
@@ -33,4 +37,27 @@ export function createJobRunner(
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
     return outcome;
   };
+}
+
+/**
+ * The empty-source guard, checked before every run that may delete: when the source is empty or
+ * missing and the mirror is not, nothing runs and the outcome says why. The scheduler keeps the
+ * job and retries it with backoff, so syncing resumes by itself once files appear.
+ */
+async function holdDeletions(
+  context: PlanContext,
+  runner: PlanRunner,
+  signal: AbortSignal,
+): Promise<Outcome | undefined> {
+  const { config, filter } = context;
+  if (!config.rsync.delete || config.rsync.allowEmptySource) return undefined;
+  if (!(await sourceIsEmpty(config.sourceDir, filter))) return undefined;
+  const probe = await runner.run(planDeletionCount(context), signal);
+  if (!probe.ok) return probe; // the target cannot be reached: that is the failure to report
+  const entries = probe.itemized?.kinds.extra.count ?? 0;
+  if (entries === 0) return undefined; // both sides empty: nothing to lose
+  return failure(
+    'empty-source',
+    `the source directory ${config.sourceDir} is empty or missing, and a run would delete ${entries} entries on the target: nothing was deleted`,
+  );
 }

@@ -11,6 +11,8 @@ export type FailureReason =
   | 'remote-rsync-missing'
   | 'remote-path'
   | 'partial'
+  | 'max-delete'
+  | 'empty-source'
   | 'timeout'
   | 'usage'
   | 'cancelled'
@@ -70,6 +72,10 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
   'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
   'remote-path':
     'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
+  'max-delete':
+    'The run reached SYNC_MAX_DELETE and deleted no more: if so many deletions are meant, raise SYNC_MAX_DELETE (or unset it) for one run; otherwise look at what emptied the source. Retrying.',
+  'empty-source':
+    'The source directory is empty or missing while the mirror is not, so filesync deletes nothing: check that the source volume is mounted (Docker creates an empty directory for a missing host path). Syncing resumes once files appear; to empty the mirror on purpose, set SYNC_ALLOW_EMPTY_SOURCE=true.',
   partial: 'Some files could not be transferred (see the message); they are retried with the next attempt.',
   timeout: 'No data moved for SYNC_IO_TIMEOUT: the link or the target is stalled. Retrying.',
   usage: 'rsync rejected its options: check SYNC_RSYNC_EXTRA_ARGS and that rsync ≥ 3.2.3 runs on both ends.',
@@ -134,8 +140,9 @@ function reasonFor(exitCode: number | undefined, stderr: string): FailureReason 
     case RsyncExit.fileIo:
       return 'remote-path';
     case RsyncExit.partialTransfer:
-    case RsyncExit.maxDeleteReached:
       return 'partial';
+    case RsyncExit.maxDeleteReached:
+      return 'max-delete';
     case RsyncExit.ioTimeout:
       return 'timeout';
     case RsyncExit.signal:

@@ -63,7 +63,7 @@ export interface PlanContext {
 
 export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   const { config } = context;
-  const deletion = config.rsync.delete ? ['--delete', '--force'] : [];
+  const deletion = deletionArgs(config);
   if (job.kind === 'full') {
     const wholeList = job.entries !== undefined && job.entries <= WHOLE_LIST_MAX_ENTRIES;
     const args = [
@@ -142,6 +142,12 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
   ];
 }
 
+function deletionArgs({ rsync }: Config): string[] {
+  if (!rsync.delete) return [];
+  const cap = rsync.maxDelete === undefined ? [] : [`--max-delete=${rsync.maxDelete}`];
+  return ['--delete', '--force', ...cap];
+}
+
 /**
  * `filesync verify`: the full pass's command — the same flags, filters and deletions — as a dry
  * run that itemizes every difference and keeps every path. Plain rsync protocol, so it works
@@ -151,8 +157,18 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
 export function planVerify(context: PlanContext): Plan {
   const full = planJob({ kind: 'full', reason: 'start' }, context);
   const [source, target] = full.args.slice(-2);
-  const args = [...full.args.slice(0, -2), '--dry-run', source ?? '', target ?? ''];
+  // Every difference is reported, however many deletions SYNC_MAX_DELETE lets a real run make.
+  const options = full.args.slice(0, -2).filter((arg) => !arg.startsWith('--max-delete='));
+  const args = [...options, '--dry-run', source ?? '', target ?? ''];
   return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY } };
+}
+
+/**
+ * The empty-source guard's look at the target: the full pass as a dry run that counts what it
+ * would delete and keeps no names (the count is all the guard needs).
+ */
+export function planDeletionCount(context: PlanContext): Plan {
+  return { ...planVerify(context), itemize: { keep: 0 } };
 }
 
 /**

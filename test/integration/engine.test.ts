@@ -242,7 +242,7 @@ describe('host keys', () => {
     expect(String(failure.hint)).toMatch(/SYNC_KNOWN_HOSTS/);
     const ready = await s.health('/readyz');
     expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body).reason).toMatch(/initial sync/);
+    expect(JSON.parse(ready.body).reason).toMatch(/failed \(host-key\)/);
     expect((await target.exec(['test', '-e', s.remoteDir])).exitCode).not.toBe(0);
     await daemon.stop();
 
@@ -259,8 +259,28 @@ describe('host keys', () => {
     await writeFile(s.file('tofu.txt'), 't');
     const result = await runCli(env, ['once']);
     expect(result.exitCode).toBe(0);
-    expect(await readFile(knownHosts, 'utf8')).toContain('ssh-ed25519');
+    const learned = await readFile(knownHosts, 'utf8');
+    expect(learned).toContain('ssh-ed25519');
     expect((await s.remote()).has('tofu.txt')).toBe(true);
+
+    // A restart later the target answers with another key (rebuilt, or someone in between):
+    // the key learned on first use is remembered, so nothing is sent.
+    const { publicKey: other } = await makeKeyPair(await mkdtemp(join(tmpdir(), 'filesync-other-')));
+    const [hostField = ''] = learned.trim().split(' ');
+    await writeFile(knownHosts, `${hostField} ${other.split(' ').slice(0, 2).join(' ')}\n`);
+    await writeFile(s.file('after-restart.txt'), 'must not leave');
+    const refused = await runCli(env, ['once']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout).toMatch(/"result":"host-key"/);
+    expect((await s.remote()).has('after-restart.txt')).toBe(false);
+  });
+
+  it('refuses accept-new with nowhere to remember the key (78), saying what to mount', async () => {
+    const s = await scenario({ SYNC_HOST_KEY_POLICY: 'accept-new' });
+    const { SYNC_KNOWN_HOSTS: _, ...env } = s.env;
+    const result = await runCli(env, ['once']);
+    expect(result.exitCode).toBe(78);
+    expect(result.stderr).toMatch(/SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=accept-new/);
   });
 });
 

@@ -132,9 +132,13 @@ describe('parseConfig', () => {
     expect(problems({ ...base, SYNC_DEBOUNCE: '5s', SYNC_MAX_DELAY: '1s' })[0]).toMatch(/SYNC_MAX_DELAY/);
   });
 
-  it('does not require known_hosts under accept-new', () => {
+  it('requires known_hosts under accept-new too: the key seen first must outlive a restart', () => {
     const { SYNC_KNOWN_HOSTS: _, ...env } = base;
-    expect(problems({ ...env, SYNC_HOST_KEY_POLICY: 'accept-new' })).toEqual([]);
+    const found = problems({ ...env, SYNC_HOST_KEY_POLICY: 'accept-new' });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(
+      /SYNC_KNOWN_HOSTS is required when SYNC_HOST_KEY_POLICY=accept-new.*writable volume/,
+    );
   });
 });
 
@@ -173,6 +177,24 @@ describe('loadConfig', () => {
     expect(found[0]).toMatch(/SYNC_SOURCE_DIR: .*nope does not exist/);
     expect(found[1]).toMatch(/SYNC_SSH_KEY: cannot read .*no-key \(ENOENT\)/);
     expect(found[2]).toMatch(/SYNC_KNOWN_HOSTS: cannot read/);
+  });
+
+  it('takes a known_hosts under accept-new that can be written, or created, and no other', async () => {
+    const env = {
+      ...base,
+      SYNC_SOURCE_DIR: dir,
+      SYNC_SSH_KEY: join(dir, 'key'),
+      SYNC_HOST_KEY_POLICY: 'accept-new',
+    };
+    for (const path of [join(dir, 'known_hosts'), join(dir, 'not-yet')]) {
+      expect((await loadConfig({ ...env, SYNC_KNOWN_HOSTS: path })).ok).toBe(true);
+    }
+    const result = await loadConfig({ ...env, SYNC_KNOWN_HOSTS: join(dir, 'no-such-dir', 'known_hosts') });
+    expect(result.ok ? [] : result.problems).toEqual([
+      expect.stringMatching(
+        /SYNC_KNOWN_HOSTS: cannot write .*no-such-dir\/known_hosts .*mount a writable volume/,
+      ),
+    ]);
   });
 
   it('recognises a file that is not a private key', async () => {

@@ -1,7 +1,11 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import { createLogger } from '../../src/log.ts';
+import { ItemizedTally } from '../../src/sync/itemize.ts';
 import { createJobRunner } from '../../src/sync/job-runner.ts';
 import type { Outcome } from '../../src/sync/outcome.ts';
 import type { Plan } from '../../src/sync/plan.ts';
@@ -10,14 +14,15 @@ import type { PlanRunner } from '../../src/sync/runner.ts';
 // The job runner's choice of file list for a full pass: the watcher's count of the tree when
 // there is one, otherwise what the last full pass listed.
 
-function setUp(treeSize: () => number | undefined) {
+function setUp(treeSize: () => number | undefined, env: Record<string, string> = {}) {
   const result = parseConfig({
-    SYNC_SOURCE_DIR: '/data',
+    SYNC_SOURCE_DIR: '/',
     SYNC_REMOTE_HOST: 'backup.example.com',
     SYNC_REMOTE_USER: 'sync',
     SYNC_REMOTE_DIR: '/srv/mirror',
     SYNC_SSH_KEY: '/keys/id',
     SYNC_KNOWN_HOSTS: '/keys/known_hosts',
+    ...env,
   });
   if (!result.ok) throw new Error(result.problems.join('\n'));
   const config = result.config;
@@ -32,11 +37,14 @@ function setUp(treeSize: () => number | undefined) {
   };
   const plans: Plan[] = [];
   let listed = 0;
+  let onTarget = 0;
   const runner: PlanRunner = {
     async run(plan): Promise<Outcome> {
       plans.push(plan);
       const stats = { files: listed, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
-      return { ok: true, stats, vanished: false, itemized: undefined };
+      const tally = new ItemizedTally(0);
+      if (plan.args.includes('--dry-run')) for (let i = 0; i < onTarget; i++) tally.add('extra', `x${i}`);
+      return { ok: true, stats, vanished: false, itemized: tally.result() };
     },
   };
   const log = createLogger({ level: 'silent', format: 'json' });
@@ -45,7 +53,14 @@ function setUp(treeSize: () => number | undefined) {
     await run({ kind: 'full', reason: 'resync' }, new AbortController().signal);
     return plans.at(-1)?.args.includes('--no-inc-recursive');
   };
-  return { whole, listing: (count: number) => (listed = count) };
+  const runFull = () => run({ kind: 'full', reason: 'start' }, new AbortController().signal);
+  return {
+    whole,
+    runFull,
+    plans,
+    listing: (count: number) => (listed = count),
+    targetHolds: (count: number) => (onTarget = count),
+  };
 }
 
 describe('a full pass', () => {
@@ -65,5 +80,34 @@ describe('a full pass', () => {
     listing(1_000_000);
     expect(await whole()).toBe(true);
     expect(await whole()).toBe(false);
+  });
+});
+
+describe('the empty-source guard', () => {
+  const emptyDir = () => mkdtemp(join(tmpdir(), 'filesync-empty-'));
+
+  it('holds a run that would delete the mirror of an empty source, and says why', async () => {
+    const t = setUp(() => undefined, { SYNC_SOURCE_DIR: await emptyDir() });
+    t.targetHolds(3);
+    const outcome = await t.runFull();
+    expect(outcome).toMatchObject({ ok: false, reason: 'empty-source' });
+    expect(outcome.ok === false && outcome.message).toMatch(/delete 3 entries/);
+    expect(t.plans.map((plan) => plan.args.includes('--dry-run'))).toEqual([true]); // only the count ran
+  });
+
+  it('lets the run go when the mirror is empty too, when allowed, and when deletions are off', async () => {
+    for (const env of [{}, { SYNC_ALLOW_EMPTY_SOURCE: 'true' }, { SYNC_DELETE: 'false' }]) {
+      const t = setUp(() => undefined, { SYNC_SOURCE_DIR: await emptyDir(), ...env });
+      t.targetHolds('SYNC_ALLOW_EMPTY_SOURCE' in env || 'SYNC_DELETE' in env ? 3 : 0);
+      expect((await t.runFull()).ok).toBe(true);
+      expect(t.plans.at(-1)?.args.includes('--dry-run')).toBe(false);
+    }
+  });
+
+  it('never looks at the target while the source holds anything', async () => {
+    const t = setUp(() => undefined); // the source is /
+    t.targetHolds(3);
+    expect((await t.runFull()).ok).toBe(true);
+    expect(t.plans).toHaveLength(1);
   });
 });
