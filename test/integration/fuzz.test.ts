@@ -36,6 +36,9 @@ it.each(seeds)('seed %i converges', async (seed) => {
     SYNC_DEBOUNCE: `${DEBOUNCE_MS}ms`,
     SYNC_MAX_DELAY: '1s',
     SYNC_RESYNC_INTERVAL: '0',
+    // Histories over five names empty the source now and then; the guard that would then hold
+    // deletions back (and make the mirror differ on purpose) has tests of its own in safety.test.ts.
+    SYNC_ALLOW_EMPTY_SOURCE: 'true',
   });
   const outside = await scratch();
   const bursts = history(seed, OPERATIONS, PAUSES_MS);
