@@ -61,7 +61,31 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       }
       return;
     }
+    case 'path-failed': {
+      // Once per state change, not once per retry: the metric shows that it goes on.
+      const { failure, failing } = event;
+      if (!failure.changed) return;
+      log.warn(
+        {
+          path: failure.path,
+          result: 'path-failed',
+          reason: failure.reason,
+          err: loggableFailure('path-failed', failure.message),
+          hint: PATH_HINT,
+          retryInMs: failure.retryInMs,
+          failing,
+        },
+        `path failed: ${failure.path}`,
+      );
+      return;
+    }
+    case 'path-recovered':
+      log.info({ path: event.path, failing: event.failing }, `path recovered: ${event.path}`);
+      return;
     default:
       assertNever(event);
   }
 }
+
+const PATH_HINT =
+  'This path alone fails (everything else keeps syncing): make it readable by filesync here, or writable by SYNC_REMOTE_USER on the target (permissions, owner, free space, a name the target filesystem accepts). It is retried on its own, every few minutes at most, and at once when it changes.';

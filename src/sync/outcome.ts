@@ -1,3 +1,4 @@
+import { type FailedPath, parseFailedPaths, type Roots } from './failed-paths.ts';
 import type { Itemized } from './itemize.ts';
 
 // What a finished rsync run meant. rsync's exit code and its stderr together name the cause;
@@ -35,6 +36,11 @@ export type Outcome =
       readonly vanished: boolean;
       /** What the run changed, by kind, when its plan itemized (full passes, verify). */
       readonly itemized: Itemized | undefined;
+      /**
+       * Paths this run could not bring in line (rsync's exit 23 confined to them): everything
+       * else it was given counts as sent.
+       */
+      readonly failedPaths?: readonly FailedPath[];
     }
   | {
       readonly ok: false;
@@ -110,7 +116,15 @@ export function classify(
   stderr: string,
   stdout: string,
   itemized?: Itemized,
+  roots?: Roots,
 ): Outcome {
+  const failedPaths =
+    exitCode === RsyncExit.partialTransfer && roots !== undefined && !wholeTarget(stderr)
+      ? parseFailedPaths(stderr, roots)
+      : undefined;
+  if (failedPaths !== undefined) {
+    return { ok: true, stats: parseStats(stdout), vanished: false, itemized, failedPaths };
+  }
   if (exitCode === RsyncExit.ok || exitCode === RsyncExit.vanishedSourceFiles) {
     return {
       ok: true,
@@ -127,6 +141,11 @@ export function classify(
 /** A failure that never reached rsync's exit code: not started, or stopped by us. */
 export function failure(reason: FailureReason, message: string): Outcome {
   return { ok: false, reason, exitCode: undefined, message, hint: HINTS[reason] };
+}
+
+/** The stderr names a cause that stops every transfer, not one path (see STDERR_PATTERNS). */
+function wholeTarget(stderr: string): boolean {
+  return STDERR_PATTERNS.some(([pattern, reason]) => reason !== 'remote-path' && pattern.test(stderr));
 }
 
 function reasonFor(exitCode: number | undefined, stderr: string): FailureReason {

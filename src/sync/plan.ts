@@ -2,6 +2,7 @@ import { assertNever } from '../assert.ts';
 import type { Config } from '../config/config.ts';
 import type { Filter } from '../filter.ts';
 import { PARTIAL_DIR } from '../filter.ts';
+import type { Roots } from './failed-paths.ts';
 import { ITEMIZE_FORMAT } from './itemize.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
 import type { SurveyedPath } from './survey.ts';
@@ -47,6 +48,8 @@ export interface Plan {
   readonly file: string;
   readonly args: readonly string[];
   readonly stdin: string | undefined;
+  /** The source and target directories, which rsync's messages name paths by. */
+  readonly roots?: Roots;
   /** Set when rsync itemizes its changes (ITEMIZE_FORMAT): how many paths of each kind to keep. */
   readonly itemize?: { readonly keep: number };
 }
@@ -119,7 +122,8 @@ function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonl
   const source = `${config.sourceDir.replace(/\/+$/, '')}/`;
   const target = remoteSpec(ssh, config.remote.dir);
   const stdin = list === undefined ? undefined : listInput(list);
-  return { file: 'rsync', args: [...commonArgs(context), ...args, source, target], stdin };
+  const roots = { source: config.sourceDir, target: config.remote.dir };
+  return { file: 'rsync', args: [...commonArgs(context), ...args, source, target], stdin, roots };
 }
 
 function commonArgs({ config, ssh }: PlanContext): string[] {

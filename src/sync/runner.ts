@@ -40,6 +40,6 @@ export const processRunner: PlanRunner = {
     if (result.exitCode === undefined) {
       return failure('local', result.originalMessage ?? result.shortMessage ?? 'rsync could not be started');
     }
-    return classify(result.exitCode, result.stderr, rest.join('\n'), tally?.result());
+    return classify(result.exitCode, result.stderr, rest.join('\n'), tally?.result(), plan.roots);
   },
 };

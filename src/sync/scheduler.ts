@@ -1,5 +1,7 @@
 import { assertNever } from '../assert.ts';
+import type { FailedPath } from './failed-paths.ts';
 import type { Outcome } from './outcome.ts';
+import { type PathFailure, PathRetries } from './path-retry.ts';
 import type { FullReason, Job } from './plan.ts';
 
 /*
@@ -57,7 +59,11 @@ export type SchedulerEvent =
        */
       readonly quiet: boolean;
     }
-  | { readonly type: 'pending'; readonly paths: number; readonly full: boolean };
+  | { readonly type: 'pending'; readonly paths: number; readonly full: boolean }
+  /** A path failed on its own (the run went through for the rest); retried on its own schedule. */
+  | { readonly type: 'path-failed'; readonly failure: PathFailure; readonly failing: number }
+  /** A path that was failing went through. */
+  | { readonly type: 'path-recovered'; readonly path: string; readonly failing: number };
 
 export interface SchedulerOptions {
   readonly debounceMs: number;
@@ -66,6 +72,9 @@ export interface SchedulerOptions {
   readonly maxPendingPaths?: number;
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
+  /** The retry schedule of a path that fails on its own: 10 s, 20 s, … 5 min by default. */
+  readonly pathRetryMinMs?: number;
+  readonly pathRetryMaxMs?: number;
   readonly clock?: Clock;
   readonly onEvent?: (event: SchedulerEvent) => void;
 }
@@ -76,7 +85,11 @@ const FULL_PRECEDENCE: readonly FullReason[] = ['start', 'rescan', 'overflow', '
 export class Scheduler {
   readonly #run: JobRunner;
   readonly #clock: Clock;
-  readonly #options: Required<Omit<SchedulerOptions, 'clock' | 'onEvent'>>;
+  readonly #options: Required<
+    Omit<SchedulerOptions, 'clock' | 'onEvent' | 'pathRetryMinMs' | 'pathRetryMaxMs'>
+  >;
+  readonly #retries: PathRetries;
+  #retryTimer: unknown;
   readonly #emit: (event: SchedulerEvent) => void;
 
   #state: SchedulerState = 'idle';
@@ -102,6 +115,15 @@ export class Scheduler {
       backoffMinMs: options.backoffMinMs ?? 1000,
       backoffMaxMs: options.backoffMaxMs ?? 60_000,
     };
+    this.#retries = new PathRetries({
+      ...(options.pathRetryMinMs === undefined ? {} : { minMs: options.pathRetryMinMs }),
+      ...(options.pathRetryMaxMs === undefined ? {} : { maxMs: options.pathRetryMaxMs }),
+    });
+  }
+
+  /** Paths failing on their own, with rsync's reasons. */
+  get failingPaths(): FailedPath[] {
+    return this.#retries.failing();
   }
 
   get state(): SchedulerState {
@@ -163,6 +185,8 @@ export class Scheduler {
   /** Cancels timers and the run in flight; pending paths are dropped (a restart resyncs). */
   async stop(): Promise<void> {
     this.#clearTimer();
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#state = 'stopped';
     const inFlight = this.#inFlight;
     inFlight?.controller.abort();
@@ -253,6 +277,7 @@ export class Scheduler {
     const durationMs = this.#clock.now() - startedAt;
     if (outcome.ok) {
       this.#failures = 0;
+      this.#settlePaths(job, outcome.failedPaths ?? []);
     } else {
       this.#failures += 1;
       this.#mergeBack(job);
@@ -272,6 +297,34 @@ export class Scheduler {
       this.#state = 'idle';
       this.#wakeIdleWaiters();
     }
+  }
+
+  /** A run went through: paths it failed get (or keep) a retry of their own, the rest heal. */
+  #settlePaths(job: Job, failed: readonly FailedPath[]): void {
+    const failedNow = new Set(failed.map((failure) => failure.path));
+    for (const path of this.#retries.succeeded(job.kind === 'full' ? 'all' : job.paths, failedNow)) {
+      this.#emit({ type: 'path-recovered', path, failing: this.#retries.size });
+    }
+    for (const failure of this.#retries.fail(failed, this.#clock.now())) {
+      this.#emit({ type: 'path-failed', failure, failing: this.#retries.size });
+    }
+    this.#armRetries();
+  }
+
+  #armRetries(): void {
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const next = this.#retries.nextDueAt();
+    if (next === undefined || this.#state === 'stopped') return;
+    this.#retryTimer = this.#clock.setTimeout(
+      () => {
+        this.#retryTimer = undefined;
+        const due = this.#retries.take(this.#clock.now());
+        if (due.length > 0) this.add(due);
+        this.#armRetries();
+      },
+      Math.max(0, next - this.#clock.now()),
+    );
   }
 
   #mergeBack(job: Job): void {

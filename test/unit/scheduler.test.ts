@@ -207,3 +207,63 @@ describe('Scheduler', () => {
     expect(quiet()).toEqual([true, false, false, false, true]);
   });
 });
+
+describe('Scheduler, paths that fail on their own', () => {
+  const denied = (path: string, reason = 'Permission denied'): Outcome => ({
+    ...ok,
+    failedPaths: [
+      { path, reason, message: `rsync: [sender] send_files failed to open "/data/${path}": ${reason} (13)` },
+    ],
+  });
+
+  it('retries a failing path on its own schedule while new changes go out at once', async () => {
+    const { clock, scheduler, runs, events } = setup({ debounceMs: 100 });
+    scheduler.add(['bad', 'good']);
+    await clock.advance(100);
+    runs[0]?.finish(denied('bad'));
+    await settle();
+    expect(scheduler.failures).toBe(0); // the run went through: readiness is not touched
+    expect(scheduler.failingPaths.map((f) => f.path)).toEqual(['bad']);
+    expect(events.filter((e) => e.type === 'path-failed')).toHaveLength(1);
+
+    scheduler.add(['later']); // a new change is not held behind the failing path
+    await clock.advance(100);
+    expect(paths(runs[1]?.job)).toEqual(['later']);
+    runs[1]?.finish(ok);
+
+    await clock.advance(10_000 - 200 - 1);
+    expect(runs).toHaveLength(2);
+    await clock.advance(1 + 100 + 100); // the retry is due 10 s after the failure, then the debounce
+    expect(paths(runs[2]?.job)).toEqual(['bad']);
+    runs[2]?.finish(denied('bad'));
+    await settle();
+    const failed = events.filter((e) => e.type === 'path-failed');
+    expect(failed.map((e) => e.type === 'path-failed' && [e.failure.changed, e.failure.retryInMs])).toEqual([
+      [true, 10_000],
+      [false, 20_000], // the same reason again: not news, and twice as long to wait
+    ]);
+
+    await clock.advance(20_000 + 100);
+    expect(paths(runs[3]?.job)).toEqual(['bad']);
+    runs[3]?.finish(ok);
+    await settle();
+    expect(events).toContainEqual({ type: 'path-recovered', path: 'bad', failing: 0 });
+    expect(scheduler.failingPaths).toEqual([]);
+    await clock.advance(600_000);
+    expect(runs).toHaveLength(4); // healed: no more retries
+  });
+
+  it('heals a failing path in any full pass that goes through without it failing', async () => {
+    const { clock, scheduler, runs, events } = setup({ debounceMs: 100 });
+    scheduler.add(['bad']);
+    await clock.advance(100);
+    runs[0]?.finish(denied('bad'));
+    await settle();
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    expect(runs[1]?.job.kind).toBe('full');
+    runs[1]?.finish(ok);
+    await settle();
+    expect(events).toContainEqual({ type: 'path-recovered', path: 'bad', failing: 0 });
+  });
+});
