@@ -27,5 +27,6 @@ export async function onceCommand(config: Config, log: Logger, stop: Promise<str
     retryInMs: undefined,
     quiet: false,
   });
-  return outcome.ok ? ExitCode.ok : ExitCode.failure;
+  // Nothing retries a path that failed here: the run as a whole did not bring the mirror in line.
+  return outcome.ok && (outcome.failedPaths ?? []).length === 0 ? ExitCode.ok : ExitCode.failure;
 }

@@ -2,6 +2,7 @@ import type { Config } from '../config/config.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { createRuntime } from '../runtime.ts';
+import type { FailedPath } from '../sync/failed-paths.ts';
 import type { Itemized } from '../sync/itemize.ts';
 import type { Outcome } from '../sync/outcome.ts';
 import { planTypeCheck, planVerify } from '../sync/plan.ts';
@@ -34,6 +35,8 @@ export async function verifyCommand(
 
   const first = await processRunner.run(planVerify(context), controller.signal);
   if (!first.ok) return cannotCompare(first, compared, output);
+  if ((first.failedPaths ?? []).length > 0)
+    return pathsNotCompared(first.failedPaths ?? [], compared, output);
   let itemized: Itemized | undefined = first.itemized;
   const candidates = typeCandidates(itemized?.kinds.missing.paths ?? []);
   if (itemized !== undefined && candidates.length > 0) {
@@ -48,6 +51,15 @@ export async function verifyCommand(
   if (output.json) output.out(jsonReport(itemized, compared));
   else for (const line of textReport(itemized, compared)) output.out(line);
   return itemized.total === 0 ? ExitCode.ok : ExitCode.drifted;
+}
+
+function pathsNotCompared(failed: readonly FailedPath[], compared: object, output: VerifyOutput): ExitCode {
+  const paths = failed.map(({ path, reason }) => ({ path, reason }));
+  if (output.json) output.out(JSON.stringify({ status: 'error', ...compared, reason: 'paths', paths }));
+  output.err(`filesync verify: could not compare ${failed.length} path(s):`);
+  for (const { path, reason } of paths.slice(0, 20)) output.err(`  ${path}: ${reason}`);
+  output.err('hint: make them readable by filesync here and by SYNC_REMOTE_USER on the target.');
+  return ExitCode.notCompared;
 }
 
 function cannotCompare(outcome: Outcome & { ok: false }, compared: object, output: VerifyOutput): ExitCode {

@@ -98,26 +98,36 @@ export async function watchCommand(
   process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
   let server: Server | undefined;
-  if (config.healthPort > 0) {
-    server = await startHttpServer(
-      config.healthPort,
-      {
-        live: () => !watcher.closed && scheduler.state !== 'stopped',
-        ready: () => {
-          if (lastFailure !== undefined) {
-            const { reason, message } = lastFailure;
-            return {
-              ready: false,
-              reason: `the last ${scheduler.failures} sync attempts failed (${reason}): ${message}`,
-            };
-          }
-          if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
-          return { ready: true };
+  try {
+    if (config.healthPort > 0) {
+      server = await startHttpServer(
+        config.healthPort,
+        {
+          live: () => !watcher.closed && scheduler.state !== 'stopped',
+          ready: () => {
+            if (lastFailure !== undefined) {
+              const { reason, message } = lastFailure;
+              const attempts = scheduler.failures;
+              return {
+                ready: false,
+                reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
+              };
+            }
+            if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
+            return { ready: true };
+          },
         },
-      },
-      metrics.registry,
-    );
-    log.info({ port: config.healthPort }, 'health endpoints listening on /healthz, /readyz and /metrics');
+        metrics.registry,
+      );
+      log.info({ port: config.healthPort }, 'health endpoints listening on /healthz, /readyz and /metrics');
+    }
+  } catch (error) {
+    // The port is taken, say: stop what runs, or the process would never exit.
+    clearInterval(resync);
+    process.off('SIGUSR2', requestResync);
+    await watcher.close();
+    await scheduler.stop();
+    throw error;
   }
 
   const signal = await stop;
@@ -135,6 +145,14 @@ export async function watchCommand(
       'stopped with changes unsent; the next start sends them in its full pass',
     );
     return ExitCode.failure;
+  }
+  const failing = scheduler.failingPaths;
+  if (failing.length > 0) {
+    log.warn(
+      { failing: failing.length, paths: failing.slice(0, 20).map(({ path, reason }) => ({ path, reason })) },
+      'stopped; every change was sent but for paths that kept failing, which the next start tries again',
+    );
+    return ExitCode.ok;
   }
   log.info('stopped; every change was sent');
   return ExitCode.ok;

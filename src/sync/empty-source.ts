@@ -5,17 +5,35 @@ import type { Filter } from '../filter.ts';
 // directory Docker created because it was missing all look like an empty source, and a pass
 // with --delete would then empty the mirror. See job-runner.ts for where the guard applies.
 
-/** True when the source root holds nothing the filter syncs, or is not there at all. */
+/**
+ * True when the source holds no file, symlink or other non-directory that the filter syncs, or
+ * is not there at all. Directories alone do not count: a fresh filesystem's `lost+found`, empty
+ * mount points, or directories with no file SYNC_INCLUDE wants are still an empty source.
+ * Depth first, stopping at the first entry that counts: a normal tree costs a read or two.
+ */
 export async function sourceIsEmpty(root: string, filter: Filter): Promise<boolean> {
-  let dir: Awaited<ReturnType<typeof opendir>>;
+  const stack = [''];
+  for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+    const entries = await listing(dir === '' ? root : `${root}/${dir}`);
+    if (entries === undefined) continue; // gone, or unreadable: nothing there that counts
+    for await (const entry of entries) {
+      const rel = dir === '' ? entry.name : `${dir}/${entry.name}`;
+      if (!entry.isDirectory()) {
+        if (filter.accepts(rel, false)) return false;
+      } else if (filter.accepts(rel, true)) {
+        stack.push(rel);
+      }
+    }
+  }
+  return true;
+}
+
+async function listing(path: string): Promise<Awaited<ReturnType<typeof opendir>> | undefined> {
   try {
-    dir = await opendir(root);
+    return await opendir(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return true;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM') return undefined;
     throw error;
   }
-  // Stops at the first entry that counts: a root of a million names costs one read.
-  for await (const entry of dir) if (filter.accepts(entry.name, entry.isDirectory())) return false;
-  return true;
 }

@@ -23,7 +23,7 @@ export interface Roots {
   readonly target: string;
 }
 
-const ERROR_LINE = /^rsync: \[(?:sender|receiver|generator)\] (.*)$/;
+const ERROR_LINE = /^rsync: \[(sender|receiver|generator)\] (.*)$/;
 const QUOTED = /"((?:[^"\\]|\\.)*)"/;
 const CALL = /\b(?:unlink|rmdir|delete_file|delete_dir_contents)\((.*?)\)/;
 const REASON = /: ([^:()]+?) \(\d+\)\s*$/;
@@ -40,17 +40,23 @@ const NOISE = [
 /** rsync skipped every deletion of the run: the failure reaches beyond the paths it names. */
 const DELETIONS_SKIPPED = /IO error encountered -- skipping file deletion/;
 
-/** The failing paths of a run, or undefined when its failure is not confined to paths. */
-export function parseFailedPaths(stderr: string, roots: Roots): FailedPath[] | undefined {
+/**
+ * The failing paths of a run, or undefined when its failure is not confined to paths. rsync
+ * reports skipped deletions on stdout, the errors on stderr: both are read.
+ */
+export function parseFailedPaths(stderr: string, stdout: string, roots: Roots): FailedPath[] | undefined {
+  if (DELETIONS_SKIPPED.test(stdout)) return undefined;
   const failed = new Map<string, FailedPath>();
   for (const raw of stderr.split('\n')) {
     const line = raw.trim();
     if (line === '' || NOISE.some((pattern) => pattern.test(line))) continue;
     if (DELETIONS_SKIPPED.test(line)) return undefined;
-    const message = ERROR_LINE.exec(line)?.[1];
-    if (message === undefined) return undefined;
+    const [, role, message] = ERROR_LINE.exec(line) ?? [];
+    if (role === undefined || message === undefined) return undefined;
     const named = QUOTED.exec(message)?.[1] ?? CALL.exec(message)?.[1];
-    const path = named === undefined ? undefined : relativePath(named, roots, TEMP_FILE_OPS.test(message));
+    // The sender names source paths; the generator and the receiver, target paths.
+    const root = role === 'sender' ? roots.source : roots.target;
+    const path = named === undefined ? undefined : relativePath(named, root, TEMP_FILE_OPS.test(message));
     if (path === undefined) return undefined;
     const reason = REASON.exec(message)?.[1] ?? 'failed';
     if (!failed.has(path)) failed.set(path, { path, reason, message: line });
@@ -58,16 +64,11 @@ export function parseFailedPaths(stderr: string, roots: Roots): FailedPath[] | u
   return failed.size === 0 ? undefined : [...failed.values()];
 }
 
-/** A path from rsync's message, relative to the source; undefined when it is outside both roots. */
-function relativePath(named: string, roots: Roots, temporary: boolean): string | undefined {
-  let path: string | undefined;
-  if (!named.startsWith('/')) path = named;
-  else {
-    for (const root of [roots.source, roots.target]) {
-      const prefix = `${root.replace(/\/+$/, '')}/`;
-      if (named.startsWith(prefix)) path = named.slice(prefix.length);
-    }
-  }
+/** A path from rsync's message, relative to the transfer; undefined when it is outside `root`. */
+function relativePath(named: string, root: string, temporary: boolean): string | undefined {
+  const prefix = `${root.replace(/\/+$/, '')}/`;
+  let path = named.startsWith('/') ? undefined : named;
+  if (named.startsWith(prefix)) path = named.slice(prefix.length);
   if (path === undefined) return undefined;
   path = path.replace(/\/+$/, '').replace(/^\.\//, '');
   if (path === '' || path === '.') return undefined; // the root itself is no single path

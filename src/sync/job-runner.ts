@@ -18,12 +18,15 @@ export function createJobRunner(
   treeSize: () => number | undefined = () => undefined,
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
+  let halted: Outcome | undefined;
   return async (job: Job, signal: AbortSignal) => {
+    // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
+    if (halted !== undefined) return halted;
     const held = await holdDeletions(context, runner, signal);
     if (held !== undefined) return held;
     const surveyed =
       job.kind === 'full'
-        ? { ...job, entries: treeSize() ?? lastFullPassEntries }
+        ? { ...job, entries: largest(treeSize(), lastFullPassEntries) }
         : ({
             kind: 'batch',
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
@@ -35,6 +38,12 @@ export function createJobRunner(
     }
     const outcome = await runner.run(plan, signal);
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
+    if (!outcome.ok && outcome.reason === 'max-delete') {
+      halted = failure(
+        'max-delete',
+        `a run reached SYNC_MAX_DELETE=${context.config.rsync.maxDelete}; syncing has stopped until filesync is restarted, so the mirror loses no more`,
+      );
+    }
     return outcome;
   };
 }
@@ -60,4 +69,9 @@ async function holdDeletions(
     'empty-source',
     `the source directory ${config.sourceDir} is empty or missing, and a run would delete ${entries} entries on the target: nothing was deleted`,
   );
+}
+
+/** The larger of two estimates of the tree's size: the watcher's count only grows when it lists. */
+function largest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }

@@ -31,6 +31,9 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
             ...scope,
             ...outcome.stats,
             changed,
+            failedPaths: outcome.failedPaths
+              ?.slice(0, LOGGED_PATHS)
+              .map(({ path, reason }) => ({ path, reason })),
             vanished: outcome.vanished || undefined,
             durationMs,
             result: 'ok',

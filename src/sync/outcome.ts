@@ -79,7 +79,7 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
   'remote-path':
     'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
   'max-delete':
-    'The run reached SYNC_MAX_DELETE and deleted no more: if so many deletions are meant, raise SYNC_MAX_DELETE (or unset it) for one run; otherwise look at what emptied the source. Retrying.',
+    'A run reached SYNC_MAX_DELETE and deleted no more; filesync stops syncing until it is restarted, so the mirror loses no more. If the deletions are meant, raise SYNC_MAX_DELETE (or unset it) and restart; otherwise find out what removed so much from the source first.',
   'empty-source':
     'The source directory is empty or missing while the mirror is not, so filesync deletes nothing: check that the source volume is mounted (Docker creates an empty directory for a missing host path). Syncing resumes once files appear; to empty the mirror on purpose, set SYNC_ALLOW_EMPTY_SOURCE=true.',
   partial: 'Some files could not be transferred (see the message); they are retried with the next attempt.',
@@ -120,7 +120,7 @@ export function classify(
 ): Outcome {
   const failedPaths =
     exitCode === RsyncExit.partialTransfer && roots !== undefined && !wholeTarget(stderr)
-      ? parseFailedPaths(stderr, roots)
+      ? parseFailedPaths(stderr, stdout, roots)
       : undefined;
   if (failedPaths !== undefined) {
     return { ok: true, stats: parseStats(stdout), vanished: false, itemized, failedPaths };

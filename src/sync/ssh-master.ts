@@ -17,6 +17,7 @@ export class SshMaster implements AsyncDisposable {
   #process: { child: ChildProcess; exited: Promise<void> } | undefined;
   #onExit: (stderr: string) => void;
   #first: Promise<boolean> | undefined;
+  #stopped = false;
 
   constructor(target: SshTarget, onExit: (stderr: string) => void = () => {}) {
     this.#target = target;
@@ -30,7 +31,7 @@ export class SshMaster implements AsyncDisposable {
 
   /** Starts the master unless one is running. */
   ensure(): void {
-    if (this.#process !== undefined) return;
+    if (this.#process !== undefined || this.#stopped) return;
     const child = spawn('ssh', masterArgs(this.#target), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -79,6 +80,7 @@ export class SshMaster implements AsyncDisposable {
 
   /** Closes the shared connection; transfers in flight keep theirs until they end. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     const running = this.#process;
     this.#process = undefined;
     if (running === undefined) return;

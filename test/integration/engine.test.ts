@@ -242,7 +242,7 @@ describe('host keys', () => {
     expect(String(failure.hint)).toMatch(/SYNC_KNOWN_HOSTS/);
     const ready = await s.health('/readyz');
     expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body).reason).toMatch(/failed \(host-key\)/);
+    expect(JSON.parse(ready.body).reason).toMatch(/failing \(host-key/);
     expect((await target.exec(['test', '-e', s.remoteDir])).exitCode).not.toBe(0);
     await daemon.stop();
 

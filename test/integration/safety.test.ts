@@ -131,10 +131,32 @@ describe('SYNC_MAX_DELETE', () => {
   });
 });
 
+describe('SYNC_MAX_DELETE while watching', () => {
+  it('stops syncing once a run reaches the cap, instead of deleting that many more each retry', async () => {
+    const s = await scenario({ SYNC_MAX_DELETE: '2' });
+    for (let i = 0; i < 6; i++) await writeFile(s.file(`f${i}.txt`), `file ${i}`);
+    await writeFile(s.file('stays.txt'), 'stays');
+    const daemon = await watching(s.env);
+    for (let i = 0; i < 6; i++) await rm(s.file(`f${i}.txt`));
+    await waitFor(
+      'two retries after the cap was reached',
+      () => daemon.logs.filter((line) => line.msg === 'sync failed: max-delete').length >= 3,
+      { timeoutMs: 30_000 },
+    );
+    const left = [...(await s.remote()).keys()].filter((name) => /^f\d\.txt$/.test(name));
+    expect(left).toHaveLength(4);
+    const ready = await s.health('/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body).reason).toMatch(/max-delete.*restarted/);
+    await daemon.stop();
+  });
+});
+
 describe('the source root itself', () => {
-  it('counts only what the filter syncs: a source holding only excluded entries is empty', async () => {
+  it('counts only files the filter syncs: excluded entries and bare directories are empty', async () => {
     const s = await mirroredThenEmptied({ SYNC_EXCLUDE: '*.tmp' });
     await writeFile(join(s.source, 'scratch.tmp'), 'excluded');
+    await mkdir(join(s.source, 'lost+found')); // a freshly formatted volume
     const held = await runCli(s.env, ['once']);
     expect(held.exitCode).toBe(1);
     expect(held.stdout).toMatch(/"result":"empty-source"/);

@@ -18,7 +18,7 @@ describe('parseFailedPaths', () => {
       'file has vanished: "/data/tmp.swp"',
       'rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1394) [sender=3.2.7]',
     ].join('\n');
-    expect(parseFailedPaths(stderr, roots)?.map(({ path, reason }) => [path, reason])).toEqual([
+    expect(parseFailedPaths(stderr, '', roots)?.map(({ path, reason }) => [path, reason])).toEqual([
       ['t', 'Permission denied'],
       ['ro/gone.txt', 'Permission denied'],
       ['ro/sub', 'Permission denied'],
@@ -27,31 +27,39 @@ describe('parseFailedPaths', () => {
     ]);
   });
 
+  it('reads each path against its own side, when one directory holds the other', () => {
+    const nested = { source: '/data', target: '/data/mirror' };
+    const stderr = [
+      'rsync: [sender] send_files failed to open "/data/mirror/x": Permission denied (13)',
+      'rsync: [receiver] mkstemp "/data/mirror/y/.z.Ab12Cd" failed: Permission denied (13)',
+    ].join('\n');
+    expect(parseFailedPaths(stderr, '', nested)?.map((f) => f.path)).toEqual(['mirror/x', 'y/z']);
+  });
+
   it('keeps a real name that looks like a temporary one', () => {
     const stderr = 'rsync: [sender] send_files failed to open "/data/.env.sample": Permission denied (13)';
-    expect(parseFailedPaths(stderr, roots)?.[0]?.path).toBe('.env.sample');
+    expect(parseFailedPaths(stderr, '', roots)?.[0]?.path).toBe('.env.sample');
   });
 
   it('is not confined to paths when rsync skipped every deletion, or a message names none', () => {
+    // rsync says so on stdout, among the --stats lines.
+    const opendir = 'rsync: [sender] opendir "/data/locked" failed: Permission denied (13)';
+    const stats = 'IO error encountered -- skipping file deletion\nNumber of files: 3';
+    expect(parseFailedPaths(opendir, stats, roots)).toBeUndefined();
     expect(
-      parseFailedPaths(
-        [
-          'rsync: [sender] opendir "/data/locked" failed: Permission denied (13)',
-          'IO error encountered -- skipping file deletion',
-        ].join('\n'),
-        roots,
-      ),
+      parseFailedPaths(`${opendir}\nIO error encountered -- skipping file deletion`, '', roots),
     ).toBeUndefined();
-    expect(parseFailedPaths('rsync: [receiver] something went wrong', roots)).toBeUndefined();
+    expect(parseFailedPaths('rsync: [receiver] something went wrong', '', roots)).toBeUndefined();
     expect(
-      parseFailedPaths('rsync: [sender] change_dir "/elsewhere" failed: No such file (2)', roots),
+      parseFailedPaths('rsync: [sender] change_dir "/elsewhere" failed: No such file (2)', '', roots),
     ).toBeUndefined();
     expect(
       parseFailedPaths(
         'rsync: [generator] failed to set times on "/srv/mirror/.": Operation not permitted (1)',
+        '',
         roots,
       ),
     ).toBeUndefined();
-    expect(parseFailedPaths('', roots)).toBeUndefined();
+    expect(parseFailedPaths('', '', roots)).toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import { createLogger } from '../../src/log.ts';
+import { sourceIsEmpty } from '../../src/sync/empty-source.ts';
 import { ItemizedTally } from '../../src/sync/itemize.ts';
 import { createJobRunner } from '../../src/sync/job-runner.ts';
 import type { Outcome } from '../../src/sync/outcome.ts';
@@ -81,6 +82,13 @@ describe('a full pass', () => {
     expect(await whole()).toBe(true);
     expect(await whole()).toBe(false);
   });
+
+  it("goes by the larger count when the watcher's is stale", async () => {
+    const { whole, listing } = setUp(() => 1000);
+    listing(1_000_000);
+    expect(await whole()).toBe(true);
+    expect(await whole()).toBe(false); // the pass before listed a million entries
+  });
 });
 
 describe('the empty-source guard', () => {
@@ -109,5 +117,24 @@ describe('the empty-source guard', () => {
     t.targetHolds(3);
     expect((await t.runFull()).ok).toBe(true);
     expect(t.plans).toHaveLength(1);
+  });
+});
+
+describe('what counts as an empty source', () => {
+  it('is a tree of directories alone, or of files the filters leave out', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-empty-tree-'));
+    const filter = new Filter({ include: ['*.csv'], exclude: ['cache/'] });
+    await mkdir(join(root, 'lost+found'));
+    await mkdir(join(root, 'a/b/c'), { recursive: true });
+    await mkdir(join(root, 'cache'));
+    await writeFile(join(root, 'cache/x.csv'), 'excluded with its directory');
+    await writeFile(join(root, 'a/b/notes.txt'), 'not included');
+    expect(await sourceIsEmpty(root, filter)).toBe(true);
+    expect(await sourceIsEmpty(join(root, 'missing'), filter)).toBe(true);
+    await writeFile(join(root, 'a/b/c/data.csv'), 'counts');
+    expect(await sourceIsEmpty(root, filter)).toBe(false);
+    const links = await mkdtemp(join(tmpdir(), 'filesync-empty-link-'));
+    await symlink('/nowhere', join(links, 'dangling'));
+    expect(await sourceIsEmpty(links, new Filter({ include: [], exclude: [] }))).toBe(false);
   });
 });
