@@ -1,5 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { Daemon } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
   stopCleanly,
@@ -64,6 +67,48 @@ describe('a target directory that refuses writes', () => {
       async () => /^filesync_failing_paths 0$/m.test((await s.health('/metrics')).body),
       { timeoutMs: 10_000 },
     );
+    await stopCleanly(daemon);
+  });
+});
+
+/** uid and gid of the unprivileged user the daemon runs as where permissions matter (as root they are bypassed). */
+const USER = 1000;
+
+/** The scenario's environment for a daemon run as USER: its own key, known_hosts, source and TMPDIR. */
+async function asUser(env: Record<string, string>, source: string): Promise<Record<string, string>> {
+  const home = await mkdtemp(join(tmpdir(), 'filesync-user-'));
+  const key = join(home, 'id');
+  const knownHosts = join(home, 'known_hosts');
+  await copyFile(target.keyPath, key);
+  await copyFile(target.knownHostsPath, knownHosts);
+  for (const path of [home, key, knownHosts, source]) await chown(path, USER, USER);
+  await chmod(key, 0o600);
+  return { ...env, SYNC_SSH_KEY: key, SYNC_KNOWN_HOSTS: knownHosts, HOME: home, TMPDIR: home };
+}
+
+const UNPRIVILEGED = ['setpriv', `--reuid=${USER}`, `--regid=${USER}`, '--clear-groups'];
+
+describe('a source file filesync cannot read', () => {
+  it('fails that file alone, from the initial pass on, and sends it once it is readable', async () => {
+    const s = await scenario();
+    await writeFile(s.file('ok.txt'), 'ok');
+    await writeFile(s.file('secret.txt'), 'secret');
+    await chmod(s.file('secret.txt'), 0o000);
+    const env = await asUser(s.env, s.source);
+    const daemon = Daemon.start(env, ['watch'], UNPRIVILEGED);
+    await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
+    const failed = await daemon.waitForLog(
+      'the failing file',
+      (line) => line.msg === 'path failed: secret.txt',
+    );
+    expect(failed.reason).toBe('Permission denied');
+    expect((await s.remote()).get('ok.txt')).toBe('f');
+    expect((await s.remote()).has('secret.txt')).toBe(false);
+    expect((await s.health('/readyz')).status).toBe(200);
+
+    await chmod(s.file('secret.txt'), 0o644); // a change of its own: sent at once, not at its retry
+    await waitForRemote('the readable file', s.remote, (e) => e.get('secret.txt') === 'f');
+    await daemon.waitForLog('the recovery', (line) => line.msg === 'path recovered: secret.txt');
     await stopCleanly(daemon);
   });
 });
