@@ -10,7 +10,7 @@ import {
   waitForRemote,
   watching,
 } from './support/scenario.ts';
-import type { Target } from './support/target.ts';
+import { startTarget, TARGET_HOME, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
 // A fault stays where it is: one path that fails never holds back the rest, nor readiness.
@@ -109,6 +109,41 @@ describe('a source file filesync cannot read', () => {
     await chmod(s.file('secret.txt'), 0o644); // a change of its own: sent at once, not at its retry
     await waitForRemote('the readable file', s.remote, (e) => e.get('secret.txt') === 'f');
     await daemon.waitForLog('the recovery', (line) => line.msg === 'path recovered: secret.txt');
+    await stopCleanly(daemon);
+  });
+});
+
+describe("the target's disk full", () => {
+  it('reports it, keeps the change, and converges once space is freed, with nothing half-written in place', async () => {
+    // A target of its own, whose mirror directory is a 2 MiB tmpfs.
+    const mirror = `${TARGET_HOME}/small`;
+    await using small = await startTarget({ tmpfs: { [mirror]: 'size=2m,uid=1000,gid=1000,mode=0755' } });
+    const s = await scenarioOn(small, { SYNC_REMOTE_DIR: mirror });
+    const filler = await small.exec(['dd', 'if=/dev/zero', `of=${mirror}/filler`, 'bs=1k', 'count=1536']);
+    expect(filler.exitCode, filler.output).toBe(0);
+    const daemon = Daemon.start({ ...s.env, SYNC_EXCLUDE: 'filler', SYNC_DELETE: 'false' });
+    await daemon.waitForLog('the initial sync', (line) => line.msg.startsWith('initial sync complete'));
+
+    await writeFile(s.file('big.bin'), Buffer.alloc(1024 * 1024, 7));
+    await writeFile(s.file('small.txt'), 'small');
+    const reported = await daemon.waitForLog(
+      'the full disk',
+      (line) => /No space left/.test(JSON.stringify(line.err ?? '')),
+      30_000,
+    );
+    expect(reported.level === 'warn' || reported.level === 'error').toBe(true);
+    const whole = `[ ! -e ${mirror}/big.bin ] || [ "$(stat -c %s ${mirror}/big.bin)" = 1048576 ]`;
+    expect((await small.exec(['sh', '-c', whole])).exitCode, 'no half-written big.bin in place').toBe(0);
+
+    expect((await small.exec(['rm', `${mirror}/filler`])).exitCode).toBe(0);
+    await waitFor(
+      'big.bin in full on the target',
+      async () =>
+        (await small.exec(['sh', '-c', `test "$(stat -c %s ${mirror}/big.bin)" = 1048576`])).exitCode === 0,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(await small.read(`${mirror}/small.txt`)).toBe('small');
+    expect((await small.exec(['sh', '-c', whole])).exitCode).toBe(0);
     await stopCleanly(daemon);
   });
 });

@@ -43,6 +43,8 @@ export async function startTarget(
     network?: string;
     alias?: string /** host directory to mount as the mirror */;
     mirrorDir?: string;
+    /** tmpfs mounts in the container: path → mount options (size=…, uid=…). */
+    tmpfs?: Record<string, string>;
   } = {},
 ): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'filesync-target-'));
@@ -54,6 +56,7 @@ export async function startTarget(
   if (options.mirrorDir !== undefined) {
     builder = builder.withBindMounts([{ source: options.mirrorDir, target: TARGET_HOME, mode: 'rw' }]);
   }
+  if (options.tmpfs !== undefined) builder = builder.withTmpFs(options.tmpfs);
   if (options.network !== undefined) {
     builder = builder.withNetworkMode(options.network).withNetworkAliases(options.alias ?? 'target');
   }
