@@ -1,12 +1,16 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Daemon } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
   stopCleanly,
   useTarget,
+  waitForMirror,
   waitForRemote,
   watching,
 } from './support/scenario.ts';
@@ -144,6 +148,81 @@ describe("the target's disk full", () => {
     );
     expect(await small.read(`${mirror}/small.txt`)).toBe('small');
     expect((await small.exec(['sh', '-c', whole])).exitCode).toBe(0);
+    await stopCleanly(daemon);
+  });
+});
+
+/** Runs `during` with the target frozen (`docker pause`): its connections stall, as on a cut. */
+async function withTargetPaused(during: () => Promise<void>): Promise<void> {
+  await execa('docker', ['pause', target.container.getId()]);
+  try {
+    await during();
+  } finally {
+    await execa('docker', ['unpause', target.container.getId()]);
+  }
+}
+
+const sha1 = (data: Buffer | string) => createHash('sha1').update(data).digest('hex');
+
+async function remoteSha1(path: string): Promise<string> {
+  const { output } = await target.exec(['sh', '-c', `sha1sum < '${path}' 2>/dev/null || true`]);
+  return output.trim().split(/\s+/)[0] ?? '';
+}
+
+describe('the network cut in the middle of a large transfer', () => {
+  it('leaves the old file in place, never part of the new one, and completes it once the target is back', async () => {
+    // 16 MiB at 4 MiB/s: about four seconds to cut into.
+    const s = await scenario({ SYNC_RSYNC_BWLIMIT: '4096', SYNC_IO_TIMEOUT: '3s' });
+    await writeFile(s.file('big.bin'), 'the old version');
+    const daemon = await watching(s.env);
+    const content = randomBytes(16 * 1024 * 1024);
+    await writeFile(s.file('big.bin'), content);
+    const dir = `${s.remoteDir}`;
+    await waitFor(
+      'the transfer to be under way',
+      async () =>
+        (await target.exec(['sh', '-c', `ls -a '${dir}' | grep -q '^\\.big\\.bin\\.'`])).exitCode === 0,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    const old = sha1('the old version');
+    await withTargetPaused(async () => {
+      await daemon.waitForLog('the cut', (line) => line.msg.startsWith('sync failed'), 60_000);
+    });
+    expect([old, sha1(content)]).toContain(await remoteSha1(`${dir}/big.bin`));
+    await waitFor('the whole new file', async () => (await remoteSha1(`${dir}/big.bin`)) === sha1(content), {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+    });
+    await waitFor(
+      'the partial file to be gone',
+      async () =>
+        (await target.exec(['sh', '-c', `ls -A '${dir}/.filesync-partial' 2>/dev/null`])).output.trim() ===
+        '',
+      { timeoutMs: 10_000 },
+    );
+    await stopCleanly(daemon);
+  });
+});
+
+describe('50,000 changes while the target is down', () => {
+  it('keeps them in bounded memory and converges once the target is back', async () => {
+    const s = await scenario();
+    const daemon = await watching(s.env);
+    let rssMiB = 0;
+    await withTargetPaused(async () => {
+      for (let d = 0; d < 500; d++) {
+        await mkdir(s.file(`d${d}`));
+        await Promise.all(
+          Array.from({ length: 100 }, (_, i) => writeFile(s.file(`d${d}/f${i}.txt`), `${d}/${i}`)),
+        );
+      }
+      await daemon.waitForLog('a failed attempt', (line) => line.msg.startsWith('sync failed'), 60_000);
+      const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+      rssMiB = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+    });
+    expect(rssMiB).toBeGreaterThan(0);
+    expect(rssMiB).toBeLessThan(300); // a list of 50,000 paths, not a copy of the tree
+    await waitForMirror(target, s.source, s.remoteDir, 120_000);
     await stopCleanly(daemon);
   });
 });
