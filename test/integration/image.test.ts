@@ -288,10 +288,12 @@ describe('docker-compose.yml', () => {
   it('up syncs ./data into the demo target with no other set-up', async () => {
     const [file = 'docker-compose', ...pre] = await compose();
     const project = `filesync-e2e-${process.pid}`;
-    const env = { ...process.env, FILESYNC_HEALTH_PORT: String(await freePort()) };
+    // A directory of its own, never the user's ./data (the demo's default).
+    const data = await mkdtemp(join(tmpdir(), 'filesync-compose-data-'));
+    await chmod(data, 0o755); // readable by the container's uid 1000, as a ./data would be
+    const env = { ...process.env, FILESYNC_HEALTH_PORT: String(await freePort()), FILESYNC_DATA: data };
     const run = (args: string[]) =>
       execa(file, [...pre, '--project-name', project, ...args], { env, reject: false });
-    await rm('data', { recursive: true, force: true });
     try {
       const up = await run(['up', '--detach', '--build']);
       expect(up.exitCode, up.stderr).toBe(0);
@@ -300,7 +302,7 @@ describe('docker-compose.yml', () => {
         async () => (await run(['logs', 'filesync'])).stdout.includes('initial sync complete'),
         { timeoutMs: 60_000 },
       );
-      await writeFile('data/hello.txt', 'hello from compose');
+      await writeFile(join(data, 'hello.txt'), 'hello from compose');
       const listed = await waitFor('the file on the target', async () => {
         const ls = await run(['exec', '-T', 'target', 'cat', '/home/filesync/mirror/data/hello.txt']);
         return ls.exitCode === 0 ? ls.stdout : undefined;
@@ -308,7 +310,7 @@ describe('docker-compose.yml', () => {
       expect(listed).toBe('hello from compose');
     } finally {
       await run(['down', '--volumes', '--timeout', '30']);
-      await rm('data', { recursive: true, force: true });
+      await rm(data, { recursive: true, force: true });
     }
   });
 });
