@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from './config/config.ts';
 import { loadConfig } from './config/load.ts';
+import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
 import { createRuntime } from './runtime.ts';
@@ -11,7 +12,7 @@ import { SshMaster } from './sync/ssh-master.ts';
 // Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,
 // and loading the rest (execa, prom-client, the watcher) takes as long as the handshake does.
 
-const USAGE = `Usage: filesync [watch|once|check|verify [--json]]
+const USAGE = `Usage: filesync [watch|once|check|verify [--json]|help]
 
   watch   mirror the source directory to the target continuously (default)
   once    one full pass, then exit (cron, Kubernetes Jobs, init containers)
@@ -44,9 +45,17 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     return ExitCode.ok;
   }
   const [name = 'watch', ...extra] = parsed.positionals;
-  if (!COMMANDS.includes(name as Command) || extra.length > 0) {
+  if (name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (!COMMANDS.includes(name as Command)) {
+    process.stderr.write(`filesync: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
+    return ExitCode.usage;
+  }
+  if (extra.length > 0) {
     process.stderr.write(
-      `filesync: unknown command ${JSON.stringify([name, ...extra].join(' '))}\n\n${USAGE}\n`,
+      `filesync: ${name} takes no arguments, got ${JSON.stringify(extra.join(' '))}\n\n${USAGE}\n`,
     );
     return ExitCode.usage;
   }
@@ -57,13 +66,18 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   }
 
   const result = await loadConfig(process.env);
-  if (!result.ok) {
-    const lines = result.problems.map((problem) => `  - ${problem}`).join('\n');
+  const unknown = unknownSettings(process.env);
+  // `check` is where a person asks whether the settings are right: there a typo is an error.
+  const problems = result.ok ? (command === 'check' ? unknown : []) : [...result.problems, ...unknown];
+  if (problems.length > 0) {
+    const lines = problems.map((problem) => `  - ${problem}`).join('\n');
     process.stderr.write(`filesync: invalid configuration, nothing was started:\n${lines}\n`);
     return ExitCode.config;
   }
+  if (!result.ok) return ExitCode.config; // unreachable: a failed load always has problems
   const { config } = result;
   const log = createLogger(config.log);
+  for (const problem of unknown) log.warn({ hint: 'Fix the name, or remove it.' }, problem);
   const stop = stopSignal(log);
 
   try {

@@ -56,6 +56,15 @@ export async function watchCommand(
       onEvent: (event) => {
         metrics.observe(event);
         logSchedulerEvent(syncLog, event);
+        if (
+          event.type === 'started' &&
+          event.job.kind === 'full' &&
+          !initialPassDone &&
+          event.attempt === 1
+        ) {
+          // The tree's size as the watcher counted it (undefined while polling or with chokidar).
+          log.info({ entries: treeSize() }, 'initial sync started');
+        }
         if (event.type === 'finished') lastFailure = event.outcome.ok ? undefined : event.outcome;
         if (event.type === 'finished' && event.job.kind === 'full' && event.outcome.ok && !initialPassDone) {
           initialPassDone = true;

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { validatePatterns } from '../filter.ts';
 import type { Config } from './config.ts';
-import { type SettingName, schema } from './schema.ts';
+import { type SettingName, schema, settingTypes } from './schema.ts';
 
 /** Either a usable configuration or every reason it is not one. */
 export type ConfigResult =
@@ -158,6 +158,10 @@ function describeEnvError(name: SettingName, error: Error | undefined): string {
   if (error instanceof EnvMissingError) {
     const example = spec.example === undefined ? '' : ` (for example ${spec.example})`;
     return `${name} is required: ${(spec.desc ?? '').replace(/\.$/, '')}${example}.`;
+  }
+  const input = /"(.*)"/.exec(error?.message ?? '')?.[1];
+  if (settingTypes[name] === 'boolean' && input !== undefined) {
+    return `${name}: expected true or false (also 1/0, yes/no, on/off), got ${JSON.stringify(input)}`;
   }
   return `${name}: ${error?.message ?? 'invalid value'}`;
 }

@@ -41,6 +41,7 @@ describe('filesync watch', () => {
     await writeFile(s.file('before.txt'), 'was there first');
     const daemon = await watching(s.env);
     expect((await s.remote()).get('before.txt')).toBe('f');
+    expect(daemon.logs.find((line) => line.msg === 'initial sync started')?.entries).toBe(1);
 
     await mkdir(s.file('a/b/c'), { recursive: true });
     await mkdir(s.file('empty'));
@@ -285,6 +286,19 @@ describe('host keys', () => {
 });
 
 describe('filesync once and check', () => {
+  it('warns of a misspelt setting when syncing, and refuses it under check', async () => {
+    const s = await scenario({ SYNC_DEBOUNSE: '5s' });
+    await writeFile(s.file('typo.txt'), 't');
+    const once = await runCli(s.env, ['once']);
+    expect(once.exitCode).toBe(0);
+    expect(once.stdout).toMatch(
+      /"level":"warn".*SYNC_DEBOUNSE is not a filesync setting; did you mean SYNC_DEBOUNCE\?/,
+    );
+    const check = await runCli(s.env, ['check']);
+    expect(check.exitCode).toBe(78);
+    expect(check.stderr).toMatch(/SYNC_DEBOUNSE is not a filesync setting; did you mean SYNC_DEBOUNCE\?/);
+  });
+
   it('once makes one full pass and exits 0', async () => {
     const s = await scenario();
     await mkdir(s.file('d'));

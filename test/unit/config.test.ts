@@ -132,6 +132,12 @@ describe('parseConfig', () => {
     expect(problems({ ...base, SYNC_DEBOUNCE: '5s', SYNC_MAX_DELAY: '1s' })[0]).toMatch(/SYNC_MAX_DELAY/);
   });
 
+  it('lists what a boolean accepts', () => {
+    expect(problems({ ...base, SYNC_DELETE: 'maybe' })).toEqual([
+      'SYNC_DELETE: expected true or false (also 1/0, yes/no, on/off), got "maybe"',
+    ]);
+  });
+
   it('requires known_hosts under accept-new too: the key seen first must outlive a restart', () => {
     const { SYNC_KNOWN_HOSTS: _, ...env } = base;
     const found = problems({ ...env, SYNC_HOST_KEY_POLICY: 'accept-new' });
