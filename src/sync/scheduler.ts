@@ -143,6 +143,11 @@ export class Scheduler {
   add(paths: Iterable<string>): void {
     if (this.#state === 'stopped') return;
     this.#changed = true;
+    this.#queue(paths);
+  }
+
+  /** Queues paths for the next batch: a change, or a failing path's retry (no change). */
+  #queue(paths: Iterable<string>): void {
     if (this.#pendingFull === undefined) {
       for (const path of paths) this.#pending.add(path);
       if (this.#pending.size > this.#options.maxPendingPaths) this.#setFull('overflow');
@@ -260,7 +265,8 @@ export class Scheduler {
 
   async #execute(job: Job, signal: AbortSignal): Promise<void> {
     const attempt = this.#failures + 1;
-    const changedBefore = this.#changed;
+    // Paths failing when the job is taken may be repaired by it: that is no missed change.
+    const changedBefore = this.#changed || this.#retries.size > 0;
     this.#changed = false;
     const startedAt = this.#clock.now();
     this.#emit({ type: 'started', job, attempt });
@@ -320,7 +326,7 @@ export class Scheduler {
       () => {
         this.#retryTimer = undefined;
         const due = this.#retries.take(this.#clock.now());
-        if (due.length > 0) this.add(due);
+        if (due.length > 0 && this.#state !== 'stopped') this.#queue(due);
         this.#armRetries();
       },
       Math.max(0, next - this.#clock.now()),

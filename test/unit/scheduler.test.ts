@@ -253,6 +253,24 @@ describe('Scheduler, paths that fail on their own', () => {
     expect(runs).toHaveLength(4); // healed: no more retries
   });
 
+  it('counts no pass as quiet while a path is failing: what it repairs may be that path', async () => {
+    const { clock, scheduler, runs, events } = setup({ debounceMs: 100 });
+    scheduler.add(['bad']);
+    await clock.advance(100);
+    runs[0]?.finish(denied('bad'));
+    await settle();
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    runs[1]?.finish(ok); // heals 'bad'
+    await settle();
+    scheduler.requestFull('resync');
+    await clock.advance(0);
+    runs[2]?.finish(ok);
+    await settle();
+    const quiet = events.flatMap((e) => (e.type === 'finished' && e.job.kind === 'full' ? [e.quiet] : []));
+    expect(quiet).toEqual([false, true]);
+  });
+
   it('heals a failing path in any full pass that goes through without it failing', async () => {
     const { clock, scheduler, runs, events } = setup({ debounceMs: 100 });
     scheduler.add(['bad']);
