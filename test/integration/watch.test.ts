@@ -23,6 +23,7 @@ import {
   watching,
 } from './support/scenario.ts';
 import type { Target } from './support/target.ts';
+import { waitFor } from './support/wait.ts';
 
 // Every kind of change arrives live, through the watcher and a batch, not through a full
 // pass: each test ends by checking that the initial pass was the only full one. The target
@@ -220,7 +221,8 @@ describe('watch modes', () => {
     await mkdir(s.file('d'));
     await writeFile(s.file('d/polled.txt'), 'found by a pass');
     await s.converged();
-    expect(await s.fullPasses()).toBeGreaterThan(1);
+    // The file lands before its pass has finished and been counted.
+    await waitFor('the poll pass to be counted', async () => (await s.fullPasses()) > 1);
     expect((await s.health('/metrics')).body).toMatch(/filesync_watch_backend\{backend="poll"\} 1/);
     await stopCleanly(daemon);
   });
