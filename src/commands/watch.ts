@@ -40,7 +40,6 @@ export async function watchCommand(
         'shared SSH connection closed; transfers connect on their own until it is back',
       );
 
-  master.ensure(); // started by the caller; the first pass waits for it
   let initialPassDone = false;
   let lastFailure: (Outcome & { ok: false }) | undefined;
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
