@@ -1,4 +1,12 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +81,30 @@ describe('the native directory watcher', () => {
     expect(w.watches()).toBe(1 + 5 * 2);
     // Entries of the watched directories: d0…d4 and cache at the top, sub in each d, 20 files in each sub.
     expect(backend.entries).toBe(6 + 5 * 1 + 5 * 20);
+  });
+
+  it('estimates the size of leaf directories from a sample, and still watches and reports them', async () => {
+    const w = await watching();
+    // 32 leaves: the first holds 10 files, the rest none. Only every 16th leaf is listed where
+    // link counts tell leaves apart (ext4, XFS, tmpfs); elsewhere every directory is.
+    for (let d = 0; d < 32; d++)
+      await mkdir(w.path(`top/d${String(d).padStart(2, '0')}`), { recursive: true });
+    for (let f = 0; f < 10; f++) await writeFile(w.path(`top/d00/f${f}`), 'x');
+    const backend = await w.start();
+    expect(w.watches()).toBe(1 + 1 + 32);
+    const sampled = [0xef53, 0x58465342, 0x01021994].includes(statfsSync(w.root).type);
+    // Listed: the top (1), top/ (32), the sampled leaves d00 (10) and d16 (0); 30 estimated at 5.
+    expect(backend.entries).toBe(sampled ? 1 + 32 + 10 + 30 * 5 : 1 + 32 + 10);
+    await writeFile(w.path('top/d31/late.txt'), 'late');
+    await w.reported('top/d31/late.txt');
+    await mkdir(w.path('top/d31/sub'));
+    await w.reported('top/d31/sub');
+    await waitFor('the new subdirectory to be watched', () => w.watches() === 1 + 1 + 32 + 1, {
+      timeoutMs: 5000,
+    });
+    await rm(w.path('top'), { recursive: true });
+    await waitFor('the watches to be released', () => w.watches() === 1, { timeoutMs: 5000 });
+    expect(backend.entries).toBe(1); // the top as listed at start; nothing below is counted now
   });
 
   it('reports content, permission-only and time-only changes, and dangling symlinks', async () => {
