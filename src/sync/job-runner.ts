@@ -2,6 +2,7 @@ import type { Logger } from '../log.ts';
 import { sourceIsEmpty } from './empty-source.ts';
 import { failure, type Outcome } from './outcome.ts';
 import { type Job, type PlanContext, planDeletionCount, planJob } from './plan.ts';
+import type { Progress } from './progress.ts';
 import type { PlanRunner } from './runner.ts';
 import type { JobRunner } from './scheduler.ts';
 import { surveyPaths } from './survey.ts';
@@ -16,6 +17,7 @@ export function createJobRunner(
   runner: PlanRunner,
   log: Logger,
   treeSize: () => number | undefined = () => undefined,
+  progressEveryMs = PROGRESS_EVERY_MS,
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
   let halted: Outcome | undefined;
@@ -36,7 +38,9 @@ export function createJobRunner(
       const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
       log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');
     }
-    const outcome = await runner.run(plan, signal);
+    const outcome = await withProgress(log, job.kind, progressEveryMs, (onProgress) =>
+      runner.run(plan, signal, onProgress),
+    );
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
     if (!outcome.ok && outcome.reason === 'max-delete') {
       halted = failure(
@@ -46,6 +50,37 @@ export function createJobRunner(
     }
     return outcome;
   };
+}
+
+/** How often a long run says how far it has got. */
+export const PROGRESS_EVERY_MS = 5000;
+
+/**
+ * Runs `run`, logging its latest progress every `everyMs` while it lasts: a run shorter than
+ * that says nothing, and nothing ticks between runs.
+ */
+async function withProgress(
+  log: Logger,
+  kind: Job['kind'],
+  everyMs: number,
+  run: (onProgress: (progress: Progress) => void) => Promise<Outcome>,
+): Promise<Outcome> {
+  const begin = Date.now();
+  let latest: Progress | undefined;
+  let logged: Progress | undefined;
+  const timer = setInterval(() => {
+    if (latest === undefined || latest === logged) return;
+    logged = latest;
+    const { bytes, percent, rate, files } = latest;
+    log.info({ kind, bytes, percent, rate, ...files, elapsedMs: Date.now() - begin }, 'sync progress');
+  }, everyMs);
+  try {
+    return await run((progress) => {
+      latest = progress;
+    });
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /**

@@ -52,6 +52,8 @@ export interface Plan {
   readonly roots?: Roots;
   /** Set when rsync itemizes its changes (ITEMIZE_FORMAT): how many paths of each kind to keep. */
   readonly itemize?: { readonly keep: number };
+  /** Set when rsync reports its progress (--info=progress2). */
+  readonly progress?: boolean;
 }
 
 /** Paths of each kind a full pass keeps from its itemized output, for the drift warning. */
@@ -74,15 +76,20 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
       ...deletion,
       ...context.filter.rsyncRules(),
       `--out-format=${ITEMIZE_FORMAT}`,
+      PROGRESS_ARG,
     ];
-    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS } };
+    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS }, progress: true };
   }
-  return rsyncPlan(
+  const plan = rsyncPlan(
     context,
-    ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules()],
+    ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules(), PROGRESS_ARG],
     batchList(job.paths, config.rsync.delete),
   );
+  return { ...plan, progress: true };
 }
+
+/** One line for the whole run, rewritten as it goes (see progress.ts). */
+const PROGRESS_ARG = '--info=progress2';
 
 /**
  * The --files-from list of a batch, one run without recursion. A file is listed as itself; a

@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import { createLogger } from '../../src/log.ts';
@@ -10,10 +11,21 @@ import { ItemizedTally } from '../../src/sync/itemize.ts';
 import { createJobRunner } from '../../src/sync/job-runner.ts';
 import type { Outcome } from '../../src/sync/outcome.ts';
 import type { Plan } from '../../src/sync/plan.ts';
+import type { Progress } from '../../src/sync/progress.ts';
 import type { PlanRunner } from '../../src/sync/runner.ts';
 
 // The job runner's choice of file list for a full pass: the watcher's count of the tree when
 // there is one, otherwise what the last full pass listed.
+
+const SSH = {
+  host: 'backup.example.com',
+  port: 22,
+  user: 'sync',
+  identityFile: '/run/id',
+  knownHostsFile: '/keys/known_hosts',
+  hostKeyPolicy: 'strict' as const,
+  controlPath: '/run/ssh-control',
+};
 
 function setUp(treeSize: () => number | undefined, env: Record<string, string> = {}) {
   const result = parseConfig({
@@ -27,15 +39,7 @@ function setUp(treeSize: () => number | undefined, env: Record<string, string> =
   });
   if (!result.ok) throw new Error(result.problems.join('\n'));
   const config = result.config;
-  const ssh = {
-    host: 'backup.example.com',
-    port: 22,
-    user: 'sync',
-    identityFile: '/run/id',
-    knownHostsFile: '/keys/known_hosts',
-    hostKeyPolicy: 'strict' as const,
-    controlPath: '/run/ssh-control',
-  };
+  const ssh = SSH;
   const plans: Plan[] = [];
   let listed = 0;
   let onTarget = 0;
@@ -59,6 +63,7 @@ function setUp(treeSize: () => number | undefined, env: Record<string, string> =
     whole,
     runFull,
     plans,
+    config,
     listing: (count: number) => (listed = count),
     targetHolds: (count: number) => (onTarget = count),
   };
@@ -136,5 +141,62 @@ describe('what counts as an empty source', () => {
     const links = await mkdtemp(join(tmpdir(), 'filesync-empty-link-'));
     await symlink('/nowhere', join(links, 'dangling'));
     expect(await sourceIsEmpty(links, new Filter({ include: [], exclude: [] }))).toBe(false);
+  });
+});
+
+describe('progress', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs how far a long run has got every so often, each change once, and nothing after it', async () => {
+    vi.useFakeTimers();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const progressLines = () => lines.filter((line) => line.msg === 'sync progress');
+    const { config } = setUp(() => undefined, { SYNC_ALLOW_EMPTY_SOURCE: 'true' });
+    let report: (progress: Progress) => void = () => {};
+    let finish = () => {};
+    const runner: PlanRunner = {
+      async run(plan, _signal, onProgress) {
+        expect(plan.progress).toBe(true);
+        report = (progress) => onProgress?.(progress);
+        await new Promise<void>((resolve) => {
+          finish = resolve;
+        });
+        const stats = { files: 10, filesTransferred: 1, filesDeleted: 0, bytesTransferred: 1000 };
+        return { ok: true, stats, vanished: false, itemized: undefined };
+      },
+    };
+    const context = { config, filter: new Filter(config.filter), ssh: SSH };
+    const running = createJobRunner(
+      context,
+      runner,
+      log,
+      () => undefined,
+      1000,
+    )({ kind: 'full', reason: 'start' }, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(progressLines()).toEqual([]); // nothing reported yet: nothing to say
+    report({ bytes: 1000, percent: 10, rate: '1.00kB/s', files: { transferred: 1, toCheck: 9, listed: 10 } });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(progressLines()).toEqual([
+      expect.objectContaining({
+        kind: 'full',
+        bytes: 1000,
+        percent: 10,
+        rate: '1.00kB/s',
+        toCheck: 9,
+        listed: 10,
+      }),
+    ]);
+    report({ bytes: 2000, percent: 20, rate: '1.00kB/s' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(progressLines().map((line) => line.bytes)).toEqual([1000, 2000]);
+    finish();
+    expect((await running).ok).toBe(true);
+    report({ bytes: 3000, percent: 30, rate: '1.00kB/s' });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(progressLines()).toHaveLength(2);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
 import { ITEMIZE_FORMAT } from '../../src/sync/itemize.ts';
+import type { Progress } from '../../src/sync/progress.ts';
 import { processRunner } from '../../src/sync/runner.ts';
 
 const fixture = (name: string) => ({ file: resolve('test/fixtures/bin', name), args: [], stdin: undefined });
@@ -44,6 +45,37 @@ it('streams an itemizing run into counts and the first paths, and still reads --
     expect(outcome.ok && outcome.itemized?.kinds.missing.paths).toHaveLength(3);
     const again = await processRunner.run(plan, new AbortController().signal);
     expect(again.ok && again.itemized?.total).toBe(0);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+it('reports an rsync killed by a signal, and hands its list on stdin', async () => {
+  const killed = {
+    file: 'sh',
+    args: ['-c', 'read line; [ "$line" = "a/b" ] && kill -KILL $$'],
+    stdin: 'a/b\n',
+  };
+  const outcome = await processRunner.run(killed, new AbortController().signal);
+  expect(outcome).toMatchObject({ ok: false, reason: 'local' });
+  expect(outcome.ok ? '' : outcome.message).toContain('killed by SIGKILL');
+});
+
+it('hands --info=progress2 lines to onProgress, and still reads --stats', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'filesync-progress-'));
+  try {
+    await mkdir(join(root, 'src'));
+    for (let i = 0; i < 3; i++) await writeFile(join(root, 'src', `f${i}`), Buffer.alloc(200_000, i));
+    const plan = {
+      file: 'rsync',
+      args: ['-a', '--stats', '--info=progress2', `${root}/src/`, `${root}/dst/`],
+      stdin: undefined,
+      progress: true,
+    };
+    const seen: Progress[] = [];
+    const outcome = await processRunner.run(plan, new AbortController().signal, (p) => seen.push(p));
+    expect(outcome).toMatchObject({ ok: true, stats: { filesTransferred: 3 } });
+    expect(seen.at(-1)).toMatchObject({ bytes: 600_000, percent: 100, files: { toCheck: 0, listed: 4 } });
   } finally {
     await rm(root, { recursive: true, force: true });
   }

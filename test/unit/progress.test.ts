@@ -1,0 +1,31 @@
+import { expect, it } from 'vitest';
+import { parseProgress } from '../../src/sync/progress.ts';
+
+it('reads the bytes, percentage, rate and file counts of an --info=progress2 line', () => {
+  expect(parseProgress('      6,000,000  66%    2.94MB/s    0:00:01 (xfr#2, to-chk=1/4)')).toEqual({
+    bytes: 6_000_000,
+    percent: 66,
+    rate: '2.94MB/s',
+    files: { transferred: 2, toCheck: 1, listed: 4 },
+  });
+  expect(parseProgress('         32,768   0%    0.00kB/s    0:00:00  ')).toEqual({
+    bytes: 32_768,
+    percent: 0,
+    rate: '0.00kB/s',
+  });
+  expect(
+    parseProgress('  1,234,567,890 100%  110.52MB/s    1:02:03 (xfr#99, ir-chk=1000/250000)')?.files,
+  ).toEqual({ transferred: 99, toCheck: 1000, listed: 250_000 });
+});
+
+it('takes no other line for progress', () => {
+  for (const line of [
+    '>f+++++++++ f1',
+    'Number of files: 4 (reg: 3, dir: 1)',
+    '',
+    '12 files',
+    '*deleting a 1%',
+  ]) {
+    expect(parseProgress(line)).toBeUndefined();
+  }
+});
