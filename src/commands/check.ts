@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -33,6 +34,7 @@ export async function checkCommand(config: Config, print: (line: string) => void
   const remote = `${config.remote.user}@${config.remote.host}:${config.remote.port}`;
   const steps: Step[] = [
     { name: 'key', run: () => checkKey(config, ssh) },
+    { name: 'reachable', run: () => checkReachable(config) },
     { name: 'host key', run: () => checkHostKey(ssh, config, remote) },
     { name: 'authentication', run: () => checkAuth(ssh, remote) },
     { name: 'remote rsync', run: () => checkRemoteRsync(ssh) },
@@ -62,6 +64,46 @@ async function checkKey(config: Config, ssh: SshTarget): Promise<Verdict> {
   }
   const fingerprint = await execa('ssh-keygen', ['-l', '-f', '-'], { input: result.stdout, reject: false });
   return { ok: true, detail: `${config.ssh.keyPath} (${fingerprint.stdout.trim()})` };
+}
+
+/** How long `check` waits for the target's SSH greeting. */
+const REACH_TIMEOUT_MS = 10_000;
+
+/** Something answers at host:port, and it greets like an SSH server. */
+async function checkReachable({ remote }: Config): Promise<Verdict> {
+  const address = `${remote.host}:${remote.port}`;
+  const fix = 'check SYNC_REMOTE_HOST and SYNC_REMOTE_PORT, and that sshd runs there';
+  const greeting = await new Promise<string | Error>((resolve) => {
+    const socket = connect({ host: remote.host, port: remote.port });
+    let received = '';
+    socket.setTimeout(REACH_TIMEOUT_MS, () => {
+      socket.destroy();
+      resolve(new Error(received === '' ? `no answer within ${REACH_TIMEOUT_MS / 1000}s` : 'no greeting'));
+    });
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (received.includes('\n') || received.length > 255) {
+        socket.destroy();
+        resolve(received.split(/\r?\n/)[0] ?? '');
+      }
+    });
+    socket.on('error', resolve);
+    socket.on('close', () =>
+      resolve(received === '' ? new Error('the connection was closed at once') : received),
+    );
+  });
+  if (greeting instanceof Error) {
+    const code = (greeting as NodeJS.ErrnoException).code;
+    return { ok: false, detail: `cannot reach ${address} (${code ?? greeting.message}): ${fix}.` };
+  }
+  if (!greeting.startsWith('SSH-')) {
+    return {
+      ok: false,
+      detail: `${address} answers, but not as an SSH server (${JSON.stringify(greeting.slice(0, 60))}): ${fix}.`,
+    };
+  }
+  return { ok: true, detail: `${address} answers as ${greeting.trim()}` };
 }
 
 async function checkHostKey(ssh: SshTarget, config: Config, remote: string): Promise<Verdict> {

@@ -35,11 +35,38 @@ const RESERVED_RSYNC_ARGS = [
 /** Validates the environment and the files it names; never throws for bad input. */
 export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> {
   const parsed = parseConfig(env);
-  if (!parsed.ok) return parsed;
-  const problems = await checkFiles(parsed.config);
-  if (problems.length > 0) return { ok: false, problems };
+  // The files are checked even when other settings are wrong, so one message names them all.
+  const fileProblems = await checkFiles(parsed.ok ? parsed.config : fileSettingsOf(env));
+  if (!parsed.ok) return { ok: false, problems: [...parsed.problems, ...fileProblems] };
+  if (fileProblems.length > 0) return { ok: false, problems: fileProblems };
   const sourceDir = await realpath(parsed.config.sourceDir);
   return { ok: true, config: Object.freeze({ ...parsed.config, sourceDir }) };
+}
+
+/** What checkFiles needs of the configuration. */
+interface FileSettings {
+  readonly sourceDir: string | undefined;
+  readonly remote: { readonly host: string; readonly port: number };
+  readonly ssh: {
+    readonly keyPath: string | undefined;
+    readonly knownHostsPath: string | undefined;
+    readonly hostKeyPolicy: string | undefined;
+  };
+}
+
+/** The file settings as given, where the rest of the environment did not parse. */
+function fileSettingsOf(env: NodeJS.ProcessEnv): FileSettings {
+  const given = (name: SettingName) => (env[name]?.trim() ? env[name] : undefined);
+  const port = Number(env.SYNC_REMOTE_PORT ?? 22);
+  return {
+    sourceDir: given('SYNC_SOURCE_DIR'),
+    remote: { host: given('SYNC_REMOTE_HOST') ?? 'HOST', port: Number.isInteger(port) ? port : 22 },
+    ssh: {
+      keyPath: given('SYNC_SSH_KEY'),
+      knownHostsPath: given('SYNC_KNOWN_HOSTS'),
+      hostKeyPolicy: given('SYNC_HOST_KEY_POLICY') ?? String(schema.SYNC_HOST_KEY_POLICY.default),
+    },
+  };
 }
 
 /** The pure half of loadConfig: values and their relations, without touching the filesystem. */
@@ -167,28 +194,32 @@ function describeEnvError(name: SettingName, error: Error | undefined): string {
 }
 
 /** The filesystem half: the paths the configuration names must exist and be readable. */
-async function checkFiles(config: Config): Promise<string[]> {
+async function checkFiles(config: FileSettings): Promise<string[]> {
   const problems: string[] = [];
-  const source = await stat(config.sourceDir).catch(() => undefined);
-  if (source === undefined) {
+  // A setting not given at all has its own problem already ("… is required").
+  const { sourceDir } = config;
+  const source = sourceDir === undefined ? undefined : await stat(sourceDir).catch(() => null);
+  if (source === null) {
     problems.push(
-      `SYNC_SOURCE_DIR: ${config.sourceDir} does not exist; create it or mount the directory to mirror there.`,
+      `SYNC_SOURCE_DIR: ${sourceDir} does not exist; create it or mount the directory to mirror there.`,
     );
-  } else if (!source.isDirectory()) {
-    problems.push(`SYNC_SOURCE_DIR: ${config.sourceDir} is not a directory.`);
-  } else if (!(await readable(config.sourceDir, constants.R_OK | constants.X_OK))) {
-    problems.push(
-      `SYNC_SOURCE_DIR: ${config.sourceDir} is not readable by this user (uid ${process.getuid?.()}).`,
-    );
+  } else if (source !== undefined && !source.isDirectory()) {
+    problems.push(`SYNC_SOURCE_DIR: ${sourceDir} is not a directory.`);
+  } else if (sourceDir !== undefined && !(await readable(sourceDir, constants.R_OK | constants.X_OK))) {
+    problems.push(`SYNC_SOURCE_DIR: ${sourceDir} is not readable by this user (uid ${process.getuid?.()}).`);
   }
 
-  const key = await readFile(config.ssh.keyPath, 'utf8').catch((error: NodeJS.ErrnoException) => error);
+  const keyPath = config.ssh.keyPath;
+  const key =
+    keyPath === undefined
+      ? undefined
+      : await readFile(keyPath, 'utf8').catch((error: NodeJS.ErrnoException) => error);
   if (key instanceof Error) {
     problems.push(
-      `SYNC_SSH_KEY: cannot read ${config.ssh.keyPath} (${key.code ?? key.message}); mount the private key there, readable by uid ${process.getuid?.()}.`,
+      `SYNC_SSH_KEY: cannot read ${keyPath} (${key.code ?? key.message}); mount the private key there, readable by uid ${process.getuid?.()}.`,
     );
-  } else if (!key.includes('PRIVATE KEY')) {
-    problems.push(`SYNC_SSH_KEY: ${config.ssh.keyPath} does not look like an SSH private key.`);
+  } else if (key !== undefined && !key.includes('PRIVATE KEY')) {
+    problems.push(`SYNC_SSH_KEY: ${keyPath} does not look like an SSH private key.`);
   }
 
   const knownHosts = config.ssh.knownHostsPath;

@@ -69,25 +69,26 @@ export const RsyncExit = {
   remoteShell: 255,
 } as const;
 
+// What to do about each failure, true of every command: whether and when it is retried is for the
+// caller to say (watch logs retryInMs; once and check do not retry).
 const HINTS: Readonly<Record<FailureReason, string>> = {
   'host-key':
     "The target's host key is not the one pinned in SYNC_KNOWN_HOSTS. If the target was rebuilt on purpose, replace its line (ssh-keyscan -p PORT HOST); otherwise the connection may be intercepted.",
   auth: "The target refused the key: add the public half of SYNC_SSH_KEY to the SYNC_REMOTE_USER's ~/.ssh/authorized_keys on the target.",
-  unreachable:
-    'Cannot reach the target: check SYNC_REMOTE_HOST, SYNC_REMOTE_PORT and that sshd runs there. Changes are kept and retried.',
+  unreachable: 'Cannot reach the target: check SYNC_REMOTE_HOST, SYNC_REMOTE_PORT and that sshd runs there.',
   'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
   'remote-path':
     'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
   'max-delete':
-    'A run reached SYNC_MAX_DELETE and deleted no more; filesync stops syncing until it is restarted, so the mirror loses no more. If the deletions are meant, raise SYNC_MAX_DELETE (or unset it) and restart; otherwise find out what removed so much from the source first.',
+    'A run reached SYNC_MAX_DELETE and deleted no more. If the deletions are meant, raise SYNC_MAX_DELETE (or unset it) and start filesync again; otherwise find out what removed so much from the source first.',
   'empty-source':
-    'The source directory is empty or missing while the mirror is not, so filesync deletes nothing: check that the source volume is mounted (Docker creates an empty directory for a missing host path). Syncing resumes once files appear; to empty the mirror on purpose, set SYNC_ALLOW_EMPTY_SOURCE=true.',
-  partial: 'Some files could not be transferred (see the message); they are retried with the next attempt.',
-  timeout: 'No data moved for SYNC_IO_TIMEOUT: the link or the target is stalled. Retrying.',
+    'The source directory is empty or missing while the mirror is not, so filesync deletes nothing: check that the source volume is mounted (Docker creates an empty directory for a missing host path). To empty the mirror on purpose, set SYNC_ALLOW_EMPTY_SOURCE=true.',
+  partial: 'Some files could not be transferred: see the message for which, and why.',
+  timeout: 'No data moved for SYNC_IO_TIMEOUT: the link or the target is stalled.',
   usage: 'rsync rejected its options: check SYNC_RSYNC_EXTRA_ARGS and that rsync ≥ 3.2.3 runs on both ends.',
-  cancelled: 'The transfer was stopped (shutdown or timeout); the changes are kept.',
+  cancelled: 'The transfer was stopped (shutdown or timeout).',
   local: 'rsync could not be started here: install rsync and openssh-client on this machine.',
-  unknown: 'rsync failed unexpectedly; see the message. Changes are kept and retried.',
+  unknown: 'rsync failed unexpectedly; see the message.',
 };
 
 const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [

@@ -10,6 +10,7 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -251,6 +252,26 @@ describe('host keys', () => {
     expect(check.exitCode).toBe(1);
     expect(check.stdout).toMatch(/FAIL {2}host key/);
     expect(check.stdout).toMatch(/Host key verification failed/);
+  });
+
+  it('check says the target cannot be reached before it gets to the host key', async () => {
+    const s = await scenario();
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const check = await runCli(
+      { ...s.env, SYNC_REMOTE_HOST: '127.0.0.1', SYNC_REMOTE_PORT: String(closed) },
+      ['check'],
+    );
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(/FAIL {2}reachable {8}cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+    expect(check.stdout).not.toMatch(/host key/);
+    expect(check.stdout).not.toMatch(/retried/);
+    const good = await runCli(s.env, ['check']);
+    expect(good.stdout).toMatch(/PASS {2}reachable {8}\S+ answers as SSH-2\.0-/);
   });
 
   it('trusts on first use under accept-new, and then pins the key', async () => {

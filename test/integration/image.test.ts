@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { GenericContainer, Network, type StartedNetwork } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -222,7 +222,12 @@ describe('systemd/filesync.service', () => {
     const address = await inspect(target.container.getId(), '{{.NetworkSettings.Networks.bridge.IPAddress}}');
     await mkdir(join(etc, 'secrets'), { mode: 0o755 });
     await chmod(etc, 0o755);
+    // As the README installs them: the directory and key owned by uid 1000, the key 0400.
     await copyFile(join(secrets, 'id_ed25519'), join(etc, 'secrets/id_ed25519'));
+    await chmod(join(etc, 'secrets/id_ed25519'), 0o400);
+    await chown(join(etc, 'secrets/id_ed25519'), 1000, 1000);
+    await chmod(join(etc, 'secrets'), 0o700);
+    await chown(join(etc, 'secrets'), 1000, 1000);
     const hostKey = (await readFile(join(secrets, 'known_hosts'), 'utf8')).replace(/^target /, `${address} `);
     await writeFile(join(etc, 'secrets/known_hosts'), hostKey);
     await writeFile(
@@ -244,11 +249,18 @@ describe('systemd/filesync.service', () => {
     }
     expect(start.slice(0, 3)).toEqual(['/usr/bin/docker', 'run', '--rm']);
 
-    await execa(
-      command(value('ExecStartPre')[0] ?? '', env)[0] ?? '',
-      command(value('ExecStartPre')[0] ?? '', env).slice(1),
-      { reject: false },
-    );
+    const [removeStale = '', sourceCheck = ''] = value('ExecStartPre');
+    const removal = command(removeStale, env);
+    await execa(removal[0] ?? '', removal.slice(1), { reject: false });
+    // The source check is a shell line: systemd hands sh the script with $$ made $.
+    const script = /^\/bin\/sh -c '(.*)'$/.exec(sourceCheck)?.[1]?.replaceAll('$$', '$') ?? '';
+    const missing = await execa('/bin/sh', ['-c', script], {
+      env: { ...env, FILESYNC_SOURCE: join(etc, 'missing') },
+      reject: false,
+    });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/FILESYNC_SOURCE=.*missing is not a directory/);
+    expect((await execa('/bin/sh', ['-c', script], { env, reject: false })).exitCode).toBe(0);
     const service = execa(start[0] ?? '', start.slice(1), { reject: false });
     try {
       await writeFile(join(source, 'from-systemd.txt'), 'unit');
@@ -273,10 +285,24 @@ describe('systemd/filesync.service', () => {
 });
 
 describe('docker-compose.yml', () => {
+  /** Compose v2 where the plugin is there, else v1 (Debian's docker-compose), as the README says. */
   const compose = async (): Promise<string[]> => {
     const v2 = await execa('docker', ['compose', 'version'], { reject: false });
     return v2.exitCode === 0 ? ['docker', 'compose'] : ['docker-compose'];
   };
+  /** A README line as typed on this machine: `docker-compose` where Compose v2 is missing. */
+  const asWritten = (line: string, v2: boolean) =>
+    v2 ? line : line.replace(/\bdocker compose\b/g, 'docker-compose');
+
+  /** The Quick start's shell blocks, as the README has them. */
+  async function quickStart(): Promise<string[][]> {
+    const readme = await readFile('README.md', 'utf8');
+    const section = readme.slice(
+      readme.indexOf('## Quick start'),
+      readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1),
+    );
+    return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((block) => (block[1] ?? '').trim().split('\n'));
+  }
 
   it('is a valid compose file', async () => {
     const [file = 'docker-compose', ...pre] = await compose();
@@ -285,32 +311,70 @@ describe('docker-compose.yml', () => {
     expect(result.exitCode).toBe(0);
   });
 
-  it('up syncs ./data into the demo target with no other set-up', async () => {
+  it("follows the README's Quick start literally: up, a file into data/, on the target, ready, down", async () => {
+    const [[up = ''] = [], demo = []] = await quickStart();
+    expect(up).toBe('docker compose up');
+    // What each line of the demo block must show; a README edit that changes them fails here.
+    const shows = ['', 'hello.txt', '{"status":"ready"}', 'filesync_syncs_total{', ''];
+    expect(demo).toHaveLength(shows.length);
+    expect(demo[0]).toBe('echo hello > data/hello.txt');
+    expect(demo[4]).toMatch(/^docker compose down/);
+
+    // In a copy of the repository as a clone has it: never the user's own ./data. The health
+    // port is the one thing changed (8080 may be taken here), through the file's own variable.
+    const clone = await mkdtemp(join(tmpdir(), 'filesync-quickstart-'));
+    const files = await execa('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+      stripFinalNewline: false,
+    });
+    for (const file of files.stdout.split('\0').filter((name) => name !== '' && existsSync(name))) {
+      await mkdir(dirname(join(clone, file)), { recursive: true });
+      await copyFile(file, join(clone, file));
+    }
+    const port = await freePort();
+    const env = { ...process.env, FILESYNC_HEALTH_PORT: String(port) };
+    const v2 = (await compose()).length === 2;
+    const sh = (line: string) =>
+      execa('sh', ['-c', asWritten(line, v2).replaceAll('localhost:8080', `localhost:${port}`)], {
+        cwd: clone,
+        env,
+        reject: false,
+      });
+    const running = sh(up);
+    try {
+      await waitFor('the initial sync', async () => (await sh(demo[2] ?? '')).stdout.includes('"ready"'), {
+        timeoutMs: 300_000, // the first run builds both images
+        intervalMs: 1000,
+      });
+      for (const [i, line] of demo.slice(0, 4).entries()) {
+        const shown = await waitFor(`"${line}" to show ${shows[i]}`, async () => {
+          const result = await sh(line);
+          return result.exitCode === 0 && result.stdout.includes(shows[i] ?? '') ? result.stdout : undefined;
+        });
+        expect(shown).toContain(shows[i]);
+      }
+      expect((await sh(demo[4] ?? '')).exitCode).toBe(0);
+      expect((await running).exitCode).toBe(0);
+    } finally {
+      await sh('docker compose down --volumes --timeout 30');
+      running.kill();
+      await rm(clone, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a FILESYNC_DATA that does not exist, rather than mirroring an empty directory', async () => {
     const [file = 'docker-compose', ...pre] = await compose();
     const project = `filesync-e2e-${process.pid}`;
-    // A directory of its own, never the user's ./data (the demo's default).
-    const data = await mkdtemp(join(tmpdir(), 'filesync-compose-data-'));
-    await chmod(data, 0o755); // readable by the container's uid 1000, as a ./data would be
-    const env = { ...process.env, FILESYNC_HEALTH_PORT: String(await freePort()), FILESYNC_DATA: data };
+    const missing = join(tmpdir(), `filesync-missing-${process.pid}`);
+    const env = { ...process.env, FILESYNC_HEALTH_PORT: String(await freePort()), FILESYNC_DATA: missing };
     const run = (args: string[]) =>
       execa(file, [...pre, '--project-name', project, ...args], { env, reject: false });
     try {
-      const up = await run(['up', '--detach', '--build']);
-      expect(up.exitCode, up.stderr).toBe(0);
-      await waitFor(
-        'the initial sync',
-        async () => (await run(['logs', 'filesync'])).stdout.includes('initial sync complete'),
-        { timeoutMs: 60_000 },
-      );
-      await writeFile(join(data, 'hello.txt'), 'hello from compose');
-      const listed = await waitFor('the file on the target', async () => {
-        const ls = await run(['exec', '-T', 'target', 'cat', '/home/filesync/mirror/data/hello.txt']);
-        return ls.exitCode === 0 ? ls.stdout : undefined;
-      });
-      expect(listed).toBe('hello from compose');
+      const up = await run(['up', '--detach', '--no-deps', 'filesync']);
+      expect(up.exitCode).not.toBe(0);
+      expect(up.stderr).toMatch(/does not exist|no such file/i);
+      expect(existsSync(missing)).toBe(false);
     } finally {
       await run(['down', '--volumes', '--timeout', '30']);
-      await rm(data, { recursive: true, force: true });
     }
   });
 });

@@ -185,6 +185,25 @@ describe('loadConfig', () => {
     expect(found[2]).toMatch(/SYNC_KNOWN_HOSTS: cannot read/);
   });
 
+  it('names bad settings and bad files in the same message', async () => {
+    const result = await loadConfig({
+      ...base,
+      SYNC_DELETE: 'maybe',
+      SYNC_REMOTE_PORT: 'twenty-two',
+      SYNC_SOURCE_DIR: join(dir, 'nope'),
+      SYNC_SSH_KEY: join(dir, 'no-key'),
+      SYNC_KNOWN_HOSTS: join(dir, 'no-known-hosts'),
+    });
+    const found = result.ok ? [] : result.problems;
+    expect(found).toEqual([
+      expect.stringMatching(/^SYNC_REMOTE_PORT: /),
+      expect.stringMatching(/^SYNC_DELETE: expected true or false .*got "maybe"/),
+      expect.stringMatching(/^SYNC_SOURCE_DIR: .*nope does not exist/),
+      expect.stringMatching(/^SYNC_SSH_KEY: cannot read .*no-key/),
+      expect.stringMatching(/^SYNC_KNOWN_HOSTS: cannot read .*ssh-keyscan -p 22 /),
+    ]);
+  });
+
   it('takes a known_hosts under accept-new that can be written, or created, and no other', async () => {
     const env = {
       ...base,

@@ -37,13 +37,40 @@ type Container = {
   volumeMounts?: { mountPath: string; readOnly?: boolean }[];
 };
 
-const files = readdirSync(DIR).filter((file) => file.endsWith('.yaml'));
+const files = readdirSync(DIR, { recursive: true, encoding: 'utf8' }).filter((file) =>
+  file.endsWith('.yaml'),
+);
 
 describe('Kubernetes manifests', () => {
   it.each(files)('%s validates against the Kubernetes schemas', (file) => {
     const docs = documents(file);
     expect(docs.length).toBeGreaterThan(0);
     for (const doc of docs) validate(doc);
+  });
+
+  it('applies one Deployment and its ConfigMaps, and no placeholder Secret, with `kubectl apply -f` of the folder', () => {
+    // kubectl apply -f DIR takes the folder's own files, not its subfolders (that needs -R).
+    const top = readdirSync(DIR).filter((file) => file.endsWith('.yaml'));
+    const kinds = top.flatMap((file) => documents(file).map((doc) => doc.kind));
+    expect(kinds.filter((kind) => kind === 'Deployment')).toHaveLength(1);
+    expect(kinds).not.toContain('Secret');
+    expect(files).toContain('examples/secret.example.yaml');
+  });
+
+  it('names the image as the README, compose and systemd do: filesync:<version>', () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const image = `filesync:${version}`;
+    for (const file of ['deployment.yaml', 'native-sidecar/deployment.yaml']) {
+      expect(readFileSync(join(DIR, file), 'utf8')).toContain(`image: ${image}\n`);
+    }
+    expect(readFileSync('docker-compose.yml', 'utf8')).toContain(`image: ${image}\n`);
+    expect(readFileSync('systemd/filesync.service', 'utf8')).toContain(
+      `Environment=FILESYNC_IMAGE=${image}\n`,
+    );
+    const readme = readFileSync('README.md', 'utf8');
+    expect(readme).toContain(`docker build -t ${image} .`);
+    const tags = new Set(readme.match(/\bfilesync:[\w.-]+/g));
+    expect([...tags]).toEqual([image]);
   });
 
   it('would reject an invalid manifest (the check can fail)', () => {
@@ -55,7 +82,7 @@ describe('Kubernetes manifests', () => {
 
   it.each([
     ['deployment.yaml', 'containers', undefined],
-    ['deployment-native-sidecar.yaml', 'initContainers', 'Always'],
+    ['native-sidecar/deployment.yaml', 'initContainers', 'Always'],
   ] as const)('%s runs filesync locked down, probed and sized', (file, list, restartPolicy) => {
     const [deployment] = documents(file) as { spec: { template: { spec: Record<string, unknown> } } }[];
     const pod = deployment?.spec.template.spec ?? {};
