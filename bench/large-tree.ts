@@ -1,7 +1,8 @@
 // The large-tree scenario: a tree already in sync, and what it costs to start watching it.
 //   rsync no-op — one `rsync -a` of the tree through the same sshd, nothing to send (the floor),
 //                 and the same with `--delete --partial-dir`, as a mirror's pass runs it
-//   filesync    — start → initial pass done (ready), RSS, inotify watches, idle CPU
+//   filesync    — start → initial pass done (ready), RSS, inotify watches, idle CPU; and start →
+//                 ready with SYNC_DELETE=false, the pass that compares with the plain no-op
 //   verify      — `filesync verify` of the tree in sync, next to the `rsync --dry-run` it is
 //                 built on (same deletions, partial-dir and itemizing) through the same sshd
 //   lsyncd      — the same readings, when lsyncd is installed
@@ -36,21 +37,14 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
   await writeTree(source, files, dirs);
   const createMs = performance.now() - createStart;
   const initialCopyMs = await rsyncOnce(target, source, remoteDir); // now in sync
+  // Interleaved, one of each a round, so that the machine's drift over the minutes this takes
+  // (other work, the page cache, the disk) weighs on the floor and on filesync alike.
   const noop: number[] = [];
   const mirrorNoop: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    noop.push(await rsyncOnce(target, source, remoteDir));
-    // What a mirror must run (deletions, resumable transfers): filesync's pass, and lsyncd's
-    // minus the partial-dir.
-    mirrorNoop.push(
-      await rsyncOnce(target, source, remoteDir, ['--delete', '--partial-dir=.filesync-partial']),
-    );
-  }
-  const rsyncNoopMs = median(noop);
-  const rsyncMirrorNoopMs = median(mirrorNoop);
-  const verify = await measureVerify(target, source, remoteDir, env, runs);
-
   const ready: number[] = [];
+  // The same with SYNC_DELETE=false: a pass that is `rsync -a` but for the partial-dir, so its
+  // reading sits next to the plain no-op (deletions cost rsync itself a receiver-side scan).
+  const readyKeeping: number[] = [];
   let readings: ReturnType<typeof processStats> & { inotifyWatches: number; idleCpuSeconds: number } = {
     rssMiB: 0,
     peakRssMiB: 0,
@@ -59,6 +53,12 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
     idleCpuSeconds: 0,
   };
   for (let i = 0; i < runs; i++) {
+    noop.push(await rsyncOnce(target, source, remoteDir));
+    // What a mirror must run (deletions, resumable transfers): filesync's pass, and lsyncd's
+    // minus the partial-dir.
+    mirrorNoop.push(
+      await rsyncOnce(target, source, remoteDir, ['--delete', '--partial-dir=.filesync-partial']),
+    );
     const { daemon, readyMs } = await started(env);
     ready.push(readyMs);
     const pid = daemon.pid ?? 0;
@@ -67,11 +67,22 @@ export async function largeTree(target: Target, mirror: string, options: LargeTr
       readings = { ...processStats(pid), inotifyWatches: inotifyWatches(pid), idleCpuSeconds };
     }
     await daemon.stop();
+    const keeping = await started({ ...env, SYNC_DELETE: 'false' });
+    readyKeeping.push(keeping.readyMs);
+    await keeping.daemon.stop();
   }
+  const rsyncNoopMs = median(noop);
+  const rsyncMirrorNoopMs = median(mirrorNoop);
+  const verify = await measureVerify(target, source, remoteDir, env, runs);
   const readyMs = median(ready);
   const filesync = {
     readyMs: Math.round(readyMs),
     readyOverRsyncNoop: Math.round((readyMs / rsyncNoopMs) * 100) / 100,
+    readyOverMirrorNoop: Math.round((readyMs / rsyncMirrorNoopMs) * 100) / 100,
+    withoutDeletions: {
+      readyMs: Math.round(median(readyKeeping)),
+      readyOverRsyncNoop: Math.round((median(readyKeeping) / rsyncNoopMs) * 100) / 100,
+    },
     rssMiB: readings.rssMiB,
     peakRssMiB: readings.peakRssMiB,
     inotifyWatches: readings.inotifyWatches,
