@@ -4,5 +4,6 @@ export default defineConfig({
   test: {
     include: ['test/unit/**/*.test.ts'],
     setupFiles: ['test/fail-on-warnings.ts'],
+    globalSetup: ['test/support/tmpdir.ts'],
   },
 });

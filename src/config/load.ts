@@ -190,6 +190,10 @@ function describeEnvError(name: SettingName, error: Error | undefined): string {
   if (settingTypes[name] === 'boolean' && input !== undefined) {
     return `${name}: expected true or false (also 1/0, yes/no, on/off), got ${JSON.stringify(input)}`;
   }
+  const choices = /^Value "(.*)" not in choices \[(.*)\]$/.exec(error?.message ?? '');
+  if (choices !== null) {
+    return `${name}: expected one of ${choices[2]?.split(',').join(', ')}, got ${JSON.stringify(choices[1])}`;
+  }
   return `${name}: ${error?.message ?? 'invalid value'}`;
 }
 

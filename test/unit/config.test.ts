@@ -108,7 +108,7 @@ describe('parseConfig', () => {
     ['SYNC_REMOTE_HOST', '-oProxyCommand=x', 'expected a host name or IP address'],
     ['SYNC_REMOTE_USER', '-x', 'expected a user name'],
     ['SYNC_REMOTE_DIR', 'relative/dir', 'expected an absolute path'],
-    ['SYNC_HOST_KEY_POLICY', 'no', 'not in choices'],
+    ['SYNC_HOST_KEY_POLICY', 'no', 'expected one of strict, accept-new, got "no"'],
     ['SYNC_DELETE', 'maybe', 'SYNC_DELETE'],
     ['SYNC_RSYNC_BWLIMIT', 'fast', 'expected a bandwidth'],
     ['SYNC_RSYNC_EXTRA_ARGS', '--rsh=evil', '--rsh=evil is set by filesync itself'],
