@@ -63,7 +63,25 @@ it('walks a new directory whole, leaving out what the filter excludes', async ()
     'dir new',
     'dir new/b',
     'dir new/b/c',
-    'file new/b/c/deep.txt',
-    'file new/b/c/deep.txt',
+    'file new/b/c/deep.txt', // once: the walk lists it, so it is not looked at again
+  ]);
+});
+
+it('leaves what vanished from a changed directory to that directory, which is sent whole', async () => {
+  const source = await mkdtemp(join(tmpdir(), 'filesync-survey-'));
+  await mkdir(join(source, 'dir/sub'), { recursive: true });
+  await writeFile(join(source, 'dir/kept.txt'), 'x');
+  await writeFile(join(source, 'elsewhere.txt'), 'x');
+  const surveyed = await surveyPaths(
+    source,
+    ['dir/gone.txt', 'dir', 'dir/sub/gone-too', 'elsewhere.txt', 'gone-at-top'],
+    new Filter({ include: [], exclude: [] }),
+  );
+  expect(surveyed.map((entry) => `${entry.kind} ${entry.path}`).sort()).toEqual([
+    'dir dir',
+    'dir dir/sub',
+    'file dir/kept.txt',
+    'file elsewhere.txt',
+    'missing gone-at-top',
   ]);
 });
