@@ -81,11 +81,14 @@ async function checkReachable({ remote }: Config): Promise<Verdict> {
       resolve(new Error(received === '' ? `no answer within ${REACH_TIMEOUT_MS / 1000}s` : 'no greeting'));
     });
     socket.setEncoding('latin1');
+    // A server may send other lines before its version line (RFC 4253, 4.2).
     socket.on('data', (chunk: string) => {
       received += chunk;
-      if (received.includes('\n') || received.length > 255) {
+      const lines = received.split(/\r?\n/);
+      const version = lines.slice(0, -1).find((line) => line.startsWith('SSH-'));
+      if (version !== undefined || received.length > 4096) {
         socket.destroy();
-        resolve(received.split(/\r?\n/)[0] ?? '');
+        resolve(version ?? lines[0] ?? '');
       }
     });
     socket.on('error', resolve);

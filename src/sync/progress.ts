@@ -16,17 +16,21 @@ export interface Progress {
 }
 
 const PROGRESS =
-  /^\s*([\d,]+)\s+(\d{1,3})%\s+(\S+\/s)\s+\d+:\d\d:\d\d(?:\s+\(xfr#(\d+), (?:to|ir)-chk=(\d+)\/(\d+)\))?\s*$/;
+  /^\s*([\d,]+)\s+(\d{1,3})%\s+(\S+\/s)\s+\d+:\d\d:\d\d(?:\s+\(xfr#(\d+), (?:to|ir)-chk=(\d+)\/(\d+)\))? */;
 
-/** The progress a line reports, or undefined when it is any other line. */
-export function parseProgress(line: string): Progress | undefined {
+/**
+ * The progress a line starts with, and the rest of the line; undefined when it starts with none.
+ * rsync owes a progress line its newline and pays it on whichever stream it writes next: when
+ * that was a warning on stderr, the next stdout line (an itemized change) follows the progress
+ * on the same line, and must not be lost with it.
+ */
+export function parseProgress(line: string): { progress: Progress; rest: string } | undefined {
   const match = PROGRESS.exec(line);
   if (match === null) return undefined;
-  const [, bytes = '', percent = '', rate = '', transferred, toCheck, listed] = match;
+  const [whole, bytes = '', percent = '', rate = '', transferred, toCheck, listed] = match;
+  const rest = line.slice(whole.length);
   const progress = { bytes: Number(bytes.replaceAll(',', '')), percent: Number(percent), rate };
-  if (transferred === undefined) return progress;
-  return {
-    ...progress,
-    files: { transferred: Number(transferred), toCheck: Number(toCheck), listed: Number(listed) },
-  };
+  if (transferred === undefined) return { progress, rest };
+  const files = { transferred: Number(transferred), toCheck: Number(toCheck), listed: Number(listed) };
+  return { progress: { ...progress, files }, rest };
 }

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { messageOf } from '../errors.ts';
 import { ItemizedTally } from './itemize.ts';
 import { classify, failure, type Outcome } from './outcome.ts';
 import type { Plan } from './plan.ts';
@@ -30,6 +31,17 @@ export const processRunner: PlanRunner = {
       // of an itemized name (see itemize.ts).
       env: { ...process.env, LC_ALL: 'C' },
     });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
+      child.once('error', resolve);
+      child.once('close', (code, killedBy) => resolve({ code, signal: killedBy }));
+    });
+    // Out of file descriptors, say: Node gives up before making the pipes.
+    const { stdin, stdout, stderr } = child;
+    if (stdin === null || stdout === null || stderr === null) {
+      const error = await exited;
+      return failure('local', `${plan.file} could not be started: ${messageOf(error)}`);
+    }
+    running.add(child);
     let cancelled = false;
     let forceKill: NodeJS.Timeout | undefined;
     const cancel = () => {
@@ -38,41 +50,52 @@ export const processRunner: PlanRunner = {
       forceKill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
     };
     signal.addEventListener('abort', cancel, { once: true });
-
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
-      child.once('error', resolve);
-      child.once('close', (code, killedBy) => resolve({ code, signal: killedBy }));
-    });
-    // rsync may exit before reading its list (a refused login, say): that is its exit to report.
-    child.stdin.on('error', () => {});
-    child.stdin.end(plan.stdin ?? '');
-    const stderr: string[] = [];
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-    // Read line by line: an itemized pass over a large tree is never held whole.
-    const tally = plan.itemize === undefined ? undefined : new ItemizedTally(plan.itemize.keep);
-    const rest: string[] = [];
-    const reading = (async () => {
-      for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
-        const progress = plan.progress === true ? parseProgress(line) : undefined;
-        if (progress !== undefined) onProgress?.(progress);
-        else if (tally?.addLine(line) !== true) rest.push(line);
+    try {
+      // rsync may exit before reading its list (a refused login, say): its exit is what counts.
+      stdin.on('error', () => {});
+      stdin.end(plan.stdin ?? '');
+      const errors: string[] = [];
+      stderr.setEncoding('utf8').on('data', (chunk: string) => errors.push(chunk));
+      // Read line by line: an itemized pass over a large tree is never held whole.
+      const tally = plan.itemize === undefined ? undefined : new ItemizedTally(plan.itemize.keep);
+      const rest: string[] = [];
+      const reading = (async () => {
+        for await (const read of createInterface({ input: stdout, crlfDelay: Infinity })) {
+          const progress = plan.progress === true ? parseProgress(read) : undefined;
+          if (progress !== undefined) onProgress?.(progress.progress);
+          const line = progress?.rest ?? read;
+          // Each progress update ends a line of its own (\r): nothing to keep of those.
+          if (line !== '' && tally?.addLine(line) !== true) rest.push(line);
+        }
+      })();
+      const [result] = await Promise.all([exited, reading]);
+      if (cancelled) return failure('cancelled', 'the transfer was cancelled');
+      if (result instanceof Error)
+        return failure('local', `${plan.file} could not be started: ${result.message}`);
+      if (result.code === null) {
+        return failure(
+          'unknown',
+          `${plan.file} was killed by ${result.signal ?? 'a signal'} (out of memory, or stopped from outside)`,
+        );
       }
-    })();
-
-    const [result] = await Promise.all([exited, reading]);
-    signal.removeEventListener('abort', cancel);
-    clearTimeout(forceKill);
-    if (cancelled) return failure('cancelled', 'the transfer was cancelled');
-    if (result instanceof Error)
-      return failure('local', `${plan.file} could not be started: ${result.message}`);
-    if (result.code === null)
-      return failure('local', `${plan.file} was killed by ${result.signal ?? 'a signal'}`);
-    return classify(
-      result.code,
-      stderr.join('').replace(/\n$/, ''),
-      rest.join('\n'),
-      tally?.result(),
-      plan.roots,
-    );
+      return classify(
+        result.code,
+        errors.join('').replace(/\n$/, ''),
+        rest.join('\n'),
+        tally?.result(),
+        plan.roots,
+      );
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      clearTimeout(forceKill);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      running.delete(child);
+    }
   },
 };
+
+/** Transfers under way; filesync exiting, however it does, ends them (as execa's cleanup did). */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});

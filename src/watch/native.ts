@@ -126,13 +126,14 @@ class WatchedTree {
       this.#remove(rel);
       if (!isGone(error)) this.#events.error(error);
     });
-    const watched: Watched = { watcher, children: new Set(), entries: undefined, sampled: false };
+    const watched: Watched = { watcher, children: new Set(), entries: 0, sampled: false };
     this.#dirs.set(rel, watched);
     if (rel === '') this.#leafDevice = leafDevice(path, after);
     else this.#dirs.get(parentOf(rel))?.children.add(rel);
     // Checked once watched: a subdirectory made from now on is an event.
     const leaf = rel !== '' && after.nlink === 2 && after.dev === this.#leafDevice;
     if (leaf && this.#leaves.seen++ % LEAF_SAMPLE !== 0) {
+      watched.entries = undefined;
       this.#leaves.unlisted++;
       return [];
     }

@@ -118,7 +118,10 @@ describe('planVerify', () => {
     const verify = planVerify(context({ SYNC_EXCLUDE: '*.tmp' }));
     expect(full.args).toContain('--out-format=%i %n');
     expect(full.itemize).toEqual({ keep: 20 });
-    expect(verify.args).toEqual([...full.args.slice(0, -2), '--dry-run', ...full.args.slice(-2)]);
+    // The same command, but for rsync's progress, which nothing reads in a dry run.
+    const options = full.args.slice(0, -2).filter((arg) => arg !== '--info=progress2');
+    expect(verify.args).toEqual([...options, '--dry-run', ...full.args.slice(-2)]);
+    expect(verify.progress).toBe(false);
     expect(verify.itemize?.keep).toBe(Number.POSITIVE_INFINITY);
     expect(verify.stdin).toBeUndefined();
   });
@@ -150,7 +153,23 @@ describe('batchList', () => {
       ],
       true,
     );
-    expect(list).toEqual(['./', 'a.txt', 'new/', 'x/']);
+    expect(list).toEqual(['./', 'new/', 'x/']); // a.txt comes with ./
+  });
+
+  it('leaves out files that a listed directory sends anyway, and no others', () => {
+    const list = batchList(
+      [
+        { path: 'new', kind: 'dir' },
+        { path: 'new/f.txt', kind: 'file' },
+        { path: 'new/sub', kind: 'dir' },
+        { path: 'new/sub/g.txt', kind: 'file' },
+        { path: 'old/deep/h.txt', kind: 'file' },
+        { path: 'old/x', kind: 'missing', ancestor: 'old' },
+        { path: 'top.txt', kind: 'file' },
+      ],
+      true,
+    );
+    expect(list).toEqual(['new/', 'new/sub/', 'old/', 'old/deep/h.txt', 'top.txt']);
   });
 
   it('leaves vanished paths out when deletions are off', () => {

@@ -57,7 +57,7 @@ it('reports an rsync killed by a signal, and hands its list on stdin', async () 
     stdin: 'a/b\n',
   };
   const outcome = await processRunner.run(killed, new AbortController().signal);
-  expect(outcome).toMatchObject({ ok: false, reason: 'local' });
+  expect(outcome).toMatchObject({ ok: false, reason: 'unknown' });
   expect(outcome.ok ? '' : outcome.message).toContain('killed by SIGKILL');
 });
 
