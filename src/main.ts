@@ -12,21 +12,22 @@ import { SshMaster } from './sync/ssh-master.ts';
 // Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,
 // and loading the rest (execa, prom-client, the watcher) takes as long as the handshake does.
 
-const USAGE = `Usage: filesync [watch|once|check|verify [--json]|help]
+const USAGE = `Usage: filesync [watch|once|check|verify [--json]|status [--json]|help]
 
   watch   mirror the source directory to the target continuously (default)
   once    one full pass, then exit (cron, Kubernetes Jobs, init containers)
   check   verify the key, host key, login, remote rsync and remote directory
   verify  compare the source with the mirror and change nothing; --json for scripts
+  status  ask the running daemon (on SYNC_HEALTH_PORT) how it is doing; --json for scripts
 
 Configuration comes from environment variables (SYNC_*); see the README.
 Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration;
-verify: 0 in sync, 1 drifted, 2 could not compare.`;
+verify: 0 in sync, 1 drifted, 2 could not compare; status: 0 healthy, 1 not, 2 no daemon answered.`;
 
-const COMMANDS = ['watch', 'once', 'check', 'verify'] as const;
+const COMMANDS = ['watch', 'once', 'check', 'verify', 'status'] as const;
 type Command = (typeof COMMANDS)[number];
 /** Commands that take --json. */
-const JSON_COMMANDS: readonly Command[] = ['verify'];
+const JSON_COMMANDS: readonly Command[] = ['verify', 'status'];
 
 async function main(argv: readonly string[]): Promise<ExitCode> {
   let parsed: ReturnType<typeof parseCli>;
@@ -101,6 +102,14 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
       case 'verify': {
         const { verifyCommand } = await import('./commands/verify.ts');
         return await verifyCommand(config, stop, {
+          json: parsed.values.json === true,
+          out: (line) => process.stdout.write(`${line}\n`),
+          err: (line) => process.stderr.write(`${line}\n`),
+        });
+      }
+      case 'status': {
+        const { statusCommand } = await import('./commands/status.ts');
+        return await statusCommand(config, {
           json: parsed.values.json === true,
           out: (line) => process.stdout.write(`${line}\n`),
           err: (line) => process.stderr.write(`${line}\n`),

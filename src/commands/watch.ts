@@ -6,6 +6,7 @@ import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
 import type { Runtime } from '../runtime.ts';
+import { StatusTracker } from '../status.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
 import type { Outcome } from '../sync/outcome.ts';
@@ -40,6 +41,7 @@ export async function watchCommand(
         'shared SSH connection closed; transfers connect on their own until it is back',
       );
 
+  const tracker = new StatusTracker();
   let initialPassDone = false;
   let lastFailure: (Outcome & { ok: false }) | undefined;
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
@@ -54,6 +56,7 @@ export async function watchCommand(
       maxDelayMs: config.maxDelayMs,
       onEvent: (event) => {
         metrics.observe(event);
+        tracker.observe(event);
         logSchedulerEvent(syncLog, event);
         if (
           event.type === 'started' &&
@@ -105,6 +108,18 @@ export async function watchCommand(
     config.resyncIntervalMs > 0 ? setInterval(requestResync, config.resyncIntervalMs) : undefined;
   process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
+  const ready = () => {
+    if (lastFailure !== undefined) {
+      const { reason, message } = lastFailure;
+      const attempts = scheduler.failures;
+      return {
+        ready: false,
+        reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
+      } as const;
+    }
+    if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' } as const;
+    return { ready: true } as const;
+  };
   let server: Server | undefined;
   try {
     if (config.healthPort > 0) {
@@ -112,22 +127,21 @@ export async function watchCommand(
         config.healthPort,
         {
           live: () => !watcher.closed && scheduler.state !== 'stopped',
-          ready: () => {
-            if (lastFailure !== undefined) {
-              const { reason, message } = lastFailure;
-              const attempts = scheduler.failures;
-              return {
-                ready: false,
-                reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
-              };
-            }
-            if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
-            return { ready: true };
-          },
+          ready,
+          status: () =>
+            tracker.status({
+              target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,
+              pending: scheduler.pendingCount,
+              failingPaths: scheduler.failingPaths,
+              ready: ready().ready,
+            }),
         },
         metrics.registry,
       );
-      log.info({ port: config.healthPort }, 'health endpoints listening on /healthz, /readyz and /metrics');
+      log.info(
+        { port: config.healthPort },
+        'health endpoints listening on /healthz, /readyz, /status and /metrics',
+      );
     }
   } catch (error) {
     // The port is taken, say: stop what runs, or the process would never exit.

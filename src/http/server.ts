@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { Status } from '../status.ts';
 
 /** What the health endpoints report. */
 export interface HealthSource {
@@ -7,13 +8,15 @@ export interface HealthSource {
   live(): boolean;
   /** Readiness: the initial pass is done and syncing is not failing. */
   ready(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
+  /** For people on call: GET /status, and `filesync status`. */
+  status(): Status;
 }
 
 // Not `import … from 'node:http'`: its ESM facade reads every export, and the WebSocket and
 // fetch getters load undici, 50 ms on the way to the first transfer (npm run bench: large).
 const { createServer } = process.getBuiltinModule('node:http');
 
-/** Serves GET /healthz, /readyz and /metrics. Resolves once listening. */
+/** Serves GET /healthz, /readyz, /status and /metrics. Resolves once listening. */
 export async function startHttpServer(
   port: number,
   health: HealthSource,
@@ -35,13 +38,15 @@ export async function startHttpServer(
           ? send(200, { status: 'ready' })
           : send(503, { status: 'not ready', reason: state.reason });
       }
+      case '/status':
+        return send(200, health.status());
       case '/metrics':
         return void registry.metrics().then(
           (text) => send(200, text, registry.contentType),
           (error: unknown) => send(500, { error: String(error) }),
         );
       default:
-        return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/metrics'] });
+        return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status', '/metrics'] });
     }
   });
   server.keepAliveTimeout = 5000;

@@ -1,0 +1,120 @@
+import type { FailedPath } from './sync/failed-paths.ts';
+import type { FailureReason } from './sync/outcome.ts';
+import type { SchedulerEvent } from './sync/scheduler.ts';
+
+// What `GET /status` and `filesync status` report: the daemon's state for people on call. Pure:
+// the tracker follows the scheduler's events, and the daemon adds what it knows at the moment.
+
+export interface Status {
+  /** `starting` until the initial pass is done, `failing` while runs fail, else `syncing`. */
+  readonly state: 'starting' | 'syncing' | 'failing';
+  readonly ready: boolean;
+  /** user@host:port:dir */
+  readonly target: string;
+  readonly lastSuccess: string | undefined;
+  readonly failure:
+    | {
+        readonly reason: FailureReason;
+        readonly message: string;
+        readonly hint: string;
+        readonly since: string;
+        readonly attempts: number;
+      }
+    | undefined;
+  readonly failingPaths: readonly { readonly path: string; readonly reason: string }[];
+  readonly pending: number;
+  readonly counters: {
+    readonly runs: number;
+    readonly failedRuns: number;
+    readonly filesTransferred: number;
+  };
+}
+
+/** What the daemon knows at the moment of asking. */
+export interface Now {
+  readonly target: string;
+  readonly pending: number;
+  readonly failingPaths: readonly FailedPath[];
+  readonly ready: boolean;
+}
+
+/** Follows the scheduler's events into what a status report needs. */
+export class StatusTracker {
+  readonly #clock: () => Date;
+  #initialPassDone = false;
+  #lastSuccess: Date | undefined;
+  #failure:
+    | { reason: FailureReason; message: string; hint: string; since: Date; attempts: number }
+    | undefined;
+  #runs = 0;
+  #failedRuns = 0;
+  #filesTransferred = 0;
+
+  constructor(clock: () => Date = () => new Date()) {
+    this.#clock = clock;
+  }
+
+  observe(event: SchedulerEvent): void {
+    if (event.type !== 'finished') return;
+    const { outcome } = event;
+    this.#runs++;
+    if (outcome.ok) {
+      this.#lastSuccess = this.#clock();
+      this.#failure = undefined;
+      this.#filesTransferred += outcome.stats.filesTransferred;
+      if (event.job.kind === 'full') this.#initialPassDone = true;
+      return;
+    }
+    if (outcome.reason === 'cancelled') return; // stopping, not failing
+    this.#failedRuns++;
+    const { reason, message, hint } = outcome;
+    const since = this.#failure?.since ?? this.#clock();
+    this.#failure = { reason, message, hint, since, attempts: (this.#failure?.attempts ?? 0) + 1 };
+  }
+
+  status(now: Now): Status {
+    const failure = this.#failure;
+    return {
+      state: failure !== undefined ? 'failing' : this.#initialPassDone ? 'syncing' : 'starting',
+      ready: now.ready,
+      target: now.target,
+      lastSuccess: this.#lastSuccess?.toISOString(),
+      failure: failure === undefined ? undefined : { ...failure, since: failure.since.toISOString() },
+      failingPaths: now.failingPaths.map(({ path, reason }) => ({ path, reason })),
+      pending: now.pending,
+      counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
+    };
+  }
+}
+
+/** Healthy: ready, no run failing and no path failing on its own. */
+export function isHealthy(status: Status): boolean {
+  return status.ready && status.failure === undefined && status.failingPaths.length === 0;
+}
+
+/** The report for people, one line each. */
+export function formatStatus(status: Status, shownPaths = 20): string[] {
+  const lines = [
+    `${isHealthy(status) ? 'healthy' : 'NOT HEALTHY'}: ${status.state}, ${status.ready ? 'ready' : 'not ready'}`,
+    `target        ${status.target}`,
+    `last success  ${status.lastSuccess ?? 'none yet'}`,
+    `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,
+  ];
+  const { failure } = status;
+  if (failure !== undefined) {
+    lines.push(
+      `failing       since ${failure.since}, ${failure.attempts} attempt${failure.attempts === 1 ? '' : 's'}: ${failure.reason}: ${failure.message}`,
+      `hint          ${failure.hint}`,
+    );
+  }
+  if (status.failingPaths.length > 0) {
+    lines.push(`failing paths ${status.failingPaths.length}:`);
+    for (const { path, reason } of status.failingPaths.slice(0, shownPaths))
+      lines.push(`  ${path}: ${reason}`);
+    if (status.failingPaths.length > shownPaths)
+      lines.push(`  … and ${status.failingPaths.length - shownPaths} more`);
+  }
+  const { runs, failedRuns, filesTransferred } = status.counters;
+  lines.push(`runs          ${runs} (${failedRuns} failed), ${filesTransferred} files transferred`);
+  return lines;
+}
