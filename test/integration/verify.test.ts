@@ -166,7 +166,7 @@ describe('filesync verify', () => {
     const s = await scenarioOn(target);
     const result = await runCli(s.env, ['once', '--json']);
     expect(result.exitCode).toBe(64);
-    expect(result.stderr).toMatch(/--json applies to verify only/);
+    expect(result.stderr).toMatch(/--json applies to verify, status only/);
   });
 });
 
