@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import { createLogger } from '../../src/log.ts';
 import { sourceIsEmpty } from '../../src/sync/empty-source.ts';
@@ -13,33 +12,14 @@ import type { Outcome } from '../../src/sync/outcome.ts';
 import type { Plan } from '../../src/sync/plan.ts';
 import type { Progress } from '../../src/sync/progress.ts';
 import type { PlanRunner } from '../../src/sync/runner.ts';
+import { testConfig, testSsh } from './fixtures.ts';
 
 // The job runner's choice of file list for a full pass: the watcher's count of the tree when
 // there is one, otherwise what the last full pass listed.
 
-const SSH = {
-  host: 'backup.example.com',
-  port: 22,
-  user: 'sync',
-  identityFile: '/run/id',
-  knownHostsFile: '/keys/known_hosts',
-  hostKeyPolicy: 'strict' as const,
-  controlPath: '/run/ssh-control',
-};
-
 function setUp(treeSize: () => number | undefined, env: Record<string, string> = {}) {
-  const result = parseConfig({
-    SYNC_SOURCE_DIR: '/',
-    SYNC_REMOTE_HOST: 'backup.example.com',
-    SYNC_REMOTE_USER: 'sync',
-    SYNC_REMOTE_DIR: '/srv/mirror',
-    SYNC_SSH_KEY: '/keys/id',
-    SYNC_KNOWN_HOSTS: '/keys/known_hosts',
-    ...env,
-  });
-  if (!result.ok) throw new Error(result.problems.join('\n'));
-  const config = result.config;
-  const ssh = SSH;
+  const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
+  const ssh = testSsh;
   const plans: Plan[] = [];
   let listed = 0;
   let onTarget = 0;
@@ -168,7 +148,7 @@ describe('progress', () => {
         return { ok: true, stats, vanished: false, itemized: undefined };
       },
     };
-    const context = { config, filter: new Filter(config.filter), ssh: SSH };
+    const context = { config, filter: new Filter(config.filter), ssh: testSsh };
     const running = createJobRunner(
       context,
       runner,

@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config/config.ts';
-import { parseConfig } from '../../src/config/load.ts';
 import { Filter } from '../../src/filter.ts';
 import {
   batchList,
@@ -15,31 +13,11 @@ import {
   WHOLE_LIST_MAX_ENTRIES,
 } from '../../src/sync/plan.ts';
 import { processRunner } from '../../src/sync/runner.ts';
-import { masterArgs, quoteForRsync, remoteSpec, rsyncShell, type SshTarget } from '../../src/sync/ssh.ts';
+import { masterArgs, quoteForRsync, remoteSpec, rsyncShell } from '../../src/sync/ssh.ts';
+import { testConfig, testSsh } from './fixtures.ts';
 
-function config(env: Record<string, string> = {}): Config {
-  const result = parseConfig({
-    SYNC_SOURCE_DIR: '/data',
-    SYNC_REMOTE_HOST: 'backup.example.com',
-    SYNC_REMOTE_USER: 'sync',
-    SYNC_REMOTE_DIR: '/srv/mirror',
-    SYNC_SSH_KEY: '/keys/id',
-    SYNC_KNOWN_HOSTS: '/keys/known_hosts',
-    ...env,
-  });
-  if (!result.ok) throw new Error(result.problems.join('\n'));
-  return result.config;
-}
-
-const ssh: SshTarget = {
-  host: 'backup.example.com',
-  port: 2222,
-  user: 'sync',
-  identityFile: '/run/filesync-x/id',
-  knownHostsFile: '/keys/known_hosts',
-  hostKeyPolicy: 'strict',
-  controlPath: '/run/filesync-x/ssh-control',
-};
+const config = testConfig;
+const ssh = testSsh;
 
 function context(env: Record<string, string> = {}) {
   const cfg = config(env);
