@@ -30,6 +30,14 @@ export interface Status {
   };
 }
 
+/**
+ * A change between healthy and failing runs, for alerts: `failing` (the status then holds the
+ * failure), or `recovered` from a failure that began at `since` and took `attempts` runs.
+ */
+export type Transition =
+  | { readonly type: 'failing' }
+  | { readonly type: 'recovered'; readonly since: string; readonly attempts: number };
+
 /** What the daemon knows at the moment of asking. */
 export interface Now {
   readonly target: string;
@@ -54,22 +62,30 @@ export class StatusTracker {
     this.#clock = clock;
   }
 
-  observe(event: SchedulerEvent): void {
-    if (event.type !== 'finished') return;
+  /**
+   * Follows one event; returns `failing` when syncing starts failing and `recovered` when it
+   * goes through again: once per transition, never per retry.
+   */
+  observe(event: SchedulerEvent): Transition | undefined {
+    if (event.type !== 'finished') return undefined;
     const { outcome } = event;
     this.#runs++;
     if (outcome.ok) {
       this.#lastSuccess = this.#clock();
-      this.#failure = undefined;
       this.#filesTransferred += outcome.stats.filesTransferred;
       if (event.job.kind === 'full') this.#initialPassDone = true;
-      return;
+      if (this.#failure === undefined) return undefined;
+      const { since, attempts } = this.#failure;
+      this.#failure = undefined;
+      return { type: 'recovered', since: since.toISOString(), attempts };
     }
-    if (outcome.reason === 'cancelled') return; // stopping, not failing
+    if (outcome.reason === 'cancelled') return undefined; // stopping, not failing
     this.#failedRuns++;
     const { reason, message, hint } = outcome;
-    const since = this.#failure?.since ?? this.#clock();
-    this.#failure = { reason, message, hint, since, attempts: (this.#failure?.attempts ?? 0) + 1 };
+    const previous = this.#failure;
+    const since = previous?.since ?? this.#clock();
+    this.#failure = { reason, message, hint, since, attempts: (previous?.attempts ?? 0) + 1 };
+    return previous === undefined ? { type: 'failing' } : undefined;
   }
 
   status(now: Now): Status {

@@ -1,4 +1,7 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { alertOf } from '../alerts/payload.ts';
+import { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
 import { ExitCode, loggableFailure } from '../errors.ts';
 import { Filter } from '../filter.ts';
@@ -13,6 +16,7 @@ import type { Outcome } from '../sync/outcome.ts';
 import { processRunner } from '../sync/runner.ts';
 import { Scheduler } from '../sync/scheduler.ts';
 import type { SshMaster } from '../sync/ssh-master.ts';
+import { createTrashPruner } from '../sync/trash-pruner.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
 
@@ -21,6 +25,9 @@ export interface Connection {
   readonly runtime: Runtime;
   readonly master: SshMaster;
 }
+
+/** How long stopping waits for alerts still on their way to the webhook. */
+const WEBHOOK_SETTLE_MS = 3000;
 
 /** The daemon: a full pass, then every change as it happens, until `stop` resolves. */
 export async function watchCommand(
@@ -42,10 +49,39 @@ export async function watchCommand(
       );
 
   const tracker = new StatusTracker();
+  const webhook =
+    config.webhookUrl === undefined
+      ? undefined
+      : new Webhook(config.webhookUrl, log.child({ component: 'webhook' }), {
+          onResult: (result) => metrics.webhookResult(result),
+        });
+  const target = `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`;
+  const status = () =>
+    tracker.status({
+      target,
+      pending: scheduler.pendingCount,
+      failingPaths: scheduler.failingPaths,
+      ready: ready().ready,
+    });
   let initialPassDone = false;
   let lastFailure: (Outcome & { ok: false }) | undefined;
+  const ready = () => {
+    if (lastFailure !== undefined) {
+      const { reason, message } = lastFailure;
+      const attempts = scheduler.failures;
+      return {
+        ready: false,
+        reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
+      } as const;
+    }
+    if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' } as const;
+    return { ready: true } as const;
+  };
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
   const runJob = createJobRunner(context, processRunner, syncLog, () => treeSize());
+  const pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
+    beforeRun: () => master.beforeTransfer(),
+  });
   const scheduler = new Scheduler(
     async (job, signal) => {
       await master.beforeTransfer();
@@ -56,7 +92,9 @@ export async function watchCommand(
       maxDelayMs: config.maxDelayMs,
       onEvent: (event) => {
         metrics.observe(event);
-        tracker.observe(event);
+        const transition = tracker.observe(event);
+        if (transition !== undefined && webhook !== undefined)
+          webhook.send(alertOf(transition, status(), hostname(), new Date()));
         logSchedulerEvent(syncLog, event);
         if (
           event.type === 'started' &&
@@ -71,6 +109,7 @@ export async function watchCommand(
         if (event.type === 'finished' && event.job.kind === 'full' && event.outcome.ok && !initialPassDone) {
           initialPassDone = true;
           log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
+          pruner.start();
         }
       },
     },
@@ -108,18 +147,6 @@ export async function watchCommand(
     config.resyncIntervalMs > 0 ? setInterval(requestResync, config.resyncIntervalMs) : undefined;
   process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
-  const ready = () => {
-    if (lastFailure !== undefined) {
-      const { reason, message } = lastFailure;
-      const attempts = scheduler.failures;
-      return {
-        ready: false,
-        reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
-      } as const;
-    }
-    if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' } as const;
-    return { ready: true } as const;
-  };
   let server: Server | undefined;
   try {
     if (config.healthPort > 0) {
@@ -128,13 +155,7 @@ export async function watchCommand(
         {
           live: () => !watcher.closed && scheduler.state !== 'stopped',
           ready,
-          status: () =>
-            tracker.status({
-              target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,
-              pending: scheduler.pendingCount,
-              failingPaths: scheduler.failingPaths,
-              ready: ready().ready,
-            }),
+          status,
         },
         metrics.registry,
       );
@@ -149,6 +170,7 @@ export async function watchCommand(
     process.off('SIGUSR2', requestResync);
     await watcher.close();
     await scheduler.stop();
+    await pruner.stop();
     throw error;
   }
 
@@ -159,8 +181,11 @@ export async function watchCommand(
   await watcher.settle(150, 1000);
   await watcher.close();
   const flushed = await scheduler.flush(config.shutdownTimeoutMs);
+  await pruner.stop();
   await master.stop();
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  if (webhook !== undefined && !(await webhook.settle(WEBHOOK_SETTLE_MS)))
+    log.warn({ timeoutMs: WEBHOOK_SETTLE_MS }, 'stopped before the webhook receiver took every alert');
   if (!flushed) {
     log.warn(
       { pending: scheduler.pendingCount, timeoutMs: config.shutdownTimeoutMs },

@@ -52,6 +52,16 @@ export interface Config {
   readonly resyncIntervalMs: number;
   readonly shutdownTimeoutMs: number;
   readonly healthPort: number;
+  /** Where alerts are POSTed; undefined: none are sent. */
+  readonly webhookUrl: string | undefined;
+  /** The trash on the target; undefined: deleted and overwritten files are gone. */
+  readonly backup:
+    | {
+        /** Relative to remote.dir, no trailing slash. */
+        readonly dir: string;
+        readonly retentionMs: number;
+      }
+    | undefined;
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
     readonly format: 'json' | 'pretty';

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { cleanEnv, EnvMissingError } from 'envalid';
-import { validatePatterns } from '../filter.ts';
+import { PARTIAL_DIR, validatePatterns } from '../filter.ts';
 import type { Config } from './config.ts';
 import { type SettingName, schema, settingTypes } from './schema.ts';
 
@@ -143,6 +143,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       `SYNC_RSYNC_EXTRA_ARGS: expected rsync options starting with "-", got ${JSON.stringify(notAnOption)}`,
     );
   }
+  const webhookUrl = failed('SYNC_WEBHOOK_URL') ? undefined : raw.SYNC_WEBHOOK_URL || undefined;
+  const trash = failed('SYNC_BACKUP_DIR') ? undefined : raw.SYNC_BACKUP_DIR || undefined;
+  if (!failed('SYNC_BACKUP_RETENTION') && raw.SYNC_BACKUP_RETENTION < 86_400_000) {
+    problems.push('SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.');
+  }
+  if (trash === PARTIAL_DIR) {
+    problems.push(`SYNC_BACKUP_DIR: ${PARTIAL_DIR} is filesync's partial-dir; choose another name.`);
+  }
   if (problems.length > 0) return { ok: false, problems };
 
   const include =
@@ -156,7 +164,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       dir: raw.SYNC_REMOTE_DIR,
     },
     ssh: { keyPath: raw.SYNC_SSH_KEY, knownHostsPath: knownHosts, hostKeyPolicy: raw.SYNC_HOST_KEY_POLICY },
-    filter: { include: Object.freeze([...include]), exclude: raw.SYNC_EXCLUDE },
+    // The trash is never sent into nor deleted from: an excluded name is both, for rsync.
+    filter: {
+      include: Object.freeze([...include]),
+      exclude: trash === undefined ? raw.SYNC_EXCLUDE : Object.freeze([...raw.SYNC_EXCLUDE, `/${trash}/`]),
+    },
     rsync: {
       delete: raw.SYNC_DELETE,
       allowEmptySource: raw.SYNC_ALLOW_EMPTY_SOURCE,
@@ -175,6 +187,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,
     shutdownTimeoutMs: raw.SYNC_SHUTDOWN_TIMEOUT,
     healthPort: raw.SYNC_HEALTH_PORT,
+    webhookUrl,
+    backup: trash === undefined ? undefined : { dir: trash, retentionMs: raw.SYNC_BACKUP_RETENTION },
     log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT },
   };
   return { ok: true, config: deepFreeze(config) };

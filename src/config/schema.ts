@@ -33,6 +33,28 @@ const absolutePath = makeExactValidator<string>((input) =>
     : fail('an absolute path (starting with /, no newlines)', input),
 );
 
+// Blank counts as unset for these two (load.ts reads '' as off), so compose's `${VAR:-}` can
+// leave them off.
+const httpUrl = makeExactValidator<string>((input) => {
+  if (input.trim() === '') return '';
+  const url = URL.parse(input.trim());
+  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:')
+    ? input.trim()
+    : fail('an http:// or https:// URL', url === null ? '(not a URL)' : `${url.protocol}…`);
+});
+
+/** A directory at the top of the remote one: one name, no wildcard characters. */
+const topLevelName = makeExactValidator<string>((input) => {
+  if (input.trim() === '') return '';
+  const name = input.trim().replace(/\/+$/, '');
+  return /^[^/*?[\]\\\n\r\0]+$/.test(name) && name !== '.' && name !== '..'
+    ? name
+    : fail(
+        'one directory name at the top of SYNC_REMOTE_DIR, such as .filesync-trash (no "/", "*", "?", "[")',
+        input,
+      );
+});
+
 const hostname = makeExactValidator<string>((input) =>
   /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(input) || isIPv6(input)
     ? input
@@ -168,6 +190,20 @@ export const schema = {
     default: 20_000,
     desc: 'How long SIGTERM may spend sending pending changes.',
   }),
+  SYNC_WEBHOOK_URL: httpUrl({
+    default: undefined,
+    desc: 'POST a JSON alert here when syncing starts failing and when it recovers (one per change, not per retry). Its `text` field suits Slack-style incoming webhooks.',
+    example: 'https://hooks.example.com/services/T0/B0/XXXX',
+  }),
+  SYNC_BACKUP_DIR: topLevelName({
+    default: undefined,
+    desc: 'Trash on the target, a directory at the top of SYNC_REMOTE_DIR: every file the mirror deletes or overwrites is moved into a subdirectory per day (`YYYY-MM-DD/HHMMSS`, UTC) instead of being lost. Never synced into, never deleted by passes. Off when empty.',
+    example: '.filesync-trash',
+  }),
+  SYNC_BACKUP_RETENTION: duration({
+    default: 7 * 86_400_000,
+    desc: 'Day directories of the trash older than this are deleted (in whole days; at start and every hour).',
+  }),
   SYNC_HEALTH_PORT: port(true)({
     default: 8080,
     desc: 'HTTP port for /healthz, /readyz and /metrics, `0` = off.',
@@ -211,6 +247,9 @@ export const settingTypes = {
   SYNC_POLL_INTERVAL: 'duration',
   SYNC_RESYNC_INTERVAL: 'duration',
   SYNC_SHUTDOWN_TIMEOUT: 'duration',
+  SYNC_WEBHOOK_URL: 'URL',
+  SYNC_BACKUP_DIR: 'name',
+  SYNC_BACKUP_RETENTION: 'duration',
   SYNC_HEALTH_PORT: 'port',
   LOG_LEVEL: logLevels.join(' \\| '),
   LOG_FORMAT: logFormats.join(' \\| '),

@@ -6,6 +6,7 @@ import type { Roots } from './failed-paths.ts';
 import { ITEMIZE_FORMAT } from './itemize.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
 import type { SurveyedPath } from './survey.ts';
+import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
 
 // The pure planner: a job and the configuration in, one rsync command out. It decides
 // everything about a transfer; runner.ts only executes what it returns.
@@ -64,6 +65,8 @@ export interface PlanContext {
   readonly config: Config;
   readonly filter: Filter;
   readonly ssh: SshTarget;
+  /** The time a plan is made at (the trash's run directory is named by it). */
+  readonly now?: () => Date;
 }
 
 export function planJob(job: SurveyedJob, context: PlanContext): Plan {
@@ -74,6 +77,7 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
     const args = [
       ...(wholeList ? ['--no-inc-recursive'] : []),
       ...deletion,
+      ...backupArgs(context),
       ...context.filter.rsyncRules(),
       `--out-format=${ITEMIZE_FORMAT}`,
       PROGRESS_ARG,
@@ -82,7 +86,15 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   }
   const plan = rsyncPlan(
     context,
-    ['--dirs', '--files-from=-', '--from0', ...deletion, ...context.filter.rsyncRules(), PROGRESS_ARG],
+    [
+      '--dirs',
+      '--files-from=-',
+      '--from0',
+      ...deletion,
+      ...backupArgs(context),
+      ...context.filter.rsyncRules(),
+      PROGRESS_ARG,
+    ],
     batchList(job.paths, config.rsync.delete),
   );
   return { ...plan, progress: true };
@@ -158,6 +170,35 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
     '--rsh',
     rsyncShell(ssh),
   ];
+}
+
+/**
+ * With a trash, what a run deletes or overwrites is moved into a directory of the run's own
+ * below it (see trash.ts). A relative --backup-dir is relative to the mirror, and the trash is
+ * excluded by the filter (see load.ts), so no pass sends into it or deletes from it.
+ */
+function backupArgs({ config, now = () => new Date() }: PlanContext): string[] {
+  if (config.backup === undefined) return [];
+  return ['--backup', `--backup-dir=${runDir(config.backup.dir, now())}`];
+}
+
+/**
+ * Deletes the trash's day directories older than the retention with rsync alone (so it works
+ * through an rrsync-restricted key): an empty directory sent to the trash with --delete, where
+ * the kept days and every name that is not a day are protected. `empty` is a local empty
+ * directory.
+ */
+export function planTrashPrune(empty: string, context: PlanContext): Plan | undefined {
+  const { config, ssh, now = () => new Date() } = context;
+  if (config.backup === undefined) return undefined;
+  const rules = [
+    ...keptDays(now(), config.backup.retentionMs).map((day) => `--filter=P /${day}/`),
+    `--filter=R /${DAY_PATTERN}/`,
+    '--filter=P /*',
+  ];
+  const trash = `${config.remote.dir.replace(/\/+$/, '')}/${config.backup.dir}`;
+  const args = ['--dirs', '--delete', ...rules, `${empty.replace(/\/+$/, '')}/`, remoteSpec(ssh, trash)];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
 }
 
 function deletionArgs({ rsync }: Config): string[] {

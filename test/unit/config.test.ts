@@ -26,13 +26,43 @@ describe('parseDuration', () => {
     ['2m', 120_000],
     ['1h', 3_600_000],
     ['1.5s', 1500],
+    ['7d', 604_800_000],
     ['250', 250],
     ['0', 0],
   ])('reads %s as %i ms', (input, ms) => expect(parseDuration(input)).toBe(ms));
 
-  it.each(['', 'fast', '-1s', '5 sec', '1d'])('rejects %j', (input) =>
+  it.each(['', 'fast', '-1s', '5 sec', '1w'])('rejects %j', (input) =>
     expect(parseDuration(input)).toBeUndefined(),
   );
+});
+
+describe('the alert and trash settings', () => {
+  it('takes an http(s) webhook URL and leaves alerts off when blank', () => {
+    const given = parseConfig({ ...base, SYNC_WEBHOOK_URL: 'https://hooks.example.com/T/B/x' });
+    expect(given.ok && given.config.webhookUrl).toBe('https://hooks.example.com/T/B/x');
+    const blank = parseConfig({ ...base, SYNC_WEBHOOK_URL: ' ' });
+    expect(blank.ok && blank.config.webhookUrl).toBeUndefined();
+    expect(problems({ ...base, SYNC_WEBHOOK_URL: 'ftp://x/y' })).toEqual([
+      'SYNC_WEBHOOK_URL: expected an http:// or https:// URL, got "ftp:…"',
+    ]);
+    expect(problems({ ...base, SYNC_WEBHOOK_URL: 'hooks' })[0]).toMatch(/^SYNC_WEBHOOK_URL: expected/);
+  });
+
+  it('takes one name at the top of the mirror as the trash, and excludes it from syncing', () => {
+    const result = parseConfig({ ...base, SYNC_BACKUP_DIR: '.trash/', SYNC_EXCLUDE: '*.tmp' });
+    expect(result.ok && result.config.backup).toEqual({ dir: '.trash', retentionMs: 7 * 86_400_000 });
+    expect(result.ok && result.config.filter.exclude).toEqual(['*.tmp', '/.trash/']);
+    const off = parseConfig(base);
+    expect(off.ok && off.config.backup).toBeUndefined();
+    for (const bad of ['/abs', 'a/b', '..', 'tr*sh'])
+      expect(problems({ ...base, SYNC_BACKUP_DIR: bad })[0]).toMatch(/^SYNC_BACKUP_DIR: expected one/);
+    expect(problems({ ...base, SYNC_BACKUP_DIR: '.filesync-partial' })).toEqual([
+      "SYNC_BACKUP_DIR: .filesync-partial is filesync's partial-dir; choose another name.",
+    ]);
+    expect(problems({ ...base, SYNC_BACKUP_DIR: 't', SYNC_BACKUP_RETENTION: '12h' })).toEqual([
+      'SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.',
+    ]);
+  });
 });
 
 describe('parseConfig', () => {

@@ -56,6 +56,31 @@ it('follows a start, a failure that goes on, and the recovery', () => {
   expect(formatStatus(healed)[0]).toBe('healthy: syncing, ready');
 });
 
+it('reports one transition when runs start failing and one when they recover, none per retry', () => {
+  let time = Date.parse('2026-12-01T10:00:00Z');
+  const tracker = new StatusTracker(() => new Date(time));
+  expect(tracker.observe(finished(ok))).toBeUndefined();
+  expect(tracker.observe(finished(ok, 'batch'))).toBeUndefined();
+  time += 1000;
+  expect(tracker.observe(finished(refused, 'batch'))).toEqual({ type: 'failing' });
+  time += 1000;
+  expect(tracker.observe(finished(refused, 'batch'))).toBeUndefined();
+  const cancelled: Outcome = { ok: false, reason: 'cancelled', exitCode: undefined, message: '', hint: '' };
+  expect(tracker.observe(finished(cancelled))).toBeUndefined();
+  expect(tracker.observe(finished(refused, 'batch'))).toBeUndefined();
+  expect(tracker.observe(finished(ok, 'batch'))).toEqual({
+    type: 'recovered',
+    since: '2026-12-01T10:00:01.000Z',
+    attempts: 3,
+  });
+  expect(tracker.observe(finished(ok, 'batch'))).toBeUndefined();
+});
+
+it('reports a failure from the very start as a transition too', () => {
+  const tracker = new StatusTracker();
+  expect(tracker.observe(finished(refused))).toEqual({ type: 'failing' });
+});
+
 it('is not healthy while paths fail on their own, and lists them', () => {
   const tracker = new StatusTracker();
   tracker.observe(finished(ok));

@@ -1,0 +1,73 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loggableFailure } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { type PlanContext, planTrashPrune } from './plan.ts';
+import type { PlanRunner } from './runner.ts';
+
+// Prunes the trash (SYNC_BACKUP_DIR) beside the sync: once the initial pass is done, then every
+// hour. A prune touches only expired day directories, which no transfer writes to, so it never
+// waits for one. A failed prune is logged and tried again at the next hour; syncing goes on.
+
+/** How often the trash is pruned; retention is in whole days, so an hour is prompt enough. */
+export const PRUNE_EVERY_MS = 3_600_000;
+
+export interface TrashPruner {
+  /** Prunes now (unless a prune runs already), then every `everyMs`. */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createTrashPruner(
+  context: PlanContext,
+  runner: PlanRunner,
+  runtimeDir: string,
+  log: Logger,
+  options: { everyMs?: number; beforeRun?: () => Promise<void> } = {},
+): TrashPruner {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  const empty = join(runtimeDir, 'empty');
+
+  const prune = async () => {
+    const plan = planTrashPrune(empty, context);
+    if (plan === undefined) return;
+    await mkdir(empty, { recursive: true, mode: 0o700 });
+    await options.beforeRun?.();
+    const outcome = await runner.run(plan, abort.signal);
+    if (outcome.ok) {
+      const deleted = outcome.stats.filesDeleted;
+      if (deleted > 0)
+        log.info({ deleted }, 'trash pruned: entries older than SYNC_BACKUP_RETENTION deleted');
+      else log.debug('trash pruned: nothing had expired');
+    } else if (outcome.reason !== 'cancelled') {
+      log.warn(
+        { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
+        'pruning the trash failed; it is tried again within the hour, and syncing goes on',
+      );
+    }
+  };
+  const tick = () => {
+    running ??= prune()
+      .catch((error: unknown) =>
+        log.warn({ err: error }, 'pruning the trash failed; it is tried again within the hour'),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  return {
+    start() {
+      if (timer !== undefined || context.config.backup === undefined) return;
+      tick();
+      timer = setInterval(tick, options.everyMs ?? PRUNE_EVERY_MS);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      abort.abort();
+      await running;
+    },
+  };
+}
