@@ -7,8 +7,8 @@ import type { Config } from '../config/config.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { createRuntime } from '../runtime.ts';
-import { classify, type Outcome } from '../sync/outcome.ts';
-import { planProbe } from '../sync/plan.ts';
+import { classify, type Outcome, RsyncExit } from '../sync/outcome.ts';
+import { planMkpathProbe, planProbe } from '../sync/plan.ts';
 import { processRunner } from '../sync/runner.ts';
 import { commandArgs, type SshTarget } from '../sync/ssh.ts';
 
@@ -32,12 +32,18 @@ export async function checkCommand(config: Config, print: (line: string) => void
   await using runtime = await createRuntime(config);
   const ssh = runtime.ssh;
   const remote = `${config.remote.user}@${config.remote.host}:${config.remote.port}`;
+  // Set by the authentication step when the key runs rrsync as a forced command: no shell, so
+  // the later steps speak rsync's protocol only.
+  const login: Login = { restricted: false };
   const steps: Step[] = [
     { name: 'key', run: () => checkKey(config, ssh) },
     { name: 'reachable', run: () => checkReachable(config) },
     { name: 'host key', run: () => checkHostKey(ssh, config, remote) },
-    { name: 'authentication', run: () => checkAuth(ssh, remote) },
-    { name: 'remote rsync', run: () => checkRemoteRsync(ssh) },
+    { name: 'authentication', run: () => checkAuth(ssh, remote, login) },
+    {
+      name: 'remote rsync',
+      run: () => (login.restricted ? checkRestrictedRsync(config, ssh) : checkRemoteRsync(ssh)),
+    },
     { name: 'remote directory', run: () => checkRemoteDir(config, ssh) },
   ];
   print(`PASS  ${'configuration'.padEnd(17)}source ${config.sourceDir} → ${remote}:${config.remote.dir}`);
@@ -123,9 +129,47 @@ async function checkHostKey(ssh: SshTarget, config: Config, remote: string): Pro
   return { ok: true, detail: `${remote} presents the host key ${source}` };
 }
 
-async function checkAuth(ssh: SshTarget, remote: string): Promise<Verdict> {
+interface Login {
+  restricted: boolean;
+}
+
+async function checkAuth(ssh: SshTarget, remote: string, login: Login): Promise<Verdict> {
   const { outcome } = await runSsh(ssh, ['true']);
-  return outcome.ok ? { ok: true, detail: `logged in to ${remote} with the key` } : failed(outcome);
+  if (outcome.ok) return { ok: true, detail: `logged in to ${remote} with the key` };
+  // rrsync answered `true` with its refusal: the login went through, to a forced command.
+  if (outcome.reason === 'restricted' && outcome.exitCode !== RsyncExit.remoteShell) {
+    login.restricted = true;
+    return {
+      ok: true,
+      detail: `logged in to ${remote} with the key, which rrsync restricts to rsync (no shell)`,
+    };
+  }
+  return failed(outcome);
+}
+
+/**
+ * Behind rrsync there is no `rsync --version` to read, and rsync's protocol tells no version.
+ * What filesync needs of it is --mkpath (3.2.3): a dry run with it into the remote directory
+ * shows it is understood, and creates nothing.
+ */
+async function checkRestrictedRsync(config: Config, ssh: SshTarget): Promise<Verdict> {
+  const empty = await mkdtemp(join(tmpdir(), 'filesync-empty-'));
+  try {
+    const plan = planMkpathProbe(empty, { config, filter: new Filter({ include: [], exclude: [] }), ssh });
+    const outcome = await processRunner.run(plan, AbortSignal.timeout(60_000));
+    if (!outcome.ok) {
+      return {
+        ok: false,
+        detail: `rsync on the target, behind rrsync, refused a dry run with --mkpath (rsync ≥ ${MIN_REMOTE_RSYNC.join('.')} is needed): ${outcome.message} — ${outcome.hint}`,
+      };
+    }
+    return {
+      ok: true,
+      detail: `rsync behind rrsync takes --mkpath, so it is ${MIN_REMOTE_RSYNC.join('.')} or newer (rrsync hides the exact version)`,
+    };
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
 }
 
 async function checkRemoteRsync(ssh: SshTarget): Promise<Verdict> {

@@ -11,6 +11,7 @@ export type FailureReason =
   | 'unreachable'
   | 'remote-rsync-missing'
   | 'remote-path'
+  | 'restricted'
   | 'partial'
   | 'max-delete'
   | 'empty-source'
@@ -79,6 +80,8 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
   'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
   'remote-path':
     'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
+  restricted:
+    "The target's forced command, rrsync, refused the run (see the message). filesync needs rrsync without -ro, without -no-del while SYNC_DELETE is on, and with -no-lock, so that its runs may overlap (a prune beside a batch, a check beside the daemon); SYNC_REMOTE_DIR is read inside rrsync's directory, where / is that directory itself.",
   'max-delete':
     'A run reached SYNC_MAX_DELETE and deleted no more. If the deletions are meant, raise SYNC_MAX_DELETE (or unset it) and start filesync again; otherwise find out what removed so much from the source first.',
   'empty-source':
@@ -92,6 +95,8 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
 };
 
 const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [
+  // rrsync (a forced command in authorized_keys) refuses before rsync starts: exit 1 or 12.
+  [/\brrsync error: /, 'restricted'],
   [
     /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i,
     'host-key',

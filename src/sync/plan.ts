@@ -157,7 +157,9 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
   return [
     '--archive',
     // Nanosecond mtimes: a same-size rewrite within the same second is still seen as a change.
-    '--modify-window=-1',
+    // The target's side compares them, so only it is told, in the long form: rsync would pass
+    // `-@-1` itself, which rrsync refuses (it takes no negative numbers in short options).
+    '--remote-option=--modify-window=-1',
     '--mkpath',
     '--stats',
     `--timeout=${Math.ceil(rsync.ioTimeoutMs / 1000)}`,
@@ -245,6 +247,16 @@ export function planTypeCheck(paths: readonly string[], context: PlanContext): P
     ...rsyncPlan(context, [...args, `--out-format=${ITEMIZE_FORMAT}`], paths),
     itemize: { keep: Number.POSITIVE_INFINITY },
   };
+}
+
+/**
+ * `filesync check`'s look at rsync behind rrsync: an empty directory sent to the remote one as
+ * a dry run with --mkpath (in the common options), which only rsync ≥ 3.2.3 accepts.
+ */
+export function planMkpathProbe(empty: string, context: PlanContext): Plan {
+  const target = remoteSpec(context.ssh, context.config.remote.dir);
+  const args = ['--dry-run', '--dirs', `${empty.replace(/\/+$/, '')}/`, target];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   waitForRemote,
   watching,
 } from './support/scenario.ts';
-import { makeKeyPair, type Target } from './support/target.ts';
+import { makeKeyPair, TARGET_USER, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
 // The sync engine end to end: the built CLI, the real watcher, real rsync and ssh, and a real
@@ -33,10 +33,23 @@ let target: Target;
 useTarget((started) => {
   target = started;
 });
+// The same sshd, but the key's authorized_keys line runs rrsync: no shell, one directory.
+let restricted: Target;
+useTarget(
+  (started) => {
+    restricted = started;
+  },
+  { restricted: true },
+);
 
 const scenario = (extra: Record<string, string> = {}) => scenarioOn(target, extra);
 
-describe('filesync watch', () => {
+describe.each([
+  ['a plain key', () => target],
+  ['an rrsync-restricted key', () => restricted],
+])('filesync watch, through %s', (_, current) => {
+  const scenario = (extra: Record<string, string> = {}) => scenarioOn(current(), extra);
+
   it('mirrors creates, changes and deletes, with nested and empty directories', async () => {
     const s = await scenario();
     await writeFile(s.file('before.txt'), 'was there first');
@@ -55,7 +68,10 @@ describe('filesync watch', () => {
     );
 
     await writeFile(s.file('top.txt'), 'two, longer');
-    await waitFor('the change', async () => (await target.read(`${s.remoteDir}/top.txt`)) === 'two, longer');
+    await waitFor(
+      'the change',
+      async () => (await current().read(`${s.remoteDir}/top.txt`)) === 'two, longer',
+    );
 
     await rm(s.file('before.txt'));
     await rm(s.file('a/b'), { recursive: true });
@@ -98,7 +114,7 @@ describe('filesync watch', () => {
     );
     await waitFor(
       'the saved document',
-      async () => (await target.read(`${s.remoteDir}/doc.txt`)) === 'version 2',
+      async () => (await current().read(`${s.remoteDir}/doc.txt`)) === 'version 2',
     );
     await stopCleanly(daemon);
   });
@@ -125,8 +141,8 @@ describe('filesync watch', () => {
       s.remote,
       (e) => names.every((name) => e.get(name) === 'f') && e.has('$(touch pwned-dir) dir/-inner'),
     );
-    expect(await target.read(`${s.remoteDir}/new\nline.txt`)).toBe('new\nline.txt');
-    const remoteFound = await target.container.exec(['find', '/', '-xdev', '-name', 'pwned-*']);
+    expect(await current().read(`${s.remoteDir}/new\nline.txt`)).toBe('new\nline.txt');
+    const remoteFound = await current().container.exec(['find', '/', '-xdev', '-name', 'pwned-*']);
     expect(remoteFound.output.trim()).toBe('');
     const localFound = await execa('find', [
       process.cwd(),
@@ -154,9 +170,9 @@ describe('filesync watch', () => {
     const entries = await s.remote();
     expect(entries.get('link')).toBe('l');
     expect(entries.get('outside')).toBe('l');
-    const { output } = await target.exec(['stat', '-c', '%a %Y', `${s.remoteDir}/script.sh`]);
+    const { output } = await current().exec(['stat', '-c', '%a %Y', `${s.remoteDir}/script.sh`]);
     expect(output.trim()).toBe(`750 ${Date.parse('2020-01-02T03:04:05Z') / 1000}`);
-    expect((await target.exec(['readlink', `${s.remoteDir}/outside`])).output.trim()).toBe('/etc/passwd');
+    expect((await current().exec(['readlink', `${s.remoteDir}/outside`])).output.trim()).toBe('/etc/passwd');
 
     await symlink('script.sh', s.file('new-link'));
     await waitForRemote('the new link', s.remote, (e) => e.get('new-link') === 'l');
@@ -200,29 +216,79 @@ describe('filesync watch', () => {
     const { exitCode, stderr } = await daemon.stop('SIGTERM');
     expect(stderr).toBe('');
     expect(exitCode).toBe(0);
-    expect(await target.read(`${s.remoteDir}/pending.txt`)).toBe('sent at shutdown');
+    expect(await current().read(`${s.remoteDir}/pending.txt`)).toBe('sent at shutdown');
     expect(daemon.logs.some((line) => line.msg === 'stopped; every change was sent')).toBe(true);
   });
 
   it('keeps changes while the target is down and delivers them when it is back', async () => {
     const s = await scenario();
     const daemon = await watching(s.env);
-    await execa('docker', ['pause', target.container.getId()]);
+    await execa('docker', ['pause', current().container.getId()]);
     try {
       await writeFile(s.file('while-down.txt'), 'kept');
       await daemon.waitForLog('a failed attempt', (line) => line.msg.startsWith('sync failed'), 60_000);
       await waitFor('readiness to drop', async () => (await s.health('/readyz')).status === 503);
     } finally {
-      await execa('docker', ['unpause', target.container.getId()]);
+      await execa('docker', ['unpause', current().container.getId()]);
     }
     await waitFor(
       'the delivery',
-      async () => (await target.read(`${s.remoteDir}/while-down.txt`)) === 'kept',
+      async () => (await current().read(`${s.remoteDir}/while-down.txt`)) === 'kept',
       { timeoutMs: 90_000 },
     );
     await waitFor('readiness to return', async () => (await s.health('/readyz')).status === 200, {
       timeoutMs: 30_000,
     });
+    await stopCleanly(daemon);
+  });
+
+  it('keeps what the mirror deletes or overwrites in the trash, through full passes, and prunes expired days', async () => {
+    const s = await scenario({ SYNC_BACKUP_DIR: '.trash', SYNC_BACKUP_RETENTION: '2d' });
+    await writeFile(s.file('doomed.txt'), 'deleted later');
+    await writeFile(s.file('doc.txt'), 'version 1');
+    // Left by earlier runs: a day long expired, and yesterday's, which the retention keeps.
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const trash = `${s.remoteDir}/.trash`;
+    const seeded = await current().exec([
+      'sh',
+      '-c',
+      `mkdir -p '${trash}/2020-01-01/000000.000/old' '${trash}/${yesterday}/120000.000' && echo old > '${trash}/2020-01-01/000000.000/old/x.txt' && echo recent > '${trash}/${yesterday}/120000.000/y.txt'`,
+    ]);
+    expect(seeded.exitCode, seeded.output).toBe(0);
+    const daemon = await watching(s.env);
+    await waitForRemote(
+      'the expired day to be pruned',
+      s.remote,
+      (e) => !e.has('.trash/2020-01-01') && e.get(`.trash/${yesterday}/120000.000/y.txt`) === 'f',
+    );
+    const pruned = await daemon.waitForLog('the prune', (line) => line.msg.startsWith('trash pruned'));
+    expect(pruned.deleted).toBeGreaterThanOrEqual(1);
+
+    await rm(s.file('doomed.txt'));
+    await writeFile(s.file('doc.txt'), 'version 2');
+    const kept = (e: Map<string, string>, name: string) =>
+      [...e.keys()].find((path) =>
+        new RegExp(`^\\.trash/\\d{4}-\\d\\d-\\d\\d/\\d{6}\\.\\d{3}/${name}$`).test(path),
+      );
+    const entries = await waitForRemote(
+      'the deleted and the overwritten file in the trash',
+      s.remote,
+      (e) => !e.has('doomed.txt') && kept(e, 'doomed.txt') !== undefined && kept(e, 'doc.txt') !== undefined,
+    );
+    expect(await current().read(`${s.remoteDir}/doc.txt`)).toBe('version 2');
+    expect(await current().read(`${s.remoteDir}/${kept(entries, 'doc.txt')}`)).toBe('version 1');
+    expect(await current().read(`${s.remoteDir}/${kept(entries, 'doomed.txt')}`)).toBe('deleted later');
+
+    // A full pass neither deletes the trash nor sends into it, and verify does not count it.
+    daemon.signal('SIGUSR2');
+    await waitFor('the full pass', async () =>
+      /filesync_syncs_total\{kind="full",outcome="ok"\} 2/.test((await s.health('/metrics')).body),
+    );
+    const after = await s.remote();
+    expect(kept(after, 'doomed.txt')).toBe(kept(entries, 'doomed.txt'));
+    expect(after.get(`.trash/${yesterday}/120000.000/y.txt`)).toBe('f');
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
     await stopCleanly(daemon);
   });
 });
@@ -358,6 +424,50 @@ describe('filesync once and check', () => {
     const bad = await runCli({ ...s.env, SYNC_SSH_KEY: stranger.keyPath }, ['check']);
     expect(bad.exitCode).toBe(1);
     expect(bad.stdout).toMatch(/^FAIL {2}authentication .*Permission denied/m);
+  });
+});
+
+describe('an rrsync-restricted key', () => {
+  it('opens no shell and reaches nothing outside its directory', async () => {
+    const s = await scenarioOn(restricted);
+    const ssh = (command: string) =>
+      execa(
+        'ssh',
+        [
+          '-i',
+          restricted.keyPath,
+          '-p',
+          String(restricted.port),
+          '-o',
+          `UserKnownHostsFile=${restricted.knownHostsPath}`,
+          '-o',
+          'BatchMode=yes',
+          `${TARGET_USER}@${restricted.host}`,
+          command,
+        ],
+        { reject: false },
+      );
+    const shell = await ssh('cat /etc/passwd');
+    expect(shell.exitCode).not.toBe(0);
+    expect(shell.stdout).toBe('');
+    expect(shell.stderr).toMatch(/rrsync error/);
+    // An rsync that asks for a path outside rrsync's directory is refused.
+    const outside = await runCli({ ...s.env, SYNC_REMOTE_DIR: '/../escape' }, ['once']);
+    expect(outside.exitCode).toBe(1);
+    expect(outside.stdout).toMatch(/"result":"restricted"/);
+    expect((await restricted.exec(['ls', '/home/filesync'])).output).not.toMatch(/escape/);
+  });
+
+  it('passes check, saying the key is restricted, and leaves nothing behind', async () => {
+    const s = await scenarioOn(restricted);
+    const check = await runCli(s.env, ['check']);
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.stdout).toMatch(
+      /^PASS {2}authentication {3}.*which rrsync restricts to rsync \(no shell\)$/m,
+    );
+    expect(check.stdout).toMatch(/^PASS {2}remote rsync {5}rsync behind rrsync takes --mkpath/m);
+    expect(check.stdout).toMatch(/^PASS {2}remote directory/m);
+    expect([...(await s.remote()).keys()]).toEqual([]);
   });
 });
 

@@ -1,14 +1,18 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Daemon, freePort, runCli } from './support/daemon.ts';
 import { scenario as scenarioOn, stopCleanly, useTarget, watching } from './support/scenario.ts';
 import { makeKeyPair, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
 
-// `GET /status` and `filesync status`, asked of a real daemon syncing to the sshd target, as
-// `docker exec` or `kubectl exec` would: the same environment as the daemon.
+// For the people on call: `GET /status` and `filesync status`, asked of a real daemon syncing to
+// the sshd target as `docker exec` or `kubectl exec` would (the same environment as the
+// daemon), and the webhook's alerts, received by a server in the test.
 
 let target: Target;
 useTarget((started) => {
@@ -60,5 +64,79 @@ describe('filesync status', () => {
     expect(result.stderr).toMatch(
       /no filesync daemon answered at http:\/\/127\.0\.0\.1:\d+\/status \(ECONNREFUSED\)/,
     );
+  });
+});
+
+describe('the webhook', () => {
+  it('POSTs one alert when syncing starts failing and one when it recovers, none per retry', async () => {
+    const received: Record<string, unknown>[] = [];
+    const receiver = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        received.push({ ...JSON.parse(body), contentType: request.headers['content-type'] });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
+    try {
+      const s = await scenarioOn(target, {
+        SYNC_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks/filesync`,
+        SYNC_IO_TIMEOUT: '2s',
+      });
+      const daemon = await watching(s.env);
+      const failedRuns = async () => JSON.parse((await s.health('/status')).body).counters.failedRuns;
+      await execa('docker', ['pause', target.container.getId()]);
+      try {
+        await writeFile(s.file('while-down.txt'), 'kept');
+        await waitFor('the failing alert', () => received.length === 1, { timeoutMs: 60_000 });
+        // Retries go on failing: still the one alert.
+        await waitFor('two more failed runs', async () => (await failedRuns()) >= 3, { timeoutMs: 90_000 });
+        expect(received).toHaveLength(1);
+      } finally {
+        await execa('docker', ['unpause', target.container.getId()]);
+      }
+      await waitFor('the recovery alert', () => received.length === 2, { timeoutMs: 90_000 });
+      expect(received[0]).toMatchObject({
+        event: 'failing',
+        contentType: 'application/json',
+        target: expect.stringMatching(new RegExp(`:${s.remoteDir}$`)),
+        reason: expect.stringMatching(/^(timeout|unreachable)$/),
+        hint: expect.any(String),
+        attempts: 1,
+        pending: expect.any(Number),
+      });
+      expect(received[0]?.text).toMatch(/^filesync on .*: syncing to .* is failing/);
+      expect(received[1]).toMatchObject({ event: 'recovered', since: received[0]?.since });
+      expect(received[1]?.attempts).toBeGreaterThanOrEqual(3);
+      const metrics = (await s.health('/metrics')).body;
+      expect(metrics).toMatch(/filesync_webhook_alerts_total\{result="delivered"\} 2/);
+      await stopCleanly(daemon);
+      expect(received).toHaveLength(2);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
+  it('logs and counts an alert the receiver never takes, and goes on syncing', async () => {
+    const s = await scenarioOn(target, {
+      SYNC_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/nobody`,
+    });
+    const stranger = await makeKeyPair(await mkdtemp(join(tmpdir(), 'filesync-stranger-')), 'stranger');
+    const daemon = Daemon.start({ ...s.env, SYNC_SSH_KEY: stranger.keyPath });
+    const given = await daemon.waitForLog(
+      'the undelivered alert',
+      (line) => line.msg.startsWith('webhook alert not delivered'),
+      30_000,
+    );
+    expect(given).toMatchObject({ event: 'failing', attempts: 3, problem: 'ECONNREFUSED' });
+    expect(JSON.stringify(given)).not.toMatch(/nobody/); // the URL's path may hold a secret
+    const metrics = (await s.health('/metrics')).body;
+    expect(metrics).toMatch(/filesync_webhook_alerts_total\{result="failed"\} 1/);
+    expect((await s.health('/healthz')).status).toBe(200);
+    await daemon.stop();
   });
 });

@@ -10,11 +10,11 @@ import { waitFor } from './wait.ts';
 let counter = 0;
 
 /** One sshd target for a whole test file: started before its tests, stopped after them. */
-export function useTarget(use: (target: Target) => void): void {
+export function useTarget(use: (target: Target) => void, options: { restricted?: boolean } = {}): void {
   let started: Target | undefined;
   beforeAll(async () => {
     await buildTargetImage();
-    started = await startTarget();
+    started = await startTarget(options);
     use(started);
   });
   afterAll(async () => {
@@ -49,7 +49,7 @@ export function syncEnv(target: Target, source: string, remoteDir: string, healt
     SYNC_REMOTE_HOST: target.host,
     SYNC_REMOTE_PORT: String(target.port),
     SYNC_REMOTE_USER: TARGET_USER,
-    SYNC_REMOTE_DIR: remoteDir,
+    SYNC_REMOTE_DIR: remoteDir.slice(target.root.length),
     SYNC_SSH_KEY: target.keyPath,
     SYNC_KNOWN_HOSTS: target.knownHostsPath,
     SYNC_HEALTH_PORT: String(healthPort),

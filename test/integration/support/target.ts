@@ -12,6 +12,11 @@ export interface Target extends AsyncDisposable {
   readonly keyPath: string;
   readonly publicKey: string;
   readonly knownHostsPath: string;
+  /**
+   * What filesync's SYNC_REMOTE_DIR is read inside: '' for a plain key, TARGET_HOME for a key
+   * that rrsync restricts to it (rrsync reads every path inside its directory).
+   */
+  readonly root: string;
   /** Entries below `dir` on the target: relative path → type (f, d, l) — names may hold newlines. */
   list(dir: string): Promise<Map<string, string>>;
   read(path: string): Promise<string>;
@@ -21,6 +26,8 @@ export interface Target extends AsyncDisposable {
 export const TARGET_IMAGE = 'filesync-test-sshd:latest';
 export const TARGET_USER = 'filesync';
 export const TARGET_HOME = '/home/filesync/mirror';
+/** The authorized_keys options of a restricted key, exactly as the README gives them. */
+export const RESTRICTED_KEY_OPTIONS = `restrict,command="rrsync -no-lock ${TARGET_HOME}"`;
 
 /** Builds the target image (cached by Docker after the first time). */
 export async function buildTargetImage(): Promise<void> {
@@ -45,12 +52,16 @@ export async function startTarget(
     mirrorDir?: string;
     /** tmpfs mounts in the container: path → mount options (size=…, uid=…). */
     tmpfs?: Record<string, string>;
+    /** Restrict the key to rsync into TARGET_HOME with rrsync, as the README shows. */
+    restricted?: boolean;
   } = {},
 ): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'filesync-target-'));
   const { keyPath, publicKey } = await makeKeyPair(dir);
   let builder = new GenericContainer(TARGET_IMAGE)
-    .withEnvironment({ AUTHORIZED_KEY: publicKey })
+    .withEnvironment({
+      AUTHORIZED_KEY: options.restricted ? `${RESTRICTED_KEY_OPTIONS} ${publicKey}` : publicKey,
+    })
     .withExposedPorts(22)
     .withWaitStrategy(Wait.forLogMessage(/Server listening on/));
   if (options.mirrorDir !== undefined) {
@@ -79,6 +90,7 @@ export async function startTarget(
     keyPath,
     publicKey,
     knownHostsPath,
+    root: options.restricted ? TARGET_HOME : '',
     exec,
     async list(path) {
       const result = await container.exec(['find', path, '-mindepth', '1', '-printf', '%y %P\\0']);
