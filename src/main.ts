@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from './config/config.ts';
-import { loadConfig } from './config/load.ts';
+import { loadConfig, parseHealthPort } from './config/load.ts';
 import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -66,6 +66,8 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     return ExitCode.usage;
   }
 
+  if (command === 'status') return statusOf(parsed.values.json === true);
+
   const result = await loadConfig(process.env);
   const unknown = unknownSettings(process.env);
   // `check` is where a person asks whether the settings are right: there a typo is an error.
@@ -107,14 +109,6 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
           err: (line) => process.stderr.write(`${line}\n`),
         });
       }
-      case 'status': {
-        const { statusCommand } = await import('./commands/status.ts');
-        return await statusCommand(config, {
-          json: parsed.values.json === true,
-          out: (line) => process.stdout.write(`${line}\n`),
-          err: (line) => process.stderr.write(`${line}\n`),
-        });
-      }
       default:
         return command satisfies never;
     }
@@ -125,6 +119,23 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     }
     throw error;
   }
+}
+
+/** `filesync status` reads only SYNC_HEALTH_PORT: it asks the daemon, which has the rest. */
+async function statusOf(json: boolean): Promise<ExitCode> {
+  const port = parseHealthPort(process.env);
+  if (!port.ok) {
+    process.stderr.write(
+      `filesync: invalid configuration:\n${port.problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
+    return ExitCode.config;
+  }
+  const { statusCommand } = await import('./commands/status.ts');
+  return statusCommand(port.port, {
+    json,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
 }
 
 // Outside the `await using` block above: tsc (5.9) does not rewrite the .ts extension of an

@@ -1,4 +1,3 @@
-import type { Config } from '../config/config.ts';
 import { ExitCode } from '../errors.ts';
 import { formatStatus, isHealthy, type Status } from '../status.ts';
 
@@ -8,16 +7,16 @@ import { formatStatus, isHealthy, type Status } from '../status.ts';
 const ASK_TIMEOUT_MS = 5000;
 
 export async function statusCommand(
-  config: Config,
+  healthPort: number,
   { json, out, err }: { json: boolean; out: (line: string) => void; err: (line: string) => void },
 ): Promise<ExitCode> {
-  if (config.healthPort === 0) {
+  if (healthPort === 0) {
     err(
       'filesync status asks the daemon on SYNC_HEALTH_PORT, which is 0 (off) here: set the port the daemon uses.',
     );
     return ExitCode.notCompared;
   }
-  const url = `http://127.0.0.1:${config.healthPort}/status`;
+  const url = `http://127.0.0.1:${healthPort}/status`;
   let status: Status;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });

@@ -69,6 +69,30 @@ function fileSettingsOf(env: NodeJS.ProcessEnv): FileSettings {
   };
 }
 
+/**
+ * Only SYNC_HEALTH_PORT, for `filesync status`: it asks the daemon over HTTP and needs nothing
+ * else, so a shell with the port alone (or without the daemon's key files) can run it.
+ */
+export function parseHealthPort(
+  env: NodeJS.ProcessEnv,
+):
+  | { readonly ok: true; readonly port: number }
+  | { readonly ok: false; readonly problems: readonly string[] } {
+  let envErrors: Partial<Record<string, Error>> = {};
+  const raw = cleanEnv(
+    env,
+    { SYNC_HEALTH_PORT: schema.SYNC_HEALTH_PORT },
+    {
+      reporter: ({ errors }) => {
+        envErrors = errors;
+      },
+    },
+  );
+  const error = envErrors.SYNC_HEALTH_PORT;
+  if (error !== undefined) return { ok: false, problems: [describeEnvError('SYNC_HEALTH_PORT', error)] };
+  return { ok: true, port: raw.SYNC_HEALTH_PORT };
+}
+
 /** The pure half of loadConfig: values and their relations, without touching the filesystem. */
 export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   let envErrors: Partial<Record<string, Error>> = {};

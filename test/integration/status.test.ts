@@ -65,6 +65,18 @@ describe('filesync status', () => {
       /no filesync daemon answered at http:\/\/127\.0\.0\.1:\d+\/status \(ECONNREFUSED\)/,
     );
   });
+
+  it("needs only SYNC_HEALTH_PORT, not the daemon's key files, and refuses a bad one with 78", async () => {
+    const port = await freePort();
+    const alone = await runCli({ SYNC_HEALTH_PORT: String(port) }, ['status']);
+    expect(alone.exitCode).toBe(2);
+    expect(alone.stderr).toMatch(
+      new RegExp(`no filesync daemon answered at http://127\\.0\\.0\\.1:${port}/status`),
+    );
+    const bad = await runCli({ SYNC_HEALTH_PORT: 'eighty' }, ['status']);
+    expect(bad.exitCode).toBe(78);
+    expect(bad.stderr).toMatch(/SYNC_HEALTH_PORT: expected a port number/);
+  });
 });
 
 describe('the webhook', () => {
