@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from './config/config.ts';
 import { loadConfig, parseHealthPort } from './config/load.ts';
+import { forTarget, targetName } from './config/targets.ts';
 import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -82,32 +83,63 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   const log = createLogger(config.log);
   for (const problem of unknown) log.warn({ hint: 'Fix the name, or remove it.' }, problem);
   const stop = stopSignal(log);
+  const perTarget = config.targets.map((remote) => forTarget(config, remote));
+  const several = perTarget.length > 1;
 
   try {
     switch (command) {
       case 'watch': {
-        await using runtime = await createRuntime(config);
-        await using master = new SshMaster(runtime.ssh);
-        master.ensure();
+        // Each target's SSH connection comes up while the rest of filesync loads.
+        await using stack = new AsyncDisposableStack();
+        const setups = [];
+        for (const view of perTarget) {
+          const runtime = stack.use(await createRuntime(view));
+          const master = stack.use(new SshMaster(runtime.ssh));
+          master.ensure();
+          setups.push({ config: view, connection: { runtime, master } });
+        }
         log.info({ version: packageVersion(), command, config: describeConfig(config) }, 'filesync starting');
         const { watchCommand } = await loadWatchCommand();
-        return await watchCommand(config, log, stop, { runtime, master });
+        return await watchCommand(config, log, stop, setups);
       }
       case 'once': {
         const { onceCommand } = await import('./commands/once.ts');
-        return await onceCommand(config, log, stop);
+        // Every target at once: one that is slow or down does not hold up the others.
+        const codes = await Promise.all(
+          perTarget.map((view) =>
+            onceCommand(view, several ? log.child({ target: targetName(view) }) : log, stop),
+          ),
+        );
+        return worst(codes);
       }
       case 'check': {
         const { checkCommand } = await import('./commands/check.ts');
-        return await checkCommand(config, (line) => process.stdout.write(`${line}\n`));
+        const codes: ExitCode[] = [];
+        for (const view of perTarget) {
+          if (several) process.stdout.write(`${codes.length > 0 ? '\n' : ''}target ${targetName(view)}\n`);
+          codes.push(await checkCommand(view, (line) => process.stdout.write(`${line}\n`)));
+        }
+        if (several) {
+          const failing = perTarget.filter((_, i) => codes[i] !== ExitCode.ok).map(targetName);
+          process.stdout.write(
+            failing.length === 0 ? '\nevery target passed\n' : `\nfailing: ${failing.join(', ')}\n`,
+          );
+        }
+        return worst(codes);
       }
       case 'verify': {
         const { verifyCommand } = await import('./commands/verify.ts');
-        return await verifyCommand(config, stop, {
-          json: parsed.values.json === true,
-          out: (line) => process.stdout.write(`${line}\n`),
-          err: (line) => process.stderr.write(`${line}\n`),
-        });
+        const codes: ExitCode[] = [];
+        for (const view of perTarget) {
+          codes.push(
+            await verifyCommand(view, stop, {
+              json: parsed.values.json === true,
+              out: (line) => process.stdout.write(`${line}\n`),
+              err: (line) => process.stderr.write(`${line}\n`),
+            }),
+          );
+        }
+        return worst(codes);
       }
       default:
         return command satisfies never;
@@ -171,11 +203,18 @@ function stopSignal(log: ReturnType<typeof createLogger>): Promise<string> {
   });
 }
 
+/** The worst of several commands' exit codes: any failure is the whole command's. */
+function worst(codes: readonly ExitCode[]): ExitCode {
+  return Math.max(ExitCode.ok, ...codes) as ExitCode;
+}
+
 /** The settings worth a start-up line; the key's contents are never read into a log. */
 function describeConfig(config: Config) {
   return {
     source: config.sourceDir,
-    target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,
+    ...(config.targets.length === 1
+      ? { target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}` }
+      : { targets: config.targets.map(({ user, host, port, dir }) => `${user}@${host}:${port}:${dir}`) }),
     hostKeyPolicy: config.ssh.hostKeyPolicy,
     delete: config.rsync.delete,
     include: config.filter.include,

@@ -10,44 +10,50 @@ export class Metrics {
   readonly #syncs = new Counter({
     name: 'filesync_syncs_total',
     help: 'rsync runs by kind (batch or full) and outcome (ok or the failure reason).',
-    labelNames: ['kind', 'outcome'] as const,
+    labelNames: ['target', 'kind', 'outcome'] as const,
     registers: [this.registry],
   });
   readonly #duration = new Histogram({
     name: 'filesync_sync_duration_seconds',
     help: 'Duration of rsync runs.',
-    labelNames: ['kind'] as const,
+    labelNames: ['target', 'kind'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers: [this.registry],
   });
   readonly #files = new Counter({
     name: 'filesync_files_transferred_total',
     help: 'Regular files sent to the target.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #deleted = new Counter({
     name: 'filesync_files_deleted_total',
     help: 'Files deleted on the target.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #bytes = new Counter({
     name: 'filesync_transferred_bytes_total',
     help: 'Size of the files sent to the target.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #drift = new Counter({
     name: 'filesync_drift_repaired_total',
     help: 'Paths a periodic full pass repaired although no change was reported: live changes missed, or edits on the target.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #pending = new Gauge({
     name: 'filesync_pending_paths',
     help: 'Changed paths waiting for the next batch.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #lastSuccess = new Gauge({
     name: 'filesync_last_success_timestamp_seconds',
     help: 'When a sync last succeeded (Unix time).',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
   readonly #watchErrors = new Counter({
@@ -66,6 +72,7 @@ export class Metrics {
   readonly #failingPaths = new Gauge({
     name: 'filesync_failing_paths',
     help: 'Paths that fail on their own (unreadable here, refused there) while the rest syncs; each is retried on its own schedule.',
+    labelNames: ['target'] as const,
     registers: [this.registry],
   });
 
@@ -86,30 +93,35 @@ export class Metrics {
     });
   }
 
-  observe(event: SchedulerEvent): void {
+  /** The sink of one target's scheduler events; its series carry `target="host:port/dir"`. */
+  forTarget(target: string): { observe(event: SchedulerEvent): void } {
+    return { observe: (event) => this.#observe(target, event) };
+  }
+
+  #observe(target: string, event: SchedulerEvent): void {
     switch (event.type) {
       case 'started':
-        this.#pending.set(0);
+        this.#pending.set({ target }, 0);
         return;
       case 'pending':
-        this.#pending.set(event.paths);
+        this.#pending.set({ target }, event.paths);
         return;
       case 'finished': {
         const { outcome, job } = event;
-        this.#syncs.inc({ kind: job.kind, outcome: outcome.ok ? 'ok' : outcome.reason });
-        this.#duration.observe({ kind: job.kind }, event.durationMs / 1000);
+        this.#syncs.inc({ target, kind: job.kind, outcome: outcome.ok ? 'ok' : outcome.reason });
+        this.#duration.observe({ target, kind: job.kind }, event.durationMs / 1000);
         if (outcome.ok) {
-          this.#files.inc(outcome.stats.filesTransferred);
-          this.#deleted.inc(outcome.stats.filesDeleted);
-          this.#bytes.inc(outcome.stats.bytesTransferred);
-          this.#lastSuccess.setToCurrentTime();
-          this.#drift.inc(driftOf(event)?.total ?? 0);
+          this.#files.inc({ target }, outcome.stats.filesTransferred);
+          this.#deleted.inc({ target }, outcome.stats.filesDeleted);
+          this.#bytes.inc({ target }, outcome.stats.bytesTransferred);
+          this.#lastSuccess.setToCurrentTime({ target });
+          this.#drift.inc({ target }, driftOf(event)?.total ?? 0);
         }
         return;
       }
       case 'path-failed':
       case 'path-recovered':
-        this.#failingPaths.set(event.failing);
+        this.#failingPaths.set({ target }, event.failing);
         return;
       default:
         assertNever(event);

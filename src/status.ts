@@ -2,8 +2,9 @@ import type { FailedPath } from './sync/failed-paths.ts';
 import type { FailureReason } from './sync/outcome.ts';
 import type { SchedulerEvent } from './sync/scheduler.ts';
 
-// What `GET /status` and `filesync status` report: the daemon's state for people on call. Pure:
-// the tracker follows the scheduler's events, and the daemon adds what it knows at the moment.
+// What `GET /status` and `filesync status` report: the daemon's state for people on call, per
+// target. Pure: each target's tracker follows its scheduler's events, and the target adds what it
+// knows at the moment.
 
 export interface Status {
   /** `starting` until the initial pass is done, `failing` while runs fail, else `syncing`. */
@@ -103,15 +104,46 @@ export class StatusTracker {
   }
 }
 
+/** What `GET /status` answers: the daemon as a whole, and each target. */
+export interface DaemonStatus {
+  /** The worst of the targets': `failing` over `starting` over `syncing`. */
+  readonly state: Status['state'];
+  /** Every target is ready. */
+  readonly ready: boolean;
+  readonly targets: readonly Status[];
+}
+
+const SEVERITY: Readonly<Record<Status['state'], number>> = { syncing: 0, starting: 1, failing: 2 };
+
+export function daemonStatus(targets: readonly Status[]): DaemonStatus {
+  const state = targets.reduce<Status['state']>(
+    (worst, { state }) => (SEVERITY[state] > SEVERITY[worst] ? state : worst),
+    'syncing',
+  );
+  return { state, ready: targets.every((target) => target.ready), targets };
+}
+
 /** Healthy: ready, no run failing and no path failing on its own. */
-export function isHealthy(status: Status): boolean {
+export function isHealthy(status: Status | DaemonStatus): boolean {
+  if ('targets' in status) return status.targets.length > 0 && status.targets.every(isHealthy);
   return status.ready && status.failure === undefined && status.failingPaths.length === 0;
 }
 
-/** The report for people, one line each. */
-export function formatStatus(status: Status, shownPaths = 20): string[] {
+/** The report for people, one line each; a block per target where there are several. */
+export function formatStatus(status: DaemonStatus, shownPaths = 20): string[] {
   const lines = [
     `${isHealthy(status) ? 'healthy' : 'NOT HEALTHY'}: ${status.state}, ${status.ready ? 'ready' : 'not ready'}`,
+  ];
+  const several = status.targets.length > 1;
+  for (const target of status.targets) {
+    if (several) lines.push('', `state         ${target.state}, ${target.ready ? 'ready' : 'not ready'}`);
+    lines.push(...formatTarget(target, shownPaths));
+  }
+  return lines;
+}
+
+function formatTarget(status: Status, shownPaths: number): string[] {
+  const lines = [
     `target        ${status.target}`,
     `last success  ${status.lastSuccess ?? 'none yet'}`,
     `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,

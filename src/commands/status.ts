@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors.ts';
-import { formatStatus, isHealthy, type Status } from '../status.ts';
+import { type DaemonStatus, formatStatus, isHealthy } from '../status.ts';
 
 // `filesync status`: asks the daemon running with the same settings (SYNC_HEALTH_PORT) how it
 // is doing, for `docker exec` and `kubectl exec`. 0 healthy, 1 not, 2 no daemon answered.
@@ -17,11 +17,11 @@ export async function statusCommand(
     return ExitCode.notCompared;
   }
   const url = `http://127.0.0.1:${healthPort}/status`;
-  let status: Status;
+  let status: DaemonStatus;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    status = (await response.json()) as Status;
+    status = (await response.json()) as DaemonStatus;
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
     err(

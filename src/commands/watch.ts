@@ -1,119 +1,61 @@
 import type { Server } from 'node:http';
-import { hostname } from 'node:os';
-import { alertOf } from '../alerts/payload.ts';
 import { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
-import { ExitCode, loggableFailure } from '../errors.ts';
+import { targetName } from '../config/targets.ts';
+import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
-import type { Runtime } from '../runtime.ts';
-import { StatusTracker } from '../status.ts';
-import { createJobRunner } from '../sync/job-runner.ts';
-import { logSchedulerEvent } from '../sync/log-events.ts';
-import type { Outcome } from '../sync/outcome.ts';
-import { processRunner } from '../sync/runner.ts';
-import { Scheduler } from '../sync/scheduler.ts';
-import type { SshMaster } from '../sync/ssh-master.ts';
-import { createTrashPruner } from '../sync/trash-pruner.ts';
+import { daemonStatus } from '../status.ts';
+import { type Connection, Target } from '../target.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
 
-/** What `watch` is handed already started: the shared SSH connection comes up while we load. */
-export interface Connection {
-  readonly runtime: Runtime;
-  readonly master: SshMaster;
-}
+export type { Connection } from '../target.ts';
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;
 
-/** The daemon: a full pass, then every change as it happens, until `stop` resolves. */
+/** One target to sync to: the configuration as it sees it (`remote`), and its connection. */
+export interface TargetSetup {
+  readonly config: Config;
+  readonly connection: Connection;
+}
+
+/**
+ * The daemon: one watcher feeding every target, each with a full pass first and then every
+ * change as it happens, until `stop` resolves.
+ */
 export async function watchCommand(
   config: Config,
   log: Logger,
   stop: Promise<string>,
-  { runtime, master }: Connection,
+  setups: readonly TargetSetup[],
 ): Promise<ExitCode> {
   const filter = new Filter(config.filter);
   const metrics = new Metrics();
-  const syncLog = log.child({ component: 'sync' });
-  const context = { config, filter, ssh: runtime.ssh };
-  master.onExit = (stderr) =>
-    log
-      .child({ component: 'ssh' })
-      .warn(
-        { err: loggableFailure('ssh-master', stderr.trim() || 'ssh exited') },
-        'shared SSH connection closed; transfers connect on their own until it is back',
-      );
-
-  const tracker = new StatusTracker();
   const webhook =
     config.webhookUrl === undefined
       ? undefined
       : new Webhook(config.webhookUrl, log.child({ component: 'webhook' }), {
           onResult: (result) => metrics.webhookResult(result),
         });
-  const target = `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`;
-  const status = () =>
-    tracker.status({
-      target,
-      pending: scheduler.pendingCount,
-      failingPaths: scheduler.failingPaths,
-      ready: ready().ready,
-    });
-  let initialPassDone = false;
-  let lastFailure: (Outcome & { ok: false }) | undefined;
-  const ready = () => {
-    if (lastFailure !== undefined) {
-      const { reason, message } = lastFailure;
-      const attempts = scheduler.failures;
-      return {
-        ready: false,
-        reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}`,
-      } as const;
-    }
-    if (!initialPassDone) return { ready: false, reason: 'the initial sync has not finished' } as const;
-    return { ready: true } as const;
-  };
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
-  const runJob = createJobRunner(context, processRunner, syncLog, () => treeSize());
-  const pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
-    beforeRun: () => master.beforeTransfer(),
+  const targets = setups.map((setup) => {
+    const name = targetName(setup.config);
+    return new Target({
+      ...setup,
+      filter,
+      log: setups.length > 1 ? log.child({ target: name }) : log,
+      metrics: metrics.forTarget(name),
+      webhook,
+      treeSize: () => treeSize(),
+    });
   });
-  const scheduler = new Scheduler(
-    async (job, signal) => {
-      await master.beforeTransfer();
-      return runJob(job, signal);
-    },
-    {
-      debounceMs: config.debounceMs,
-      maxDelayMs: config.maxDelayMs,
-      onEvent: (event) => {
-        metrics.observe(event);
-        const transition = tracker.observe(event);
-        if (transition !== undefined && webhook !== undefined)
-          webhook.send(alertOf(transition, status(), hostname(), new Date()));
-        logSchedulerEvent(syncLog, event);
-        if (
-          event.type === 'started' &&
-          event.job.kind === 'full' &&
-          !initialPassDone &&
-          event.attempt === 1
-        ) {
-          // The tree's size as the watcher counted it (undefined while polling or with chokidar).
-          log.info({ entries: treeSize() }, 'initial sync started');
-        }
-        if (event.type === 'finished') lastFailure = event.outcome.ok ? undefined : event.outcome;
-        if (event.type === 'finished' && event.job.kind === 'full' && event.outcome.ok && !initialPassDone) {
-          initialPassDone = true;
-          log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
-          pruner.start();
-        }
-      },
-    },
-  );
+  const everyTarget = (act: (target: Target) => void) => {
+    for (const target of targets) act(target);
+  };
 
   // The initial pass follows the subscription, so a change made during that pass is seen.
   const watchLog = log.child({ component: 'watch' });
@@ -125,13 +67,13 @@ export async function watchCommand(
       pollIntervalMs: config.watch.pollIntervalMs,
     },
     {
-      onChanges: (paths) => scheduler.add(paths),
+      onChanges: (paths) => everyTarget((target) => target.add(paths)),
       onRescan: (cause) => {
         if (cause !== undefined) {
           metrics.watchError();
           logWatchError(watchLog, cause);
         }
-        scheduler.requestFull('rescan');
+        everyTarget((target) => target.requestFull('rescan'));
       },
       onBackend: (change) => {
         metrics.watchBackend(change);
@@ -140,22 +82,37 @@ export async function watchCommand(
     },
   );
   treeSize = () => watcher.entries;
-  scheduler.requestFull('start');
+  everyTarget((target) => target.requestFull('start'));
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
-  const requestResync = () => scheduler.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync');
+  const requestResync = () =>
+    everyTarget((target) => target.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'));
   const resync =
     config.resyncIntervalMs > 0 ? setInterval(requestResync, config.resyncIntervalMs) : undefined;
   process.on('SIGUSR2', requestResync); // a periodic pass now, for a drift check on demand
 
+  // Ready when every target is: each has had its initial pass and accepts transfers.
+  const ready = () => {
+    const unready = targets
+      .map((target) => ({ target, state: target.ready() }))
+      .filter(({ state }) => !state.ready);
+    if (unready.length === 0) return { ready: true } as const;
+    const reason = unready
+      .map(
+        ({ target, state }) =>
+          (targets.length > 1 ? `${target.name}: ` : '') + (state.ready ? '' : state.reason),
+      )
+      .join('; ');
+    return { ready: false, reason } as const;
+  };
   let server: Server | undefined;
   try {
     if (config.healthPort > 0) {
       server = await startHttpServer(
         config.healthPort,
         {
-          live: () => !watcher.closed && scheduler.state !== 'stopped',
+          live: () => !watcher.closed && targets.every((target) => target.running),
           ready,
-          status,
+          status: () => daemonStatus(targets.map((target) => target.status())),
         },
         metrics.registry,
       );
@@ -169,34 +126,44 @@ export async function watchCommand(
     clearInterval(resync);
     process.off('SIGUSR2', requestResync);
     await watcher.close();
-    await scheduler.stop();
-    await pruner.stop();
+    await Promise.all(targets.map((target) => target.stop()));
     throw error;
   }
 
   const signal = await stop;
-  log.info({ signal, pending: scheduler.pendingCount }, 'stopping: sending pending changes');
+  const pending = () => targets.reduce((sum, target) => sum + target.pendingCount, 0);
+  log.info({ signal, pending: pending() }, 'stopping: sending pending changes');
   clearInterval(resync);
   process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);
   await watcher.close();
-  const flushed = await scheduler.flush(config.shutdownTimeoutMs);
-  await pruner.stop();
-  await master.stop();
+  // Every target flushes at once, so one that is down does not eat the others' time.
+  const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   if (webhook !== undefined && !(await webhook.settle(WEBHOOK_SETTLE_MS)))
     log.warn({ timeoutMs: WEBHOOK_SETTLE_MS }, 'stopped before the webhook receiver took every alert');
-  if (!flushed) {
+  const unsent = targets.filter((_, i) => !flushed[i]);
+  if (unsent.length > 0) {
     log.warn(
-      { pending: scheduler.pendingCount, timeoutMs: config.shutdownTimeoutMs },
+      {
+        pending: pending(),
+        timeoutMs: config.shutdownTimeoutMs,
+        ...(targets.length > 1 ? { targets: unsent.map((target) => target.name) } : {}),
+      },
       'stopped with changes unsent; the next start sends them in its full pass',
     );
     return ExitCode.failure;
   }
-  const failing = scheduler.failingPaths;
+  const failing = targets.flatMap((target) =>
+    target.failingPaths.map(({ path, reason }) => ({
+      path,
+      reason,
+      ...(targets.length > 1 ? { target: target.name } : {}),
+    })),
+  );
   if (failing.length > 0) {
     log.warn(
-      { failing: failing.length, paths: failing.slice(0, 20).map(({ path, reason }) => ({ path, reason })) },
+      { failing: failing.length, paths: failing.slice(0, 20) },
       'stopped; every change was sent but for paths that kept failing, which the next start tries again',
     );
     return ExitCode.ok;

@@ -4,17 +4,23 @@ export type HostKeyPolicy = 'strict' | 'accept-new';
 /** How changes are noticed; see SYNC_WATCH_MODE. */
 export type WatchMode = 'auto' | 'native' | 'chokidar' | 'poll';
 
+/** One target: an SSH user, host and port, and a directory there. */
+export interface Remote {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Absolute directory on the target (inside rrsync's directory, for a restricted key). */
+  readonly dir: string;
+}
+
 /** The validated, frozen configuration. Nothing outside src/config reads process.env. */
 export interface Config {
   /** Absolute, resolved path of the directory to mirror. */
   readonly sourceDir: string;
-  readonly remote: {
-    readonly host: string;
-    readonly port: number;
-    readonly user: string;
-    /** Absolute directory on the target. */
-    readonly dir: string;
-  };
+  /** The target this configuration is for: the first of `targets`, or the one forTarget set. */
+  readonly remote: Remote;
+  /** Every target (SYNC_TARGETS, or the one of SYNC_REMOTE_*), in order. */
+  readonly targets: readonly Remote[];
   readonly ssh: {
     /** The private key as configured; filesync uses a private 0600 copy of it. */
     readonly keyPath: string;

@@ -3,8 +3,9 @@ import { access, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { PARTIAL_DIR, validatePatterns } from '../filter.ts';
-import type { Config } from './config.ts';
+import type { Config, Remote } from './config.ts';
 import { type SettingName, schema, settingTypes } from './schema.ts';
+import { parseTargets } from './targets.ts';
 
 /** Either a usable configuration or every reason it is not one. */
 export type ConfigResult =
@@ -101,10 +102,23 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       envErrors = errors;
     },
   });
+  // With SYNC_TARGETS, the single-target settings are neither needed nor allowed.
+  const single = ['SYNC_REMOTE_HOST', 'SYNC_REMOTE_PORT', 'SYNC_REMOTE_USER', 'SYNC_REMOTE_DIR'] as const;
+  const several = !('SYNC_TARGETS' in envErrors) && raw.SYNC_TARGETS.length > 0;
+  if (several)
+    for (const name of single) if (envErrors[name] instanceof EnvMissingError) delete envErrors[name];
   const problems = Object.entries(envErrors).map(([name, error]) =>
     describeEnvError(name as SettingName, error),
   );
   const failed = (name: SettingName) => name in envErrors;
+  const listed = parseTargets(several ? raw.SYNC_TARGETS : []);
+  problems.push(...listed.problems);
+  const given = single.filter((name) => env[name] !== undefined);
+  if (several && given.length > 0) {
+    problems.push(
+      `SYNC_TARGETS replaces ${given.join(', ')}: set the targets one way, not both (remove ${given.length === 1 ? 'it' : 'them'}, or SYNC_TARGETS).`,
+    );
+  }
 
   const extensions = raw.SYNC_EXTENSIONS;
   if (raw.SYNC_INCLUDE.length > 0 && extensions.length > 0) {
@@ -177,16 +191,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   }
   if (problems.length > 0) return { ok: false, problems };
 
+  const targets: readonly Remote[] = several
+    ? Object.freeze(listed.targets)
+    : Object.freeze([
+        {
+          host: raw.SYNC_REMOTE_HOST,
+          port: raw.SYNC_REMOTE_PORT,
+          user: raw.SYNC_REMOTE_USER,
+          dir: raw.SYNC_REMOTE_DIR,
+        },
+      ]);
   const include =
     extensions.length > 0 ? extensions.map((ext) => `*.${ext.replace(/^\./, '')}`) : raw.SYNC_INCLUDE;
   const config: Config = {
     sourceDir: raw.SYNC_SOURCE_DIR,
-    remote: {
-      host: raw.SYNC_REMOTE_HOST,
-      port: raw.SYNC_REMOTE_PORT,
-      user: raw.SYNC_REMOTE_USER,
-      dir: raw.SYNC_REMOTE_DIR,
-    },
+    remote: targets[0] as Remote,
+    targets,
     ssh: { keyPath: raw.SYNC_SSH_KEY, knownHostsPath: knownHosts, hostKeyPolicy: raw.SYNC_HOST_KEY_POLICY },
     // The trash is never sent into nor deleted from: an excluded name is both, for rsync.
     filter: {

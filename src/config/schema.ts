@@ -98,12 +98,23 @@ const watchModes = ['auto', 'native', 'chokidar', 'poll'] as const;
 /** The envalid specification of every environment variable. */
 export const schema = {
   SYNC_SOURCE_DIR: text({ desc: 'Directory to watch and mirror.', example: '/data' }),
-  SYNC_REMOTE_HOST: hostname({ desc: 'Target host name or IP address.', example: 'backup.example.com' }),
+  SYNC_REMOTE_HOST: hostname({
+    desc: 'Target host name or IP address. Required unless SYNC_TARGETS is set.',
+    example: 'backup.example.com',
+  }),
   SYNC_REMOTE_PORT: port(false)({ default: 22, desc: 'SSH port of the target.' }),
-  SYNC_REMOTE_USER: username({ desc: 'SSH user on the target.', example: 'sync' }),
+  SYNC_REMOTE_USER: username({
+    desc: 'SSH user on the target. Required unless SYNC_TARGETS is set.',
+    example: 'sync',
+  }),
   SYNC_REMOTE_DIR: absolutePath({
-    desc: 'Absolute directory on the target; created if missing.',
+    desc: 'Absolute directory on the target; created if missing. Required unless SYNC_TARGETS is set.',
     example: '/srv/mirror',
+  }),
+  SYNC_TARGETS: list({
+    default: Object.freeze([]),
+    desc: 'Several targets instead of SYNC_REMOTE_*: comma-separated `ssh://user@host[:port]/absolute/dir` (IPv6 hosts in brackets). One watcher feeds them all; each syncs on its own, so one that is down delays no other. The same key and known_hosts file serve every target.',
+    example: 'ssh://sync@a.example.com/srv/mirror,ssh://sync@[2001:db8::7]:2222/backup',
   }),
   SYNC_SSH_KEY: text({ desc: 'Path of the SSH private key.', example: '/run/secrets/id_ed25519' }),
   SYNC_KNOWN_HOSTS: str({
@@ -225,6 +236,7 @@ export const settingTypes = {
   SYNC_REMOTE_PORT: 'port',
   SYNC_REMOTE_USER: 'string',
   SYNC_REMOTE_DIR: 'absolute path',
+  SYNC_TARGETS: 'URL list',
   SYNC_SSH_KEY: 'path',
   SYNC_KNOWN_HOSTS: 'path',
   SYNC_HOST_KEY_POLICY: hostKeyPolicy.join(' \\| '),

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { Status } from '../status.ts';
+import type { DaemonStatus } from '../status.ts';
 
 /** What the health endpoints report. */
 export interface HealthSource {
@@ -9,7 +9,7 @@ export interface HealthSource {
   /** Readiness: the initial pass is done and syncing is not failing. */
   ready(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
   /** For people on call: GET /status, and `filesync status`. */
-  status(): Status;
+  status(): DaemonStatus;
 }
 
 // Not `import … from 'node:http'`: its ESM facade reads every export, and the WebSocket and

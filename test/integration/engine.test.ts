@@ -84,9 +84,9 @@ describe.each([
     expect((await s.health('/readyz')).status).toBe(200);
     expect((await s.health('/healthz')).status).toBe(200);
     const metrics = (await s.health('/metrics')).body;
-    expect(metrics).toMatch(/filesync_syncs_total\{kind="full",outcome="ok"\} 1/);
-    expect(metrics).toMatch(/filesync_syncs_total\{kind="batch",outcome="ok"\} [1-9]/);
-    expect(metrics).toMatch(/filesync_files_deleted_total [1-9]/);
+    expect(metrics).toMatch(/filesync_syncs_total\{target="[^"]+",kind="full",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/filesync_syncs_total\{target="[^"]+",kind="batch",outcome="ok"\} [1-9]/);
+    expect(metrics).toMatch(/filesync_files_deleted_total\{target="[^"]+"\} [1-9]/);
     await stopCleanly(daemon);
   });
 
@@ -282,7 +282,9 @@ describe.each([
     // A full pass neither deletes the trash nor sends into it, and verify does not count it.
     daemon.signal('SIGUSR2');
     await waitFor('the full pass', async () =>
-      /filesync_syncs_total\{kind="full",outcome="ok"\} 2/.test((await s.health('/metrics')).body),
+      /filesync_syncs_total\{target="[^"]+",kind="full",outcome="ok"\} 2/.test(
+        (await s.health('/metrics')).body,
+      ),
     );
     const after = await s.remote();
     expect(kept(after, 'doomed.txt')).toBe(kept(entries, 'doomed.txt'));

@@ -50,7 +50,7 @@ describe('a target directory that refuses writes', () => {
     expect(failed.reason).toBe('Permission denied');
     expect(String(failed.hint)).toMatch(/writable by SYNC_REMOTE_USER/);
     expect((await s.health('/readyz')).status).toBe(200);
-    expect((await s.health('/metrics')).body).toMatch(/^filesync_failing_paths [1-9]$/m);
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_failing_paths\{target="[^"]+"\} [1-9]$/m);
     expect(daemon.logs.some((line) => line.msg.startsWith('sync failed'))).toBe(false);
 
     // New changes elsewhere go out at once, not behind a backoff.
@@ -68,7 +68,7 @@ describe('a target directory that refuses writes', () => {
     expect(daemon.logs.filter((line) => line.msg === 'path failed: ro/blocked.txt')).toHaveLength(1);
     await waitFor(
       'no failing path',
-      async () => /^filesync_failing_paths 0$/m.test((await s.health('/metrics')).body),
+      async () => /^filesync_failing_paths\{target="[^"]+"\} 0$/m.test((await s.health('/metrics')).body),
       { timeoutMs: 10_000 },
     );
     await stopCleanly(daemon);

@@ -54,7 +54,7 @@ it.each(seeds)('seed %i converges', async (seed) => {
     }
     const metrics = (await s.health('/metrics')).body;
     expect(metrics).toMatch(/^filesync_watch_errors_total 0$/m);
-    expect(metrics).not.toMatch(/^filesync_syncs_total\{kind="full",outcome="ok"\} [2-9]/m);
+    expect(metrics).not.toMatch(/^filesync_syncs_total\{target="[^"]+",kind="full",outcome="ok"\} [2-9]/m);
     log.push('-- a forced periodic pass');
     daemon.signal('SIGUSR2');
     const pass = await daemon.waitForLog(
@@ -62,7 +62,7 @@ it.each(seeds)('seed %i converges', async (seed) => {
       (line) => line.msg === 'synced' && line.reason === 'resync',
     );
     expect(pass.changed).toBe(0);
-    expect((await s.health('/metrics')).body).toMatch(/^filesync_drift_repaired_total 0$/m);
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_drift_repaired_total\{target="[^"]+"\} 0$/m);
   } catch (error) {
     const warnings = daemon.logs.filter((line) => line.level !== 'info' && line.level !== 'debug');
     throw new Error(

@@ -49,7 +49,7 @@ describe('an empty source', () => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body).reason).toMatch(/empty-source.*nothing was deleted/);
     expect((await s.health('/metrics')).body).toMatch(
-      /filesync_syncs_total\{kind="full",outcome="empty-source"\} [1-9]/,
+      /filesync_syncs_total\{target="[^"]+",kind="full",outcome="empty-source"\} [1-9]/,
     );
     expect(kept(await s.remote())).toBe(true);
 

@@ -30,12 +30,14 @@ describe('filesync status', () => {
     const json = await runCli(s.env, ['status', '--json']);
     expect(json.exitCode).toBe(0);
     const parsed = JSON.parse(json.stdout);
-    expect(parsed).toMatchObject({ state: 'syncing', ready: true, pending: 0, failingPaths: [] });
-    expect(parsed.failure).toBeUndefined();
-    expect(parsed.counters.runs).toBeGreaterThan(0);
+    expect(parsed).toMatchObject({ state: 'syncing', ready: true });
+    expect(parsed.targets).toHaveLength(1);
+    expect(parsed.targets[0]).toMatchObject({ state: 'syncing', ready: true, pending: 0, failingPaths: [] });
+    expect(parsed.targets[0].failure).toBeUndefined();
+    expect(parsed.targets[0].counters.runs).toBeGreaterThan(0);
     const http = JSON.parse((await s.health('/status')).body);
-    expect(http).toMatchObject({ state: 'syncing', ready: true, pending: 0, failingPaths: [] });
-    expect(http.target).toMatch(new RegExp(`:${s.remoteDir}$`));
+    expect(http.targets[0]).toMatchObject({ state: 'syncing', ready: true, pending: 0, failingPaths: [] });
+    expect(http.targets[0].target).toMatch(new RegExp(`:${s.remoteDir}$`));
     await stopCleanly(daemon);
   });
 
@@ -53,7 +55,8 @@ describe('filesync status', () => {
     expect(status.stdout).toMatch(/^failing {7}since .*attempts?: auth: /m);
     expect(status.stdout).toMatch(/^hint {10}The target refused the key/m);
     const json = JSON.parse((await runCli(env, ['status', '--json'])).stdout);
-    expect(json).toMatchObject({ state: 'failing', ready: false, failure: { reason: 'auth' } });
+    expect(json).toMatchObject({ state: 'failing', ready: false });
+    expect(json.targets[0]).toMatchObject({ state: 'failing', failure: { reason: 'auth' } });
     await daemon.stop();
   });
 
@@ -100,7 +103,8 @@ describe('the webhook', () => {
         SYNC_IO_TIMEOUT: '2s',
       });
       const daemon = await watching(s.env);
-      const failedRuns = async () => JSON.parse((await s.health('/status')).body).counters.failedRuns;
+      const failedRuns = async () =>
+        JSON.parse((await s.health('/status')).body).targets[0].counters.failedRuns;
       await execa('docker', ['pause', target.container.getId()]);
       try {
         await writeFile(s.file('while-down.txt'), 'kept');

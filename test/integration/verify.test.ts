@@ -189,7 +189,7 @@ describe('drift is counted', () => {
     const daemon = await watching(s.env);
     const drift = async () => {
       const metrics = (await s.health('/metrics')).body;
-      return Number(/^filesync_drift_repaired_total (\d+)$/m.exec(metrics)?.[1]);
+      return Number(/^filesync_drift_repaired_total\{target="[^"]+"\} (\d+)$/m.exec(metrics)?.[1]);
     };
     await daemon.waitForLog('a periodic pass', (line) => line.msg === 'synced' && line.reason === 'resync');
     expect(await drift()).toBe(0);

@@ -43,7 +43,9 @@ async function live(extra: Record<string, string> = {}, prefix: readonly string[
   const fullPasses = async () => {
     const metrics = (await s.health('/metrics')).body;
     expect(metrics).toMatch(/^filesync_watch_errors_total 0$/m);
-    const runs = [...metrics.matchAll(/^filesync_syncs_total\{kind="full",outcome="[^"]+"\} (\d+)$/gm)];
+    const runs = [
+      ...metrics.matchAll(/^filesync_syncs_total\{target="[^"]+",kind="full",outcome="[^"]+"\} (\d+)$/gm),
+    ];
     return runs.reduce((sum, run) => sum + Number(run[1]), 0);
   };
   return { ...s, start, converged, fullPasses };

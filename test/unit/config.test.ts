@@ -36,6 +36,66 @@ describe('parseDuration', () => {
   );
 });
 
+describe('SYNC_TARGETS', () => {
+  const { SYNC_REMOTE_HOST: _h, SYNC_REMOTE_USER: _u, SYNC_REMOTE_DIR: _d, ...shared } = base;
+
+  it('takes several ssh:// targets, IPv6 in brackets, a default port and an escaped path', () => {
+    const result = parseConfig({
+      ...shared,
+      SYNC_TARGETS: 'ssh://sync@a.example.com/srv/mirror, ssh://backup@[2001:db8::7]:2222/data/my%20files',
+    });
+    if (!result.ok) throw new Error(result.problems.join('\n'));
+    expect(result.config.targets).toEqual([
+      { host: 'a.example.com', port: 22, user: 'sync', dir: '/srv/mirror' },
+      { host: '2001:db8::7', port: 2222, user: 'backup', dir: '/data/my files' },
+    ]);
+    expect(result.config.remote).toEqual(result.config.targets[0]);
+  });
+
+  it('keeps the single-target settings working as one target', () => {
+    const result = parseConfig(base);
+    expect(result.ok && result.config.targets).toEqual([
+      { host: 'backup.example.com', port: 22, user: 'sync', dir: '/srv/mirror' },
+    ]);
+  });
+
+  it('refuses both ways at once, naming what to remove (78)', () => {
+    expect(problems({ ...base, SYNC_TARGETS: 'ssh://sync@a/m' })).toEqual([
+      'SYNC_TARGETS replaces SYNC_REMOTE_HOST, SYNC_REMOTE_USER, SYNC_REMOTE_DIR: set the targets one way, not both (remove them, or SYNC_TARGETS).',
+    ]);
+    expect(problems({ ...shared, SYNC_REMOTE_PORT: '2222', SYNC_TARGETS: 'ssh://sync@a/m' })[0]).toMatch(
+      /^SYNC_TARGETS replaces SYNC_REMOTE_PORT: .*\(remove it, or SYNC_TARGETS\)\.$/,
+    );
+  });
+
+  it.each([
+    ['sync@a/m', 'is not an ssh:// URL'],
+    ['ssh://a/m', 'needs a user name before @'],
+    ['ssh://sync:pw@a/m', 'has a password, a query or a fragment'],
+    ['ssh://sync@a', 'needs an absolute directory'],
+    ['ssh://sync@a:99999/m', 'is not a URL'],
+    ['ssh://sync@-a/m', 'needs a host name or IP address'],
+  ])('refuses %j: it %s', (target, why) => {
+    expect(problems({ ...shared, SYNC_TARGETS: target })).toEqual([
+      `SYNC_TARGETS: ${JSON.stringify(target)} ${why} (expected ssh://user@host[:port]/absolute/dir)`,
+    ]);
+  });
+
+  it('refuses a target listed twice', () => {
+    expect(problems({ ...shared, SYNC_TARGETS: 'ssh://s@a/m,ssh://t@a:22/m' })).toEqual([
+      'SYNC_TARGETS: ssh://t@a:22/m is listed twice.',
+    ]);
+  });
+
+  it('still requires the single-target settings without SYNC_TARGETS', () => {
+    expect(problems(shared).map((problem) => problem.split(' ')[0])).toEqual([
+      'SYNC_REMOTE_HOST',
+      'SYNC_REMOTE_USER',
+      'SYNC_REMOTE_DIR',
+    ]);
+  });
+});
+
 describe('the alert and trash settings', () => {
   it('takes an http(s) webhook URL and leaves alerts off when blank', () => {
     const given = parseConfig({ ...base, SYNC_WEBHOOK_URL: 'https://hooks.example.com/T/B/x' });

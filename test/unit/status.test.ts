@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { formatStatus, isHealthy, StatusTracker } from '../../src/status.ts';
+import { daemonStatus, formatStatus, isHealthy, StatusTracker } from '../../src/status.ts';
 import type { Outcome } from '../../src/sync/outcome.ts';
 import type { SchedulerEvent } from '../../src/sync/scheduler.ts';
 
@@ -44,7 +44,7 @@ it('follows a start, a failure that goes on, and the recovery', () => {
     counters: { runs: 3, failedRuns: 2, filesTransferred: 3 },
   });
   expect(isHealthy(failing)).toBe(false);
-  expect(formatStatus(failing)).toContain('hint          add the key');
+  expect(formatStatus(daemonStatus([failing]))).toContain('hint          add the key');
   tracker.observe(
     finished({ ok: false, reason: 'cancelled', exitCode: undefined, message: 'stop', hint: '' }),
   );
@@ -53,7 +53,7 @@ it('follows a start, a failure that goes on, and the recovery', () => {
   const healed = tracker.status(now);
   expect(healed).toMatchObject({ state: 'syncing', failure: undefined });
   expect(isHealthy(healed)).toBe(true);
-  expect(formatStatus(healed)[0]).toBe('healthy: syncing, ready');
+  expect(formatStatus(daemonStatus([healed]))[0]).toBe('healthy: syncing, ready');
 });
 
 it('reports one transition when runs start failing and one when they recover, none per retry', () => {
@@ -88,5 +88,29 @@ it('is not healthy while paths fail on their own, and lists them', () => {
   const status = tracker.status({ ...now, failingPaths });
   expect(isHealthy(status)).toBe(false);
   expect(status.failingPaths).toEqual([{ path: 'a.txt', reason: 'Permission denied' }]);
-  expect(formatStatus(status)).toContain('  a.txt: Permission denied');
+  expect(formatStatus(daemonStatus([status]))).toContain('  a.txt: Permission denied');
+});
+
+it('rolls several targets up into the worst state, and prints a block for each', () => {
+  const good = new StatusTracker();
+  good.observe(finished(ok));
+  const bad = new StatusTracker();
+  bad.observe(finished(ok));
+  bad.observe(finished(refused, 'batch'));
+  const daemon = daemonStatus([
+    good.status({ ...now, target: 'u@a:22:/m' }),
+    bad.status({ ...now, target: 'u@b:22:/m', ready: false }),
+  ]);
+  expect(daemon).toMatchObject({ state: 'failing', ready: false });
+  expect(isHealthy(daemon)).toBe(false);
+  const lines = formatStatus(daemon);
+  expect(lines[0]).toBe('NOT HEALTHY: failing, not ready');
+  expect(lines).toContain('state         syncing, ready');
+  expect(lines).toContain('state         failing, not ready');
+  expect(lines.filter((line) => line.startsWith('target '))).toEqual([
+    'target        u@a:22:/m',
+    'target        u@b:22:/m',
+  ]);
+  expect(isHealthy(daemonStatus([good.status(now)]))).toBe(true);
+  expect(isHealthy(daemonStatus([]))).toBe(false);
 });

@@ -54,10 +54,12 @@ export async function startTarget(
     tmpfs?: Record<string, string>;
     /** Restrict the key to rsync into TARGET_HOME with rrsync, as the README shows. */
     restricted?: boolean;
+    /** The key pair to trust (several targets of one filesync share its key); else a new one. */
+    keyPair?: { keyPath: string; publicKey: string };
   } = {},
 ): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'filesync-target-'));
-  const { keyPath, publicKey } = await makeKeyPair(dir);
+  const { keyPath, publicKey } = options.keyPair ?? (await makeKeyPair(dir));
   let builder = new GenericContainer(TARGET_IMAGE)
     .withEnvironment({
       AUTHORIZED_KEY: options.restricted ? `${RESTRICTED_KEY_OPTIONS} ${publicKey}` : publicKey,
