@@ -28,6 +28,7 @@ export class Webhook {
   readonly #onResult: (result: 'delivered' | 'failed' | 'dropped') => void;
   readonly #queue: Alert[] = [];
   #sending: Promise<void> | undefined;
+  readonly #closing = new AbortController();
 
   constructor(url: string, log: Logger, options: WebhookOptions = {}) {
     this.#url = url;
@@ -37,6 +38,7 @@ export class Webhook {
     this.#maxQueued = options.maxQueued ?? 20;
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
+
     this.#onResult = options.onResult ?? (() => {});
   }
 
@@ -48,12 +50,14 @@ export class Webhook {
       this.#log.warn({ event: dropped?.event }, 'webhook alert dropped: too many waiting for the receiver');
       this.#onResult('dropped');
     }
-    this.#sending ??= this.#drain().finally(() => {
-      this.#sending = undefined;
-    });
+    this.#sending ??= this.#drain();
   }
 
-  /** Waits up to `timeoutMs` for the alerts queued so far; true when none is left. */
+  /**
+   * Waits up to `timeoutMs` for the alerts queued so far; true when none is left. Past the
+   * deadline the POST in flight is abandoned and the rest dropped, so stopping never waits on a
+   * hung receiver.
+   */
   async settle(timeoutMs: number): Promise<boolean> {
     const sending = this.#sending;
     if (sending === undefined) return true;
@@ -63,6 +67,10 @@ export class Webhook {
     });
     const done = await Promise.race([sending.then(() => true), timeout]);
     clearTimeout(timer);
+    if (!done) {
+      for (const _ of this.#queue.splice(0)) this.#onResult('dropped');
+      this.#closing.abort();
+    }
     return done;
   }
 
@@ -70,6 +78,8 @@ export class Webhook {
     for (let alert = this.#queue.shift(); alert !== undefined; alert = this.#queue.shift()) {
       await this.#deliver(alert);
     }
+    // In the same step as the queue was found empty: a send() from here on starts a new drain.
+    this.#sending = undefined;
   }
 
   async #deliver(alert: Alert): Promise<void> {
@@ -102,7 +112,7 @@ export class Webhook {
         headers: { 'content-type': 'application/json', 'user-agent': 'filesync' },
         body,
         redirect: 'error',
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#closing.signal]),
       });
       await response.body?.cancel();
       if (response.ok) return undefined;
@@ -111,12 +121,11 @@ export class Webhook {
       const retry = response.status >= 500 || response.status === 408 || response.status === 429;
       return { text: `HTTP ${response.status}`, retry };
     } catch (error) {
-      const { name, message, cause } = error as Error & { cause?: { code?: string; message?: string } };
-      const text =
-        name === 'TimeoutError'
-          ? `no answer within ${this.#timeoutMs} ms`
-          : (cause?.code ?? cause?.message ?? message);
-      return { text, retry: true };
+      // Never the raw message: fetch's may quote the URL, whose path often holds the secret.
+      const { name, cause } = error as Error & { cause?: { code?: string } };
+      if (name === 'TimeoutError') return { text: `no answer within ${this.#timeoutMs} ms`, retry: true };
+      if (this.#closing.signal.aborted) return { text: 'filesync stopped first', retry: false };
+      return { text: cause?.code ?? name, retry: true };
     }
   }
 }

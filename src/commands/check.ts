@@ -42,7 +42,8 @@ export async function checkCommand(config: Config, print: (line: string) => void
     { name: 'authentication', run: () => checkAuth(ssh, remote, login) },
     {
       name: 'remote rsync',
-      run: () => (login.restricted ? checkRestrictedRsync(config, ssh) : checkRemoteRsync(ssh)),
+      run: () =>
+        login.restricted ? checkRestrictedRsync(config, ssh) : checkRemoteRsync(config, ssh, login),
     },
     { name: 'remote directory', run: () => checkRemoteDir(config, ssh) },
   ];
@@ -172,8 +173,13 @@ async function checkRestrictedRsync(config: Config, ssh: SshTarget): Promise<Ver
   }
 }
 
-async function checkRemoteRsync(ssh: SshTarget): Promise<Verdict> {
+async function checkRemoteRsync(config: Config, ssh: SshTarget, login: Login): Promise<Verdict> {
   const result = await runSsh(ssh, ['rsync', '--version']);
+  // rrsync from rsync 3.4 on lets `true` through, and refuses only here.
+  if (!result.outcome.ok && result.outcome.reason === 'restricted') {
+    login.restricted = true;
+    return checkRestrictedRsync(config, ssh);
+  }
   const version = /rsync\s+version\s+v?(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
   if (result.outcome.ok === false || version === null) {
     return {

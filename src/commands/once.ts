@@ -1,11 +1,12 @@
 import type { Config } from '../config/config.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, loggableFailure } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
 import { createRuntime } from '../runtime.ts';
 import { createJobRunner } from '../sync/job-runner.ts';
 import { logSchedulerEvent } from '../sync/log-events.ts';
 import { processRunner } from '../sync/runner.ts';
+import { logPruned, pruneTrash } from '../sync/trash-pruner.ts';
 
 /** One full pass, then exit: for cron, Kubernetes Jobs and init containers. */
 export async function onceCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {
@@ -27,6 +28,18 @@ export async function onceCommand(config: Config, log: Logger, stop: Promise<str
     retryInMs: undefined,
     quiet: false,
   });
+  // The daemon prunes the trash hourly; a pass run from cron or a Job prunes it after itself.
+  if (outcome.ok && config.backup !== undefined) {
+    const pruned = await pruneTrash(context, processRunner, runtime.dir, controller.signal);
+    if (pruned?.ok) logPruned(log.child({ component: 'trash' }), pruned.stats.filesDeleted);
+    else if (pruned !== undefined && !pruned.ok)
+      log
+        .child({ component: 'trash' })
+        .warn(
+          { err: loggableFailure(pruned.reason, pruned.message, pruned.hint) },
+          'pruning the trash failed; the next run tries again',
+        );
+  }
   // Nothing retries a path that failed here: the run as a whole did not bring the mirror in line.
   return outcome.ok && (outcome.failedPaths ?? []).length === 0 ? ExitCode.ok : ExitCode.failure;
 }

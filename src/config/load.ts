@@ -31,7 +31,12 @@ const RESERVED_RSYNC_ARGS = [
   '--dry-run',
   '-n',
   '--list-only',
+  '--modify-window',
+  '-@',
 ];
+
+/** rsync options that would defeat the trash (SYNC_BACKUP_DIR), which sets them or needs them off. */
+const TRASH_RSYNC_ARGS = ['--backup', '-b', '--backup-dir', '--suffix', '--delete-excluded'];
 
 /** Validates the environment and the files it names; never throws for bad input. */
 export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> {
@@ -167,8 +172,12 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       `SYNC_KNOWN_HOSTS: ${JSON.stringify(knownHosts)} has spaces, quotes or % in it, which ssh options cannot carry; move the file to a plain path.`,
     );
   }
+  const webhookUrl = failed('SYNC_WEBHOOK_URL') ? undefined : raw.SYNC_WEBHOOK_URL || undefined;
+  const trash = failed('SYNC_BACKUP_DIR') ? undefined : raw.SYNC_BACKUP_DIR || undefined;
+  const reservedArgs =
+    trash === undefined ? RESERVED_RSYNC_ARGS : [...RESERVED_RSYNC_ARGS, ...TRASH_RSYNC_ARGS];
   const reserved = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) =>
-    RESERVED_RSYNC_ARGS.some((name) => arg === name || arg.startsWith(`${name}=`)),
+    reservedArgs.some((name) => arg === name || arg.startsWith(`${name}=`)),
   );
   if (reserved !== undefined) {
     problems.push(
@@ -181,8 +190,6 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       `SYNC_RSYNC_EXTRA_ARGS: expected rsync options starting with "-", got ${JSON.stringify(notAnOption)}`,
     );
   }
-  const webhookUrl = failed('SYNC_WEBHOOK_URL') ? undefined : raw.SYNC_WEBHOOK_URL || undefined;
-  const trash = failed('SYNC_BACKUP_DIR') ? undefined : raw.SYNC_BACKUP_DIR || undefined;
   if (!failed('SYNC_BACKUP_RETENTION') && raw.SYNC_BACKUP_RETENTION < 86_400_000) {
     problems.push('SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.');
   }
@@ -211,7 +218,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     // The trash is never sent into nor deleted from: an excluded name is both, for rsync.
     filter: {
       include: Object.freeze([...include]),
-      exclude: trash === undefined ? raw.SYNC_EXCLUDE : Object.freeze([...raw.SYNC_EXCLUDE, `/${trash}/`]),
+      // Any type: a source file or link of the trash's name would replace the trash.
+      exclude: trash === undefined ? raw.SYNC_EXCLUDE : Object.freeze([...raw.SYNC_EXCLUDE, `/${trash}`]),
     },
     rsync: {
       delete: raw.SYNC_DELETE,

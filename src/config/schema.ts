@@ -38,6 +38,8 @@ const absolutePath = makeExactValidator<string>((input) =>
 const httpUrl = makeExactValidator<string>((input) => {
   if (input.trim() === '') return '';
   const url = URL.parse(input.trim());
+  if (url !== null && (url.username !== '' || url.password !== ''))
+    return fail('a URL without user:password@ (put a token in its path or query)', `${url.protocol}//…@…`);
   return url !== null && (url.protocol === 'http:' || url.protocol === 'https:')
     ? input.trim()
     : fail('an http:// or https:// URL', url === null ? '(not a URL)' : `${url.protocol}…`);

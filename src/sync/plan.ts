@@ -176,12 +176,19 @@ function commonArgs({ config, ssh }: PlanContext): string[] {
 
 /**
  * With a trash, what a run deletes or overwrites is moved into a directory of the run's own
- * below it (see trash.ts). A relative --backup-dir is relative to the mirror, and the trash is
- * excluded by the filter (see load.ts), so no pass sends into it or deletes from it.
+ * below it (see trash.ts); the trash is excluded by the filter (see load.ts), so no pass sends
+ * into it or deletes from it. The directory is given absolute: rrsync 3.5 reads a relative one
+ * against its own directory rather than the mirror, and every rrsync maps an absolute one into
+ * its directory as it does SYNC_REMOTE_DIR.
  */
 function backupArgs({ config, now = () => new Date() }: PlanContext): string[] {
   if (config.backup === undefined) return [];
-  return ['--backup', `--backup-dir=${runDir(config.backup.dir, now())}`];
+  return ['--backup', `--backup-dir=${runDir(trashPath(config), now())}`];
+}
+
+/** The trash's absolute path on the target. */
+function trashPath(config: Config): string {
+  return `${config.remote.dir.replace(/\/+$/, '')}/${config.backup?.dir ?? ''}`;
 }
 
 /**
@@ -198,8 +205,16 @@ export function planTrashPrune(empty: string, context: PlanContext): Plan | unde
     `--filter=R /${DAY_PATTERN}/`,
     '--filter=P /*',
   ];
-  const trash = `${config.remote.dir.replace(/\/+$/, '')}/${config.backup.dir}`;
-  const args = ['--dirs', '--delete', ...rules, `${empty.replace(/\/+$/, '')}/`, remoteSpec(ssh, trash)];
+  // The trash keeps its own modes, owner and times: the empty directory's are not copied over.
+  const keep = ['--no-perms', '--no-owner', '--no-group', '--omit-dir-times'];
+  const args = [
+    '--dirs',
+    '--delete',
+    ...keep,
+    ...rules,
+    `${empty.replace(/\/+$/, '')}/`,
+    remoteSpec(ssh, trashPath(config)),
+  ];
   return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
 }
 
@@ -220,9 +235,17 @@ export function planVerify(context: PlanContext): Plan {
   const [source, target] = full.args.slice(-2);
   // Every difference is reported, however many deletions SYNC_MAX_DELETE lets a real run make.
   // Nor does it report progress: nothing listens to a dry run's.
+  // A dry run moves nothing into the trash, and names no run directory of it (rrsync 3.5 would
+  // create one).
   const options = full.args
     .slice(0, -2)
-    .filter((arg) => !arg.startsWith('--max-delete=') && arg !== PROGRESS_ARG);
+    .filter(
+      (arg) =>
+        !arg.startsWith('--max-delete=') &&
+        arg !== PROGRESS_ARG &&
+        arg !== '--backup' &&
+        !arg.startsWith('--backup-dir='),
+    );
   const args = [...options, '--dry-run', source ?? '', target ?? ''];
   return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY }, progress: false };
 }

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { Outcome } from './outcome.ts';
 import { type PlanContext, planTrashPrune } from './plan.ts';
 import type { PlanRunner } from './runner.ts';
 
@@ -28,20 +29,13 @@ export function createTrashPruner(
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
-  const empty = join(runtimeDir, 'empty');
 
   const prune = async () => {
-    const plan = planTrashPrune(empty, context);
-    if (plan === undefined) return;
-    await mkdir(empty, { recursive: true, mode: 0o700 });
     await options.beforeRun?.();
-    const outcome = await runner.run(plan, abort.signal);
-    if (outcome.ok) {
-      const deleted = outcome.stats.filesDeleted;
-      if (deleted > 0)
-        log.info({ deleted }, 'trash pruned: entries older than SYNC_BACKUP_RETENTION deleted');
-      else log.debug('trash pruned: nothing had expired');
-    } else if (outcome.reason !== 'cancelled') {
+    const outcome = await pruneTrash(context, runner, runtimeDir, abort.signal);
+    if (outcome === undefined) return;
+    if (outcome.ok) logPruned(log, outcome.stats.filesDeleted);
+    else if (outcome.reason !== 'cancelled') {
       log.warn(
         { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
         'pruning the trash failed; it is tried again within the hour, and syncing goes on',
@@ -70,4 +64,23 @@ export function createTrashPruner(
       await running;
     },
   };
+}
+
+/** One prune of the trash; undefined without one. `runtimeDir` holds the empty directory. */
+export async function pruneTrash(
+  context: PlanContext,
+  runner: PlanRunner,
+  runtimeDir: string,
+  signal: AbortSignal,
+): Promise<Outcome | undefined> {
+  const empty = join(runtimeDir, 'empty');
+  const plan = planTrashPrune(empty, context);
+  if (plan === undefined) return undefined;
+  await mkdir(empty, { recursive: true, mode: 0o700 });
+  return runner.run(plan, signal);
+}
+
+export function logPruned(log: Logger, deleted: number): void {
+  if (deleted > 0) log.info({ deleted }, 'trash pruned: entries older than SYNC_BACKUP_RETENTION deleted');
+  else log.debug('trash pruned: nothing had expired');
 }

@@ -128,8 +128,10 @@ describe('the webhook', () => {
       expect(received[0]?.text).toMatch(/^filesync on .*: syncing to .* is failing/);
       expect(received[1]).toMatchObject({ event: 'recovered', since: received[0]?.since });
       expect(received[1]?.attempts).toBeGreaterThanOrEqual(3);
-      const metrics = (await s.health('/metrics')).body;
-      expect(metrics).toMatch(/filesync_webhook_alerts_total\{result="delivered"\} 2/);
+      // Counted once the receiver has answered, a moment after it has the body.
+      await waitFor('both deliveries counted', async () =>
+        /filesync_webhook_alerts_total\{result="delivered"\} 2/.test((await s.health('/metrics')).body),
+      );
       await stopCleanly(daemon);
       expect(received).toHaveLength(2);
     } finally {

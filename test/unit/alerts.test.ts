@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type Alert, alertOf } from '../../src/alerts/payload.ts';
 import { Webhook } from '../../src/alerts/webhook.ts';
 import { createLogger } from '../../src/log.ts';
@@ -136,10 +136,23 @@ describe('Webhook', () => {
     expect(seen.filter((result) => result === 'dropped')).toHaveLength(2);
   });
 
-  it('stops waiting at the deadline when the receiver hangs', async () => {
-    const { fetch } = receiver(['hang']);
-    const webhook = new Webhook('https://hooks.example/x', log, { fetch, timeoutMs: 60_000 });
+  it('stops waiting at the deadline when the receiver hangs, and abandons that POST', async () => {
+    const { fetch } = receiver(['hang', 'hang']);
+    const { seen, onResult } = results();
+    const webhook = new Webhook('https://hooks.example/x', log, { fetch, onResult, timeoutMs: 60_000 });
     webhook.send(alert(1));
+    webhook.send(alert(2));
     expect(await webhook.settle(20)).toBe(false);
+    await vi.waitFor(() => expect(seen).toEqual(['dropped', 'failed'])); // alert 2, then 1 unretried
+  });
+
+  it('starts delivering again after its queue ran dry', async () => {
+    const { fetch, bodies } = receiver();
+    const webhook = new Webhook('https://hooks.example/x', log, { fetch });
+    webhook.send(alert(1));
+    expect(await webhook.settle(5000)).toBe(true);
+    webhook.send(alert(2));
+    expect(await webhook.settle(5000)).toBe(true);
+    expect(bodies).toHaveLength(2);
   });
 });

@@ -106,12 +106,16 @@ describe('the alert and trash settings', () => {
       'SYNC_WEBHOOK_URL: expected an http:// or https:// URL, got "ftp:…"',
     ]);
     expect(problems({ ...base, SYNC_WEBHOOK_URL: 'hooks' })[0]).toMatch(/^SYNC_WEBHOOK_URL: expected/);
+    // fetch refuses credentials in a URL, and its error would quote them.
+    expect(problems({ ...base, SYNC_WEBHOOK_URL: 'https://me:secret@hooks.example/x' })).toEqual([
+      'SYNC_WEBHOOK_URL: expected a URL without user:password@ (put a token in its path or query), got "https://…@…"',
+    ]);
   });
 
   it('takes one name at the top of the mirror as the trash, and excludes it from syncing', () => {
     const result = parseConfig({ ...base, SYNC_BACKUP_DIR: '.trash/', SYNC_EXCLUDE: '*.tmp' });
     expect(result.ok && result.config.backup).toEqual({ dir: '.trash', retentionMs: 7 * 86_400_000 });
-    expect(result.ok && result.config.filter.exclude).toEqual(['*.tmp', '/.trash/']);
+    expect(result.ok && result.config.filter.exclude).toEqual(['*.tmp', '/.trash']);
     const off = parseConfig(base);
     expect(off.ok && off.config.backup).toBeUndefined();
     for (const bad of ['/abs', 'a/b', '..', 'tr*sh'])
@@ -119,6 +123,11 @@ describe('the alert and trash settings', () => {
     expect(problems({ ...base, SYNC_BACKUP_DIR: '.filesync-partial' })).toEqual([
       "SYNC_BACKUP_DIR: .filesync-partial is filesync's partial-dir; choose another name.",
     ]);
+    for (const arg of ['--delete-excluded', '--backup-dir=x', '--suffix=~', '-b'])
+      expect(problems({ ...base, SYNC_BACKUP_DIR: 't', SYNC_RSYNC_EXTRA_ARGS: arg })).toEqual([
+        `SYNC_RSYNC_EXTRA_ARGS: ${arg} is set by filesync itself and cannot be overridden; remove it.`,
+      ]);
+    expect(problems({ ...base, SYNC_RSYNC_EXTRA_ARGS: '--delete-excluded' })).toEqual([]);
     expect(problems({ ...base, SYNC_BACKUP_DIR: 't', SYNC_BACKUP_RETENTION: '12h' })).toEqual([
       'SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.',
     ]);

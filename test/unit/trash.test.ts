@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../src/filter.ts';
-import { planJob, planProbe, planTrashPrune, planTypeCheck } from '../../src/sync/plan.ts';
+import {
+  planDeletionCount,
+  planJob,
+  planProbe,
+  planTrashPrune,
+  planTypeCheck,
+  planVerify,
+} from '../../src/sync/plan.ts';
 import { keptDays, runDir } from '../../src/sync/trash.ts';
 import { testConfig, testSsh } from './fixtures.ts';
 
@@ -29,10 +36,17 @@ describe('the trash', () => {
     const batch = planJob({ kind: 'batch', paths: [{ kind: 'file', path: 'a' }] }, trash).args;
     for (const args of [full, batch]) {
       expect(args).toContain('--backup');
-      expect(args).toContain('--backup-dir=.trash/2026-12-01/233013.123');
-      expect(args).toContain('--filter=- /.trash/'); // never sent into, never deleted from
+      expect(args).toContain('--backup-dir=/srv/mirror/.trash/2026-12-01/233013.123');
+      expect(args).toContain('--filter=- /.trash'); // never sent into, never deleted from
     }
     expect(planProbe('probe', 'remove', trash).args).not.toContain('--backup');
+    // Dry runs move nothing there, nor name a run directory (rrsync 3.5 would create it).
+    expect(planVerify(trash).args.some((arg) => arg.startsWith('--backup'))).toBe(false);
+    expect(planDeletionCount(trash).args.some((arg) => arg.startsWith('--backup'))).toBe(false);
+    // A file or link of the trash's name is never sent: it would replace the trash.
+    expect(trash.filter.accepts('.trash', false)).toBe(false);
+    expect(trash.filter.accepts('.trash', true)).toBe(false);
+    expect(trash.filter.accepts('sub/.trash', false)).toBe(true);
     expect(planTypeCheck(['a'], trash).args).not.toContain('--backup');
     const none = planJob({ kind: 'full', reason: 'start' }, context()).args;
     expect(none.some((arg) => arg.startsWith('--backup'))).toBe(false);
@@ -55,6 +69,9 @@ describe('the trash', () => {
       '--filter=P /*',
     ]);
     expect(args).toContain('--delete');
+    expect(args).toEqual(
+      expect.arrayContaining(['--no-perms', '--no-owner', '--no-group', '--omit-dir-times']),
+    );
     expect(args.some((arg) => arg.startsWith('--max-delete') || arg.startsWith('--backup'))).toBe(false);
   });
 });
