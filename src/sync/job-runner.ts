@@ -1,11 +1,12 @@
 import type { Logger } from '../log.ts';
 import { sourceIsEmpty } from './empty-source.ts';
+import { movePrepasses } from './moves.ts';
 import { failure, type Outcome } from './outcome.ts';
-import { type Job, type PlanContext, planDeletionCount, planJob } from './plan.ts';
+import { type Job, type PlanContext, planDeletionCount, planJob, planMovePrepass } from './plan.ts';
 import type { Progress } from './progress.ts';
 import type { PlanRunner } from './runner.ts';
 import type { JobRunner } from './scheduler.ts';
-import { surveyPaths } from './survey.ts';
+import { type SurveyedPath, surveyPaths } from './survey.ts';
 
 /**
  * Survey, plan, run: what one scheduled job takes, given the real runner. `treeSize` says how
@@ -33,6 +34,10 @@ export function createJobRunner(
             kind: 'batch',
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
           } as const);
+    if (surveyed.kind === 'batch') {
+      const moved = await sendMoves(surveyed.paths, context, runner, log, signal);
+      if (moved !== undefined) return moved;
+    }
     const plan = planJob(surveyed, context);
     if (log.isLevelEnabled('debug')) {
       const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
@@ -50,6 +55,35 @@ export function createJobRunner(
     }
     return outcome;
   };
+}
+
+/**
+ * A batch's move pre-passes (see moves.ts), before the batch itself. What they fail to place,
+ * the batch sends as usual, so a failure here is only logged; it returns an outcome only when
+ * the job was cancelled.
+ */
+async function sendMoves(
+  paths: readonly SurveyedPath[],
+  context: PlanContext,
+  runner: PlanRunner,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<Outcome | undefined> {
+  for (const move of movePrepasses(paths)) {
+    const outcome = await runner.run(planMovePrepass(move, context), signal);
+    if (!outcome.ok && outcome.reason === 'cancelled') return outcome;
+    if (outcome.ok)
+      log.debug(
+        { root: move.root, files: move.list.length, bases: move.bases },
+        'moved files placed from their old copies',
+      );
+    else
+      log.debug(
+        { root: move.root, reason: outcome.reason },
+        'move pre-pass failed; the batch sends the files',
+      );
+  }
+  return undefined;
 }
 
 /** How often a long run says how far it has got. */

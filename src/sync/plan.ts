@@ -4,6 +4,7 @@ import type { Filter } from '../filter.ts';
 import { PARTIAL_DIR } from '../filter.ts';
 import type { Roots } from './failed-paths.ts';
 import { ITEMIZE_FORMAT } from './itemize.ts';
+import type { MovePrepass } from './moves.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from './ssh.ts';
 import type { SurveyedPath } from './survey.ts';
 import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
@@ -84,6 +85,12 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
     ];
     return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS }, progress: true };
   }
+  // A batch that removes paths may have renamed them: --fuzzy makes a file of the same size and
+  // time (or a similar name) in the same directory the basis of a new one, and --delete-delay
+  // keeps it there until the transfers are done (see moves.ts).
+  const moved = job.paths.some((entry) => entry.kind === 'missing')
+    ? ['--fuzzy', ...(deletion.length > 0 ? ['--delete-delay'] : [])]
+    : [];
   const plan = rsyncPlan(
     context,
     [
@@ -91,6 +98,7 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
       '--files-from=-',
       '--from0',
       ...deletion,
+      ...moved,
       ...backupArgs(context),
       ...context.filter.rsyncRules(),
       PROGRESS_ARG,
@@ -222,6 +230,31 @@ function deletionArgs({ rsync }: Config): string[] {
   if (!rsync.delete) return [];
   const cap = rsync.maxDelete === undefined ? [] : [`--max-delete=${rsync.maxDelete}`];
   return ['--delete', '--force', ...cap];
+}
+
+/**
+ * A move's pre-pass (see moves.ts): sends what arrived below `root` with the directories that
+ * lost entries as --copy-dest bases, absolute (so rrsync maps them into its directory as it
+ * does SYNC_REMOTE_DIR). It deletes nothing: the batch after it does, and finds these files
+ * already in place.
+ */
+export function planMovePrepass(move: MovePrepass, context: PlanContext): Plan {
+  const { config, ssh } = context;
+  const under = (base: string, path: string) =>
+    path === '' ? base.replace(/\/+$/, '') : `${base.replace(/\/+$/, '')}/${path}`;
+  const bases = move.bases.map((base) => `--copy-dest=${under(config.remote.dir, base)}`);
+  const args = [
+    '--dirs',
+    '--files-from=-',
+    '--from0',
+    '--fuzzy',
+    '--fuzzy', // twice: also look for similar names in the bases
+    ...bases,
+    ...backupArgs(context), // a moved file may replace one there
+    `${under(config.sourceDir, move.root)}/`,
+    remoteSpec(ssh, under(config.remote.dir, move.root)),
+  ];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: listInput(move.list) };
 }
 
 /**
