@@ -5,6 +5,10 @@
 //   baseline  — the tutorial's design on the same target: one `ssh mkdir` + one rsync per file
 //   large     — 100,000 files in 1,000 directories, in sync: start → ready next to an rsync
 //               no-op, RSS, inotify watches, idle CPU over 30 s; lsyncd the same, if installed
+//   renames   — bytes on the wire for a 100 MB file renamed, then moved, and a directory of
+//               1,000 files renamed; lsyncd's rsync and rsyncssh modes the same, if installed
+//   targets   — SYNC_TARGETS with two healthy targets and one unreachable: latency to both,
+//               RSS and inotify watches next to one target
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -23,9 +27,11 @@ import {
 } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
 import { largeTree } from './large-tree.ts';
+import { measureRenames } from './renames.ts';
 import { countFiles, daemonFor, percentile, rsyncOnce, sshArgs, started, writeTree } from './support.ts';
+import { measureTargets } from './targets.ts';
 
-const DEFAULT = ['latency', 'burst', 'baseline', 'large'];
+const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'large'];
 const asked = process.argv.slice(2);
 const selected = new Set(asked.length === 0 ? DEFAULT : asked.includes('all') ? [...DEFAULT, 'huge'] : asked);
 
@@ -126,6 +132,14 @@ if (selected.has('baseline')) {
     processesStarted: files * 2,
     filesPerSecond: Math.round(files / (total / 1000)),
   });
+}
+
+if (selected.has('renames')) {
+  report('renames', await measureRenames(target, mirror));
+}
+
+if (selected.has('targets')) {
+  report('targets', await measureTargets(target, mirror));
 }
 
 if (selected.has('large')) {
