@@ -1,8 +1,16 @@
+import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { sourceIsEmpty } from './empty-source.ts';
 import { movePrepasses } from './moves.ts';
 import { failure, type Outcome } from './outcome.ts';
-import { type Job, type PlanContext, planDeletionCount, planJob, planMovePrepass } from './plan.ts';
+import {
+  type Job,
+  type PlanContext,
+  planDeletionCount,
+  planJob,
+  planMovePrepass,
+  planMoveRoots,
+} from './plan.ts';
 import type { Progress } from './progress.ts';
 import type { PlanRunner } from './runner.ts';
 import type { JobRunner } from './scheduler.ts';
@@ -69,20 +77,27 @@ async function sendMoves(
   log: Logger,
   signal: AbortSignal,
 ): Promise<Outcome | undefined> {
-  for (const move of movePrepasses(paths)) {
-    const outcome = await runner.run(planMovePrepass(move, context), signal);
-    if (!outcome.ok && outcome.reason === 'cancelled') return outcome;
-    if (outcome.ok)
-      log.debug(
-        { root: move.root, files: move.list.length, bases: move.bases },
-        'moved files placed from their old copies',
+  const moves = movePrepasses(paths, (file) => context.filter.accepts(file, false));
+  if (moves.length === 0) return undefined;
+  const roots = moves.map(({ root }) => root).filter((root) => root !== '');
+  const plans = [
+    ...(roots.length > 0 ? [planMoveRoots(roots, context)] : []),
+    ...moves.map((move) => planMovePrepass(move, context)),
+  ];
+  for (const plan of plans) {
+    const outcome = await runner.run(plan, signal);
+    if (outcome.ok) continue;
+    if (outcome.reason === 'cancelled') return outcome;
+    // The batch meets an unreachable or stalled target itself, and says so; anything else is
+    // worth a word, since the batch will send these files whole.
+    if (outcome.reason !== 'unreachable' && outcome.reason !== 'timeout')
+      log.warn(
+        { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
+        'placing moved files from their old copies failed; the batch sends them whole',
       );
-    else
-      log.debug(
-        { root: move.root, reason: outcome.reason },
-        'move pre-pass failed; the batch sends the files',
-      );
+    return undefined;
   }
+  log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
   return undefined;
 }
 

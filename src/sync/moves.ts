@@ -4,10 +4,11 @@ import type { SurveyedPath } from './survey.ts';
 // that removes some paths and adds others may have moved them; the old copies are still on the
 // target when the batch starts. Within one directory, the batch's own --fuzzy finds them (and
 // --delete-delay keeps them until the end of the run). Across directories, a pre-pass sends each
-// directory that received new entries with the directories that lost entries as --copy-dest
-// bases: rsync copies an identical file there on the target, or uses a similar one as the basis
-// of a delta, so only checksums cross the wire. Where the guess is wrong, rsync just sends the
-// data; the result is the same file either way.
+// directory that received new entries with the directories that lost entries as --link-dest
+// bases: rsync hard-links an identical file there on the target (no data, no extra space), or
+// uses a similar one as the basis of a delta, so only checksums cross the wire. Where no old
+// copy fits, rsync sends the data. "Identical" is rsync's quick check (size, time, and with
+// --link-dest the attributes too), the trust every pass places in it.
 
 /** rsync takes at most 20 --copy-dest directories. */
 const MAX_BASES = 20;
@@ -29,20 +30,27 @@ const parentOf = (path: string) => {
   return slash === -1 ? '' : path.slice(0, slash);
 };
 
-export function movePrepasses(paths: readonly SurveyedPath[]): MovePrepass[] {
+/**
+ * The pre-passes of a batch. `accepts` is the filter's word on a file: the survey checks only
+ * the files its walks find, and the pre-pass has no filter rules of its own (they are anchored at
+ * the mirror's top, and a pre-pass is rooted below it).
+ */
+export function movePrepasses(
+  paths: readonly SurveyedPath[],
+  accepts: (file: string) => boolean,
+): MovePrepass[] {
   const missing = paths.filter((entry) => entry.kind === 'missing').map((entry) => entry.path);
   if (missing.length === 0) return [];
   const dirs = new Set(paths.filter((entry) => entry.kind === 'dir').map((entry) => entry.path));
-  // Where an old copy may be: the vanished path itself (a directory moved away) or its parent
-  // (a file moved away).
-  const candidates = [...new Set(missing.flatMap((path) => [path, parentOf(path)]))];
+  // Where an old copy may be: the directory a file was moved out of, or the vanished path itself
+  // (a directory moved away); the directories first, as rsync takes only 20.
+  const candidates = [...new Set([...missing.map(parentOf), ...missing])];
   const lostFrom = new Set(missing.map(parentOf));
 
   const roots = new Map<string, string[]>();
   for (const entry of paths) {
-    // Files only, each accepted by the filter already (the survey's walk applied it): the
-    // pre-pass walks nothing, so it needs no filter rules, which would be anchored elsewhere.
-    if (entry.kind !== 'file') continue;
+    // Files only, each one the filter accepts: the pre-pass walks nothing.
+    if (entry.kind !== 'file' || !accepts(entry.path)) continue;
     // The topmost directory of the batch above the entry is a tree that arrived whole (a
     // directory moved in); otherwise the entry's own directory received it.
     let top: string | undefined;

@@ -232,17 +232,40 @@ function deletionArgs({ rsync }: Config): string[] {
   return ['--delete', '--force', ...cap];
 }
 
+/** `base/path`, where '' is `base` itself and `/` stays `/`. */
+function under(base: string, path: string): string {
+  const trimmed = base.replace(/\/+$/, '');
+  return path === '' ? trimmed || '/' : `${trimmed}/${path}`;
+}
+
+/**
+ * Before a batch's move pre-passes: their roots as directories on the target, sent from the
+ * mirror's top (their entries alone, no deletions). A pre-pass writes below its root, and the
+ * receiver would follow a symlink there, out of the mirror, where the source has a directory.
+ */
+export function planMoveRoots(roots: readonly string[], context: PlanContext): Plan {
+  const args = [
+    '--dirs',
+    '--files-from=-',
+    '--from0',
+    ...backupArgs(context),
+    ...context.filter.rsyncRules(),
+  ];
+  return rsyncPlan(context, args, roots);
+}
+
 /**
  * A move's pre-pass (see moves.ts): sends what arrived below `root` with the directories that
- * lost entries as --copy-dest bases, absolute (so rrsync maps them into its directory as it
+ * lost entries as --link-dest bases, absolute (so rrsync maps them into its directory as it
  * does SYNC_REMOTE_DIR). It deletes nothing: the batch after it does, and finds these files
- * already in place.
+ * already in place. Where rsync may update a file in place (--inplace, --append), a hard link
+ * would change the old copy in the trash too: there the bases are --copy-dest.
  */
 export function planMovePrepass(move: MovePrepass, context: PlanContext): Plan {
   const { config, ssh } = context;
-  const under = (base: string, path: string) =>
-    path === '' ? base.replace(/\/+$/, '') : `${base.replace(/\/+$/, '')}/${path}`;
-  const bases = move.bases.map((base) => `--copy-dest=${under(config.remote.dir, base)}`);
+  const inPlace = config.rsync.extraArgs.some((arg) => /^--(inplace|append)/.test(arg));
+  const option = inPlace ? '--copy-dest' : '--link-dest';
+  const bases = move.bases.map((base) => `${option}=${under(config.remote.dir, base)}`);
   const args = [
     '--dirs',
     '--files-from=-',

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   scenario,
@@ -9,7 +10,7 @@ import {
   waitForRemote,
   watching,
 } from './support/scenario.ts';
-import type { Target } from './support/target.ts';
+import { TARGET_HOME, type Target } from './support/target.ts';
 
 // Renames and moves reuse the copy already on the target (rsync's --fuzzy and --copy-dest; see
 // src/sync/moves.ts): measured as the bytes the target's network interface received, through a
@@ -82,6 +83,48 @@ describe.each([
     await waitForMirror(current(), s.source, s.remoteDir, 60_000);
     const bytes = (await received(current())) - before;
     expect(bytes / (1000 * 20 * 1024), 'share of the directory on the wire').toBeLessThan(0.05);
+    await stopCleanly(daemon);
+  });
+});
+
+describe('moves, safely', () => {
+  it('never writes through a symlink on the target that the source replaced by a directory', async () => {
+    const s = await scenario(plain);
+    const outside = `${TARGET_HOME}/outside-${process.pid}`;
+    expect((await plain.exec(['mkdir', '-p', outside])).exitCode).toBe(0);
+    await symlink(`../${basename(outside)}`, s.file('a'));
+    await mkdir(s.file('b'));
+    await writeFile(s.file('b/f.txt'), 'moved');
+    const daemon = await watching(s.env);
+    expect((await s.remote()).get('a')).toBe('l');
+
+    await rm(s.file('a'));
+    await mkdir(s.file('a'));
+    await rename(s.file('b/f.txt'), s.file('a/f.txt'));
+    await waitForMirror(plain, s.source, s.remoteDir);
+    expect((await plain.list(outside)).size).toBe(0);
+    await stopCleanly(daemon);
+  });
+
+  it('moves only what the filter accepts, and keeps the old copy in the trash', async () => {
+    const s = await scenario(plain, { SYNC_INCLUDE: '*.txt', SYNC_BACKUP_DIR: '.trash' });
+    await mkdir(s.file('inbox'));
+    await mkdir(s.file('done'));
+    await writeFile(s.file('inbox/x.txt'), 'moved');
+    const daemon = await watching(s.env);
+
+    await rename(s.file('inbox/x.txt'), s.file('done/x.txt'));
+    await writeFile(s.file('done/skip.bin'), 'not wanted');
+    const entries = await waitForRemote(
+      'the move, and the old copy in the trash',
+      s.remote,
+      (e) =>
+        e.get('done/x.txt') === 'f' &&
+        !e.has('inbox/x.txt') &&
+        [...e.keys()].some((path) => /^\.trash\/.*\/inbox\/x\.txt$/.test(path)),
+    );
+    expect(await plain.read(`${s.remoteDir}/done/x.txt`)).toBe('moved');
+    expect(entries.has('done/skip.bin')).toBe(false);
     await stopCleanly(daemon);
   });
 });
