@@ -105,12 +105,15 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
       case 'once': {
         const { onceCommand } = await import('./commands/once.ts');
         // Every target at once: one that is slow or down does not hold up the others.
-        const codes = await Promise.all(
+        const runs = await Promise.allSettled(
           perTarget.map((view) =>
             onceCommand(view, several ? log.child({ target: targetName(view) }) : log, stop),
           ),
         );
-        return worst(codes);
+        // Every target has finished before an error of one is reported.
+        const thrown = runs.find((run) => run.status === 'rejected');
+        if (thrown !== undefined) throw thrown.reason;
+        return worst(runs.map((run) => (run.status === 'fulfilled' ? run.value : ExitCode.failure)));
       }
       case 'check': {
         const { checkCommand } = await import('./commands/check.ts');

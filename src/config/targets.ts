@@ -15,19 +15,25 @@ export function parseTarget(input: string): Remote | string {
   if (url === null) return wrong('is not a URL');
   if (url.password !== '' || url.search !== '' || url.hash !== '')
     return wrong('has a password, a query or a fragment');
-  const user = decodeURIComponent(url.username);
-  if (!NAME.test(user)) return wrong('needs a user name before @');
+  const decode = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return undefined;
+    }
+  };
+  const user = decode(url.username);
+  if (user === undefined || !NAME.test(user)) return wrong('needs a user name before @');
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (!(NAME.test(host) || isIPv6(host))) return wrong('needs a host name or IP address');
   const port = url.port === '' ? 22 : Number(url.port);
-  let dir: string;
-  try {
-    dir = decodeURIComponent(url.pathname);
-  } catch {
-    return wrong('has a badly escaped path');
-  }
-  if (!dir.startsWith('/') || /[\n\r\0]/.test(dir)) return wrong('needs an absolute directory');
-  return { host, port, user, dir };
+  if (port < 1) return wrong('needs a port from 1 to 65535');
+  const path = decode(url.pathname);
+  if (path === undefined) return wrong('has a badly escaped path (write a % in it as %25)');
+  if (!path.startsWith('/') || /[\n\r\0]/.test(path)) return wrong('needs an absolute directory');
+  // One spelling per directory, so the same target is not listed twice under two.
+  const dir = path.replace(/\/{2,}/g, '/').replace(/\/+$/, '') || '/';
+  return { host: host.toLowerCase(), port, user, dir };
 }
 
 /** Every target, or every problem with them. */
@@ -44,9 +50,27 @@ export function parseTargets(inputs: readonly string[]): { targets: Remote[]; pr
     const key = `${target.host}:${target.port}${target.dir}`;
     if (seen.has(key)) problems.push(`SYNC_TARGETS: ${input} is listed twice.`);
     seen.add(key);
+    // A mirror inside another would be deleted by the other's full pass, and fill it.
+    const nested = targets.find(
+      (other) =>
+        other.host === target.host &&
+        other.port === target.port &&
+        other.dir !== target.dir &&
+        (inside(other.dir, target.dir) || inside(target.dir, other.dir)),
+    );
+    if (nested !== undefined) {
+      problems.push(
+        `SYNC_TARGETS: ${input} and ${nested.dir} on the same host nest one mirror inside the other, and the outer one's passes would delete the inner one: give each its own directory.`,
+      );
+    }
     targets.push(target);
   }
   return { targets, problems };
+}
+
+/** `path` is below `dir`. */
+function inside(dir: string, path: string): boolean {
+  return dir === '/' ? path !== '/' : path.startsWith(`${dir}/`);
 }
 
 /** The configuration as one target sees it: `remote` is that target. */

@@ -75,16 +75,27 @@ describe('SYNC_TARGETS', () => {
     ['ssh://sync@a', 'needs an absolute directory'],
     ['ssh://sync@a:99999/m', 'is not a URL'],
     ['ssh://sync@-a/m', 'needs a host name or IP address'],
+    ['ssh://sy%zz@a/m', 'needs a user name before @'],
+    ['ssh://sync@a:0/m', 'needs a port from 1 to 65535'],
+    ['ssh://sync@a/100%', 'has a badly escaped path (write a % in it as %25)'],
   ])('refuses %j: it %s', (target, why) => {
     expect(problems({ ...shared, SYNC_TARGETS: target })).toEqual([
       `SYNC_TARGETS: ${JSON.stringify(target)} ${why} (expected ssh://user@host[:port]/absolute/dir)`,
     ]);
   });
 
-  it('refuses a target listed twice', () => {
-    expect(problems({ ...shared, SYNC_TARGETS: 'ssh://s@a/m,ssh://t@a:22/m' })).toEqual([
-      'SYNC_TARGETS: ssh://t@a:22/m is listed twice.',
+  it('refuses a target listed twice, however spelt, and mirrors nested in one another', () => {
+    expect(problems({ ...shared, SYNC_TARGETS: 'ssh://s@a/m,ssh://t@A:22/m/' })).toEqual([
+      'SYNC_TARGETS: ssh://t@A:22/m/ is listed twice.',
     ]);
+    expect(problems({ ...shared, SYNC_TARGETS: 'ssh://s@a/m,ssh://s@a/m/sub' })).toEqual([
+      "SYNC_TARGETS: ssh://s@a/m/sub and /m on the same host nest one mirror inside the other, and the outer one's passes would delete the inner one: give each its own directory.",
+    ]);
+    expect(problems({ ...shared, SYNC_TARGETS: 'ssh://s@a/m,ssh://s@b/m/sub,ssh://s@a:2222/m/x' })).toEqual(
+      [],
+    );
+    const root = parseConfig({ ...shared, SYNC_TARGETS: 'ssh://s@a/,ssh://s@b//x//' });
+    expect(root.ok && root.config.targets.map(({ dir }) => dir)).toEqual(['/', '/x']);
   });
 
   it('still requires the single-target settings without SYNC_TARGETS', () => {
