@@ -7,7 +7,7 @@
 //               no-op, RSS, inotify watches, idle CPU over 30 s; lsyncd the same, if installed
 //   renames   — bytes on the wire for a 100 MB file renamed, then moved, and a directory of
 //               1,000 files renamed; lsyncd's rsync and rsyncssh modes the same, if installed
-//   targets   — SYNC_TARGETS with two healthy targets and one unreachable: latency to both,
+//   targets   — SYNC_TARGETS with two healthy targets and one frozen: latency to both,
 //               RSS and inotify watches next to one target
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)

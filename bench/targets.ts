@@ -1,4 +1,4 @@
-// SYNC_TARGETS: one watcher feeding two healthy targets and one where nothing listens, next to
+// SYNC_TARGETS: one watcher feeding two healthy targets and one frozen one, next to
 // the same daemon with one target: how soon a change is on every healthy target, and what the
 // extra targets cost in memory and kernel watches.
 import { existsSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { execa } from 'execa';
 import { Daemon, freePort } from '../test/integration/support/daemon.ts';
 import { startTarget, TARGET_HOME, TARGET_USER, type Target } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
@@ -73,21 +74,25 @@ export async function measureTargets(first: Target, firstMirror: string) {
     };
   };
 
+  // The third target is down the hard way: frozen (docker pause), so its connections stall
+  // until ssh's ConnectTimeout and rsync's --timeout give up, rather than being refused.
+  await using stalled = await startTarget({
+    keyPair: { keyPath: first.keyPath, publicKey: first.publicKey },
+  });
+  await writeFile(knownHosts, await readFile(stalled.knownHostsPath, 'utf8'), { flag: 'a' });
+  await execa('docker', ['pause', stalled.container.getId()]);
   const one = await run([url(first, 'targets-one')], [join(firstMirror, 'targets-one')], 'one');
   const three = await run(
-    [
-      url(first, 'targets-a'),
-      `ssh://${TARGET_USER}@127.0.0.1:${await freePort()}/nowhere`,
-      url(second, 'targets-b'),
-    ],
+    [url(first, 'targets-a'), url(stalled, 'targets-stalled'), url(second, 'targets-b')],
     [join(firstMirror, 'targets-a'), join(secondMirror, 'targets-b')],
     'three',
   );
+  await execa('docker', ['unpause', stalled.container.getId()]);
   return {
     files: 10_000,
     debounceMs: 200,
     oneTarget: one,
-    twoHealthyOneDown: three,
+    twoHealthyOneStalled: three,
     extraRssMiBPerTarget: Math.round(((three.rssMiB - one.rssMiB) / 2) * 10) / 10,
   };
 }

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon, freePort, runCli } from './support/daemon.ts';
 import {
@@ -122,6 +123,19 @@ describe('several targets', () => {
       const human = await runCli(env, ['status']);
       expect(human.exitCode).toBe(1);
       expect(human.stdout).toMatch(/^state {9}failing, not ready$/m);
+
+      // A target that stalls (frozen, as on a cut link) does not hold up the others either.
+      await execa('docker', ['pause', restricted.container.getId()]);
+      try {
+        await writeFile(join(source, 'a/while-stalled.txt'), 'stalled');
+        await waitFor('the change on the healthy target', async () => {
+          const { output } = await plain.exec(['cat', `${TARGET_HOME}/${name}/a/while-stalled.txt`]);
+          return output === 'stalled';
+        });
+      } finally {
+        await execa('docker', ['unpause', restricted.container.getId()]);
+      }
+      await onBoth('a/while-stalled.txt', 'stalled');
 
       const check = await runCli(env, ['check']);
       expect(check.exitCode).toBe(1);
