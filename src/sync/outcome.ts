@@ -75,11 +75,11 @@ export const RsyncExit = {
 const HINTS: Readonly<Record<FailureReason, string>> = {
   'host-key':
     "The target's host key is not the one pinned in SYNC_KNOWN_HOSTS. If the target was rebuilt on purpose, replace its line (ssh-keyscan -p PORT HOST); otherwise the connection may be intercepted.",
-  auth: "The target refused the key: add the public half of SYNC_SSH_KEY to the SYNC_REMOTE_USER's ~/.ssh/authorized_keys on the target.",
-  unreachable: 'Cannot reach the target: check SYNC_REMOTE_HOST, SYNC_REMOTE_PORT and that sshd runs there.',
+  auth: "The target refused the key: add the public half of SYNC_SSH_KEY to ~/.ssh/authorized_keys of SYNC_REMOTE_USER (or the user of its SYNC_TARGETS entry) on the target.",
+  unreachable: 'Cannot reach the target: check SYNC_REMOTE_HOST and SYNC_REMOTE_PORT (or its SYNC_TARGETS entry) and that sshd runs there.',
   'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
   'remote-path':
-    'The target refused a file operation: check that SYNC_REMOTE_DIR is writable by SYNC_REMOTE_USER and its disk is not full.',
+    'The target refused a file operation: check that SYNC_REMOTE_DIR (or the directory of its SYNC_TARGETS entry) is writable by its user and its disk is not full.',
   restricted:
     "The target's forced command, rrsync, refused the run (see the message). filesync needs rrsync without -ro, without -no-del while SYNC_DELETE is on, and with -no-lock, so that its runs may overlap (a prune beside a batch, a check beside the daemon); SYNC_REMOTE_DIR is read inside rrsync's directory, where / is that directory itself.",
   'max-delete':
