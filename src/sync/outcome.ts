@@ -75,8 +75,9 @@ export const RsyncExit = {
 const HINTS: Readonly<Record<FailureReason, string>> = {
   'host-key':
     "The target's host key is not the one pinned in SYNC_KNOWN_HOSTS. If the target was rebuilt on purpose, replace its line (ssh-keyscan -p PORT HOST); otherwise the connection may be intercepted.",
-  auth: "The target refused the key: add the public half of SYNC_SSH_KEY to ~/.ssh/authorized_keys of SYNC_REMOTE_USER (or the user of its SYNC_TARGETS entry) on the target.",
-  unreachable: 'Cannot reach the target: check SYNC_REMOTE_HOST and SYNC_REMOTE_PORT (or its SYNC_TARGETS entry) and that sshd runs there.',
+  auth: 'The target refused the key: add the public half of SYNC_SSH_KEY to ~/.ssh/authorized_keys of SYNC_REMOTE_USER (or the user of its SYNC_TARGETS entry) on the target.',
+  unreachable:
+    'Cannot reach the target: check SYNC_REMOTE_HOST and SYNC_REMOTE_PORT (or its SYNC_TARGETS entry) and that sshd runs there.',
   'remote-rsync-missing': 'rsync is not installed on the target: install it there (apt-get install rsync).',
   'remote-path':
     'The target refused a file operation: check that SYNC_REMOTE_DIR (or the directory of its SYNC_TARGETS entry) is writable by its user and its disk is not full.',
