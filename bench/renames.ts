@@ -13,11 +13,6 @@ import { daemonFor, rsyncOnce, sshArgs, started } from './support.ts';
 
 const MiB = 1024 * 1024;
 
-async function received(target: Target): Promise<number> {
-  const { output } = await target.exec(['cat', '/sys/class/net/eth0/statistics/rx_bytes']);
-  return Number(output.trim());
-}
-
 /** A tree with a 100 MB file and a directory of 1,000 files of 20 KiB. */
 async function makeTree(): Promise<string> {
   const source = await mkdtemp(join(tmpdir(), 'filesync-bench-renames-'));
@@ -31,14 +26,17 @@ async function makeTree(): Promise<string> {
 /** The three operations, each waited for on the target's mirror; MiB received for each. */
 async function operate(target: Target, source: string, local: string) {
   const step = async (what: string, act: () => Promise<void>, arrived: () => boolean) => {
-    const before = await received(target);
+    const before = await target.receivedBytes();
     const begin = performance.now();
     await act();
     await waitFor(what, arrived, { intervalMs: 20, timeoutMs: 300_000 });
     const ms = performance.now() - begin;
     // Late bytes (the deletion's, the last acknowledgements) count too.
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    return { MiB: Math.round((((await received(target)) - before) / MiB) * 100) / 100, ms: Math.round(ms) };
+    return {
+      MiB: Math.round((((await target.receivedBytes()) - before) / MiB) * 100) / 100,
+      ms: Math.round(ms),
+    };
   };
   const at = (path: string) => existsSync(join(local, path));
   return {

@@ -1,11 +1,14 @@
 // Shared parts of the benchmark: the target, daemons under test, trees, and /proc readings.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { Daemon, freePort } from '../test/integration/support/daemon.ts';
+
+export { inotifyWatches } from '../test/support/proc.ts';
+
 import { syncEnv } from '../test/integration/support/scenario.ts';
 import { TARGET_HOME, TARGET_USER, type Target } from '../test/integration/support/target.ts';
 
@@ -103,19 +106,6 @@ export function processStats(pid: number) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / 100;
   return { rssMiB: Math.round(kib('VmRSS') / 1024), peakRssMiB: Math.round(kib('VmHWM') / 1024), cpuSeconds };
-}
-
-/** Kernel inotify watches the process holds: one `inotify wd:` line each in its fdinfo. */
-export function inotifyWatches(pid: number): number {
-  let count = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      count += readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm)?.length ?? 0;
-    } catch {
-      // closed while we looked
-    }
-  }
-  return count;
 }
 
 /** CPU seconds the process used over `ms` while nothing changed. */

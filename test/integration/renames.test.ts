@@ -30,12 +30,6 @@ useTarget(
 
 const MiB = 1024 * 1024;
 
-/** Bytes the target has received on its network interface so far. */
-async function received(target: Target): Promise<number> {
-  const { output } = await target.exec(['cat', '/sys/class/net/eth0/statistics/rx_bytes']);
-  return Number(output.trim());
-}
-
 async function remoteSha1(target: Target, path: string): Promise<string> {
   const { output } = await target.exec(['sha1sum', path]);
   return output.trim().split(/\s+/)[0] ?? '';
@@ -53,11 +47,11 @@ describe.each([
     await mkdir(s.file('archive'));
     const daemon = await watching(s.env);
 
-    const before = await received(current());
+    const before = await current().receivedBytes();
     await rename(s.file('big.bin'), s.file('big-renamed.bin'));
     await waitForRemote('the rename', s.remote, (e) => e.has('big-renamed.bin') && !e.has('big.bin'));
     expect(await remoteSha1(current(), `${s.remoteDir}/big-renamed.bin`)).toBe(sha1);
-    const renamed = await received(current());
+    const renamed = await current().receivedBytes();
 
     await rename(s.file('big-renamed.bin'), s.file('archive/big.bin'));
     await waitForRemote(
@@ -66,7 +60,7 @@ describe.each([
       (e) => e.get('archive/big.bin') === 'f' && !e.has('big-renamed.bin'),
     );
     expect(await remoteSha1(current(), `${s.remoteDir}/archive/big.bin`)).toBe(sha1);
-    const moved = await received(current());
+    const moved = await current().receivedBytes();
     expect((renamed - before) / MiB, 'MiB for the rename').toBeLessThan(5);
     expect((moved - before) / MiB, 'MiB for the rename and the move').toBeLessThan(5);
     await stopCleanly(daemon);
@@ -78,10 +72,10 @@ describe.each([
     for (let i = 0; i < 1000; i++) await writeFile(s.file(`photos/p${i}.jpg`), randomBytes(20 * 1024));
     const daemon = await watching(s.env);
 
-    const before = await received(current());
+    const before = await current().receivedBytes();
     await rename(s.file('photos'), s.file('photos-2026'));
     await waitForMirror(current(), s.source, s.remoteDir, 60_000);
-    const bytes = (await received(current())) - before;
+    const bytes = (await current().receivedBytes()) - before;
     expect(bytes / (1000 * 20 * 1024), 'share of the directory on the wire').toBeLessThan(0.05);
     await stopCleanly(daemon);
   });

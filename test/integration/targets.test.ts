@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inotifyWatches } from '../support/proc.ts';
 import { Daemon, freePort, runCli } from './support/daemon.ts';
 import {
   buildTargetImage,
@@ -42,16 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([plain, restricted].map((target) => target?.[Symbol.asyncDispose]()));
 });
-
-/** Kernel watches the process holds (inotify `wd:` lines across its descriptors). */
-function inotifyWatches(pid: number): number {
-  let watches = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-    watches += info.split('\n').filter((line) => line.startsWith('inotify wd:')).length;
-  }
-  return watches;
-}
 
 describe('several targets', () => {
   it('sends every change to each healthy target while another is down, with one watcher', async () => {

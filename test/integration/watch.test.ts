@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import {
   appendFile,
   chmod,
@@ -14,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { inotifyWatches } from '../support/proc.ts';
 import { Daemon } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
@@ -287,13 +287,3 @@ describe('watch modes', () => {
     await stopCleanly(daemon);
   });
 });
-
-/** The inotify watches a process holds: one `inotify wd:` line each in its fdinfo. */
-function inotifyWatches(pid: number | undefined): number {
-  if (pid === undefined) throw new Error('the daemon has no pid');
-  const out = execFileSync('sh', [
-    '-c',
-    `cat /proc/${pid}/fdinfo/* 2>/dev/null | grep -c '^inotify wd:' || true`,
-  ]);
-  return Number(String(out).trim());
-}

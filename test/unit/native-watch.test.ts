@@ -1,12 +1,4 @@
-import {
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statfsSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,21 +8,10 @@ import { Filter } from '../../src/filter.ts';
 import type { Backend } from '../../src/watch/backend.ts';
 import { startNative } from '../../src/watch/native.ts';
 import { waitFor } from '../integration/support/wait.ts';
+import { inotifyWatches } from '../support/proc.ts';
 
 // The directory watcher on a real filesystem: what it reports, and how many kernel watches it
 // holds (read from this process's /proc/self/fdinfo, where each inotify watch is one line).
-
-function inotifyWatches(): number {
-  let count = 0;
-  for (const fd of readdirSync('/proc/self/fdinfo')) {
-    try {
-      count += readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm)?.length ?? 0;
-    } catch {
-      // the fd closed while we looked
-    }
-  }
-  return count;
-}
 
 const open: Backend[] = [];
 afterEach(async () => {
@@ -41,7 +22,7 @@ async function watching(exclude: string[] = []) {
   const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
   const seen = new Set<string>();
   const errors: Error[] = [];
-  const before = inotifyWatches();
+  const before = inotifyWatches('self');
   const start = async () => {
     const backend = await startNative(
       { root, filter: new Filter({ include: [], exclude }), pollIntervalMs: 1000 },
@@ -65,7 +46,7 @@ async function watching(exclude: string[] = []) {
     });
     seen.clear();
   };
-  const watches = () => inotifyWatches() - before;
+  const watches = () => inotifyWatches('self') - before;
   return { root, path, start, seen, errors, reported, watches };
 }
 

@@ -21,6 +21,8 @@ export interface Target extends AsyncDisposable {
   list(dir: string): Promise<Map<string, string>>;
   read(path: string): Promise<string>;
   exec(command: string[]): Promise<{ exitCode: number; output: string }>;
+  /** Bytes the container's network interface has received so far: what was sent to it. */
+  receivedBytes(): Promise<number>;
 }
 
 export const TARGET_IMAGE = 'filesync-test-sshd:latest';
@@ -99,6 +101,10 @@ export async function startTarget(
       if (result.exitCode !== 0) return new Map();
       const entries = result.output.split('\0').filter((entry) => entry !== '');
       return new Map(entries.map((entry) => [entry.slice(2), entry.slice(0, 1)]));
+    },
+    async receivedBytes() {
+      const { output } = await exec(['cat', '/sys/class/net/eth0/statistics/rx_bytes']);
+      return Number(output.trim());
     },
     async read(path) {
       const result = await container.exec(['cat', path]);
