@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from './config/config.ts';
 import { loadConfig, parseHealthPort } from './config/load.ts';
-import { forTarget, targetName } from './config/targets.ts';
+import { describeTarget, forTarget, targetName } from './config/targets.ts';
 import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
@@ -216,8 +216,8 @@ function describeConfig(config: Config) {
   return {
     source: config.sourceDir,
     ...(config.targets.length === 1
-      ? { target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}` }
-      : { targets: config.targets.map(({ user, host, port, dir }) => `${user}@${host}:${port}:${dir}`) }),
+      ? { target: describeTarget(config.remote) }
+      : { targets: config.targets.map(describeTarget) }),
     hostKeyPolicy: config.ssh.hostKeyPolicy,
     delete: config.rsync.delete,
     include: config.filter.include,

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { alertOf } from './alerts/payload.ts';
 import type { Webhook } from './alerts/webhook.ts';
 import type { Config } from './config/config.ts';
-import { targetName } from './config/targets.ts';
+import { describeTarget, targetName } from './config/targets.ts';
 import { loggableFailure } from './errors.ts';
 import type { Filter } from './filter.ts';
 import type { Logger } from './log.ts';
@@ -136,9 +136,8 @@ export class Target {
   }
 
   status(): Status {
-    const { user, host, port, dir } = this.#config.remote;
     return this.#tracker.status({
-      target: `${user}@${host}:${port}:${dir}`,
+      target: describeTarget(this.#config.remote),
       pending: this.#scheduler.pendingCount,
       failingPaths: this.#scheduler.failingPaths,
       ready: this.ready().ready,

@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.ts';
+import { describeTarget } from '../config/targets.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { createRuntime } from '../runtime.ts';
@@ -30,7 +31,7 @@ export async function verifyCommand(
   void stop.then(() => controller.abort());
   const compared = {
     source: config.sourceDir,
-    target: `${config.remote.user}@${config.remote.host}:${config.remote.port}:${config.remote.dir}`,
+    target: describeTarget(config.remote),
   };
 
   const first = await processRunner.run(planVerify(context), controller.signal);

@@ -78,6 +78,11 @@ export function forTarget(config: Config, remote: Remote): Config {
   return Object.freeze({ ...config, remote });
 }
 
+/** `user@host:port:dir`: a target as people read it (status, start-up line, verify). */
+export function describeTarget({ user, host, port, dir }: Remote): string {
+  return `${user}@${host}:${port}:${dir}`;
+}
+
 /** `host:port/dir`: how logs, metrics and status name a target (low cardinality). */
 export function targetName({ remote: { host, port, dir } }: Config): string {
   return `${isIPv6(host) ? `[${host}]` : host}:${port}${dir}`;
