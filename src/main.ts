@@ -6,8 +6,8 @@ import { describeTarget, forTarget, targetName } from './config/targets.ts';
 import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
 import { createLogger } from './log.ts';
-import { createRuntime } from './runtime.ts';
-import { SshMaster } from './sync/ssh-master.ts';
+import { createRuntime } from './rsync/runtime.ts';
+import { SshMaster } from './rsync/ssh-master.ts';
 
 // Wires things together: arguments, configuration, signals and exit codes. No logic lives here.
 // Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,

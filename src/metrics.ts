@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
-import { driftOf } from './sync/drift.ts';
-import type { SchedulerEvent } from './sync/scheduler.ts';
+import type { SchedulerEvent } from './schedule/scheduler.ts';
+import { driftOf } from './status/drift.ts';
 import type { BackendChange } from './watch/watcher.ts';
 
 /** Prometheus metrics, fed from scheduler and watcher events. */

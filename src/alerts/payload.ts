@@ -1,4 +1,4 @@
-import type { Status, Transition } from '../status.ts';
+import type { Status, Transition } from '../status/status.ts';
 
 // What the webhook POSTs, built from a transition and the status at that moment. Pure. `text`
 // is one line for people, so Slack's and Mattermost's incoming webhooks (and relays that read

@@ -6,11 +6,11 @@ import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
-import { createRuntime } from '../runtime.ts';
-import { classify, type Outcome, RsyncExit } from '../sync/outcome.ts';
-import { planMkpathProbe, planProbe } from '../sync/plan.ts';
-import { processRunner } from '../sync/runner.ts';
-import { commandArgs, type SshTarget } from '../sync/ssh.ts';
+import { planMkpathProbe, planProbe } from '../plan/plan.ts';
+import { classify, type Outcome, RsyncExit } from '../rsync/outcome.ts';
+import { processRunner } from '../rsync/runner.ts';
+import { createRuntime } from '../rsync/runtime.ts';
+import { commandArgs, type SshTarget } from '../rsync/ssh.ts';
 
 // `filesync check`: each step of reaching the target, one line a verdict, in the order they
 // depend on each other. It stops at the first failure, since later steps cannot pass.

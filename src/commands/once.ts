@@ -2,11 +2,11 @@ import type { Config } from '../config/config.ts';
 import { ExitCode, loggableFailure } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
-import { createRuntime } from '../runtime.ts';
-import { createJobRunner } from '../sync/job-runner.ts';
-import { logSchedulerEvent } from '../sync/log-events.ts';
-import { processRunner } from '../sync/runner.ts';
-import { logPruned, pruneTrash } from '../sync/trash-pruner.ts';
+import { processRunner } from '../rsync/runner.ts';
+import { createRuntime } from '../rsync/runtime.ts';
+import { createJobRunner } from '../target/job-runner.ts';
+import { logSchedulerEvent } from '../target/log-events.ts';
+import { logPruned, pruneTrash } from '../target/trash-pruner.ts';
 
 /** One full pass, then exit: for cron, Kubernetes Jobs and init containers. */
 export async function onceCommand(config: Config, log: Logger, stop: Promise<string>): Promise<ExitCode> {

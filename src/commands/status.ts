@@ -1,5 +1,5 @@
 import { ExitCode } from '../errors.ts';
-import { type DaemonStatus, formatStatus, isHealthy } from '../status.ts';
+import { type DaemonStatus, formatStatus, isHealthy } from '../status/status.ts';
 
 // `filesync status`: asks the daemon running with the same settings (SYNC_HEALTH_PORT) how it
 // is doing, for `docker exec` and `kubectl exec`. 0 healthy, 1 not, 2 no daemon answered.

@@ -2,12 +2,12 @@ import type { Config } from '../config/config.ts';
 import { describeTarget } from '../config/targets.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
-import { createRuntime } from '../runtime.ts';
-import type { FailedPath } from '../sync/failed-paths.ts';
-import type { Itemized } from '../sync/itemize.ts';
-import type { Outcome } from '../sync/outcome.ts';
-import { planTypeCheck, planVerify } from '../sync/plan.ts';
-import { processRunner } from '../sync/runner.ts';
+import { planTypeCheck, planVerify } from '../plan/plan.ts';
+import type { FailedPath } from '../rsync/failed-paths.ts';
+import type { Itemized } from '../rsync/itemize.ts';
+import type { Outcome } from '../rsync/outcome.ts';
+import { processRunner } from '../rsync/runner.ts';
+import { createRuntime } from '../rsync/runtime.ts';
 import { jsonReport, textReport, typeCandidates, withTypeChanges } from '../verify/report.ts';
 
 // `filesync verify`: compares the source with the mirror and changes nothing. One dry run of

@@ -7,12 +7,12 @@ import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
-import { daemonStatus } from '../status.ts';
-import { type Connection, Target } from '../target.ts';
+import { daemonStatus } from '../status/status.ts';
+import { type Connection, Target } from '../target/target.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
 
-export type { Connection } from '../target.ts';
+export type { Connection } from '../target/target.ts';
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;

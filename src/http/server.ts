@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { DaemonStatus } from '../status.ts';
+import type { DaemonStatus } from '../status/status.ts';
 
 /** What the health endpoints report. */
 export interface HealthSource {

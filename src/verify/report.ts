@@ -1,4 +1,4 @@
-import { DIFFERENCE_KINDS, type DifferenceKind, type Itemized, itemizedOf } from '../sync/itemize.ts';
+import { DIFFERENCE_KINDS, type DifferenceKind, type Itemized, itemizedOf } from '../rsync/itemize.ts';
 
 // `filesync verify`'s pure half: which new-looking paths to check for a changed type, and the
 // report, as text for people and JSON for scripts.

@@ -13,7 +13,7 @@ import {
 import { TARGET_HOME, type Target } from './support/target.ts';
 
 // Renames and moves reuse the copy already on the target (rsync's --fuzzy and --copy-dest; see
-// src/sync/moves.ts): measured as the bytes the target's network interface received, through a
+// src/plan/moves.ts): measured as the bytes the target's network interface received, through a
 // plain and an rrsync-restricted key.
 
 let plain: Target;

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/sync/scheduler.ts';
+import type { Clock } from '../../src/schedule/scheduler.ts';
 
 /** A Clock whose time moves only when a test says so. */
 export class FakeClock implements Clock {

@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config/config.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import type { SshTarget } from '../../src/sync/ssh.ts';
+import type { SshTarget } from '../../src/rsync/ssh.ts';
 
 // What the planner's and the job runner's tests start from: a valid configuration (parsed
 // as the daemon would, without touching the filesystem) and the SSH target derived from it.

@@ -1,0 +1,337 @@
+import { assertNever } from '../assert.ts';
+import type { Config } from '../config/config.ts';
+import type { Filter } from '../filter.ts';
+import { PARTIAL_DIR } from '../filter.ts';
+import { ITEMIZE_FORMAT } from '../rsync/itemize.ts';
+import type { Plan } from '../rsync/runner.ts';
+import { remoteSpec, rsyncShell, type SshTarget } from '../rsync/ssh.ts';
+import type { MovePrepass } from './moves.ts';
+import type { SurveyedPath } from './survey.ts';
+import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
+
+// The pure planner: a job and the configuration in, one rsync command out. It decides
+// everything about a transfer; runner.ts only executes what it returns.
+
+/**
+ * Why a full pass runs: `start` (nothing was watched before it), `resync` (the periodic safety
+ * net, SYNC_RESYNC_INTERVAL, while a watcher runs), `rescan` (a watcher error, a fallback, or a
+ * poll tick: the watcher could not say what changed) or `overflow` (too many pending paths).
+ * Only a `resync` pass can reveal a live change that was missed; see status/drift.ts.
+ */
+export type FullReason = 'start' | 'resync' | 'rescan' | 'overflow';
+
+/** A full reconciliation of the tree. */
+export interface FullJob {
+  readonly kind: 'full';
+  readonly reason: FullReason;
+}
+
+/** What to send: a full reconciliation of the tree, or a batch of changed paths. */
+export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
+
+/**
+ * A job ready to plan: a batch's paths have been surveyed (see survey.ts); a full pass knows
+ * roughly how many entries the tree holds, when anything has counted them.
+ */
+export type SurveyedJob =
+  | (FullJob & { readonly entries?: number | undefined })
+  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
+
+/**
+ * Up to this many entries, a full pass sends rsync's whole file list at once
+ * (--no-inc-recursive): on a tree in sync that is 15–20 % faster than incremental recursion
+ * (npm run bench), and the list costs rsync about 15 MB per 100,000 entries on each side.
+ * Above it, or when the size is unknown, incremental recursion keeps rsync's memory flat.
+ */
+export const WHOLE_LIST_MAX_ENTRIES = 250_000;
+
+/** Paths of each kind a full pass keeps from its itemized output, for the drift warning. */
+export const FULL_PASS_PATHS = 20;
+
+/** The parts of the runtime a plan depends on. */
+export interface PlanContext {
+  readonly config: Config;
+  readonly filter: Filter;
+  readonly ssh: SshTarget;
+  /** The time a plan is made at (the trash's run directory is named by it). */
+  readonly now?: () => Date;
+}
+
+export function planJob(job: SurveyedJob, context: PlanContext): Plan {
+  const { config } = context;
+  const deletion = deletionArgs(config);
+  if (job.kind === 'full') {
+    const wholeList = job.entries !== undefined && job.entries <= WHOLE_LIST_MAX_ENTRIES;
+    const args = [
+      ...(wholeList ? ['--no-inc-recursive'] : []),
+      ...deletion,
+      ...backupArgs(context),
+      ...context.filter.rsyncRules(),
+      `--out-format=${ITEMIZE_FORMAT}`,
+      PROGRESS_ARG,
+    ];
+    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS }, progress: true };
+  }
+  // A batch that removes paths may have renamed them: --fuzzy makes a file of the same size and
+  // time (or a similar name) in the same directory the basis of a new one, and --delete-delay
+  // keeps it there until the transfers are done (see moves.ts).
+  const moved = job.paths.some((entry) => entry.kind === 'missing')
+    ? ['--fuzzy', ...(deletion.length > 0 ? ['--delete-delay'] : [])]
+    : [];
+  const plan = rsyncPlan(
+    context,
+    [
+      '--dirs',
+      '--files-from=-',
+      '--from0',
+      ...deletion,
+      ...moved,
+      ...backupArgs(context),
+      ...context.filter.rsyncRules(),
+      PROGRESS_ARG,
+    ],
+    batchList(job.paths, config.rsync.delete),
+  );
+  return { ...plan, progress: true };
+}
+
+/** One line for the whole run, rewritten as it goes (see rsync/progress.ts). */
+const PROGRESS_ARG = '--info=progress2';
+
+/**
+ * The --files-from list of a batch, one run without recursion. A file is listed as itself; a
+ * directory as `dir/`, which sends its entries one level deep and, with --delete, removes
+ * entries the source no longer has; a vanished path as its nearest remaining directory, for
+ * the same reason. (rsync's --delete-missing-args would be the direct way, but receivers with
+ * the 2025 flist.c hardening reject its entries for any nested path.) New directories arrive
+ * level by level, as the watcher reports each one.
+ */
+export function batchList(paths: readonly SurveyedPath[], deletions: boolean): string[] {
+  const entries = new Set<string>();
+  for (const entry of paths) {
+    switch (entry.kind) {
+      case 'file':
+        entries.add(entry.path);
+        break;
+      case 'dir':
+        entries.add(`${entry.path}/`);
+        break;
+      case 'missing':
+        if (deletions) entries.add(entry.ancestor === '' ? './' : `${entry.ancestor}/`);
+        break;
+      default:
+        assertNever(entry);
+    }
+  }
+  // A file in a directory that is listed as `dir/` is sent by that entry already: listing it
+  // too makes rsync stat it twice (a 10,000-file burst in 100 new directories: 10,100 entries
+  // become 100).
+  const listedDir = (file: string) => {
+    const slash = file.lastIndexOf('/');
+    return entries.has(slash === -1 ? './' : `${file.slice(0, slash)}/`);
+  };
+  return [...entries].filter((entry) => entry.endsWith('/') || !listedDir(entry)).sort();
+}
+
+/** rsync's NUL-terminated --files-from input; undefined when there is nothing to send. */
+function listInput(list: readonly string[]): string | undefined {
+  return list.length === 0 ? undefined : `${list.join('\0')}\0`;
+}
+
+function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonly string[]): Plan {
+  const { config, ssh } = context;
+  const source = `${config.sourceDir.replace(/\/+$/, '')}/`;
+  const target = remoteSpec(ssh, config.remote.dir);
+  const stdin = list === undefined ? undefined : listInput(list);
+  const roots = { source: config.sourceDir, target: config.remote.dir };
+  return { file: 'rsync', args: [...commonArgs(context), ...args, source, target], stdin, roots };
+}
+
+function commonArgs({ config, ssh }: PlanContext): string[] {
+  const { rsync } = config;
+  return [
+    '--archive',
+    // Nanosecond mtimes: a same-size rewrite within the same second is still seen as a change.
+    // The target's side compares them, so only it is told, in the long form: rsync would pass
+    // `-@-1` itself, which rrsync refuses (it takes no negative numbers in short options).
+    '--remote-option=--modify-window=-1',
+    '--mkpath',
+    '--stats',
+    `--timeout=${Math.ceil(rsync.ioTimeoutMs / 1000)}`,
+    ...(rsync.compress ? ['--compress'] : []),
+    ...(rsync.checksum ? ['--checksum'] : []),
+    ...(rsync.update ? ['--update'] : []),
+    ...(rsync.partial ? [`--partial-dir=${PARTIAL_DIR}`] : []),
+    ...(rsync.bwlimit === undefined ? [] : [`--bwlimit=${rsync.bwlimit}`]),
+    ...rsync.extraArgs,
+    '--rsh',
+    rsyncShell(ssh),
+  ];
+}
+
+/**
+ * With a trash, what a run deletes or overwrites is moved into a directory of the run's own
+ * below it (see trash.ts); the trash is excluded by the filter (see load.ts), so no pass sends
+ * into it or deletes from it. The directory is given absolute: rrsync 3.5 reads a relative one
+ * against its own directory rather than the mirror, and every rrsync maps an absolute one into
+ * its directory as it does SYNC_REMOTE_DIR.
+ */
+function backupArgs({ config, now = () => new Date() }: PlanContext): string[] {
+  if (config.backup === undefined) return [];
+  return ['--backup', `--backup-dir=${runDir(trashPath(config), now())}`];
+}
+
+/** The trash's absolute path on the target. */
+function trashPath(config: Config): string {
+  return `${config.remote.dir.replace(/\/+$/, '')}/${config.backup?.dir ?? ''}`;
+}
+
+/**
+ * Deletes the trash's day directories older than the retention with rsync alone (so it works
+ * through an rrsync-restricted key): an empty directory sent to the trash with --delete, where
+ * the kept days and every name that is not a day are protected. `empty` is a local empty
+ * directory.
+ */
+export function planTrashPrune(empty: string, context: PlanContext): Plan | undefined {
+  const { config, ssh, now = () => new Date() } = context;
+  if (config.backup === undefined) return undefined;
+  const rules = [
+    ...keptDays(now(), config.backup.retentionMs).map((day) => `--filter=P /${day}/`),
+    `--filter=R /${DAY_PATTERN}/`,
+    '--filter=P /*',
+  ];
+  // The trash keeps its own modes, owner and times: the empty directory's are not copied over.
+  const keep = ['--no-perms', '--no-owner', '--no-group', '--omit-dir-times'];
+  const args = [
+    '--dirs',
+    '--delete',
+    ...keep,
+    ...rules,
+    `${empty.replace(/\/+$/, '')}/`,
+    remoteSpec(ssh, trashPath(config)),
+  ];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
+}
+
+function deletionArgs({ rsync }: Config): string[] {
+  if (!rsync.delete) return [];
+  const cap = rsync.maxDelete === undefined ? [] : [`--max-delete=${rsync.maxDelete}`];
+  return ['--delete', '--force', ...cap];
+}
+
+/** `base/path`, where '' is `base` itself and `/` stays `/`. */
+function under(base: string, path: string): string {
+  const trimmed = base.replace(/\/+$/, '');
+  return path === '' ? trimmed || '/' : `${trimmed}/${path}`;
+}
+
+/**
+ * Before a batch's move pre-passes: their roots as directories on the target, sent from the
+ * mirror's top (their entries alone, no deletions). A pre-pass writes below its root, and the
+ * receiver would follow a symlink there, out of the mirror, where the source has a directory.
+ */
+export function planMoveRoots(roots: readonly string[], context: PlanContext): Plan {
+  const args = [
+    '--dirs',
+    '--files-from=-',
+    '--from0',
+    ...backupArgs(context),
+    ...context.filter.rsyncRules(),
+  ];
+  return rsyncPlan(context, args, roots);
+}
+
+/**
+ * A move's pre-pass (see moves.ts): sends what arrived below `root` with the directories that
+ * lost entries as --link-dest bases, absolute (so rrsync maps them into its directory as it
+ * does SYNC_REMOTE_DIR). It deletes nothing: the batch after it does, and finds these files
+ * already in place. Where rsync may update a file in place (--inplace, --append), a hard link
+ * would change the old copy in the trash too: there the bases are --copy-dest.
+ */
+export function planMovePrepass(move: MovePrepass, context: PlanContext): Plan {
+  const { config, ssh } = context;
+  const inPlace = config.rsync.extraArgs.some((arg) => /^--(inplace|append)/.test(arg));
+  const option = inPlace ? '--copy-dest' : '--link-dest';
+  const bases = move.bases.map((base) => `${option}=${under(config.remote.dir, base)}`);
+  const args = [
+    '--dirs',
+    '--files-from=-',
+    '--from0',
+    '--fuzzy',
+    '--fuzzy', // twice: also look for similar names in the bases
+    ...bases,
+    ...backupArgs(context), // a moved file may replace one there
+    `${under(config.sourceDir, move.root)}/`,
+    remoteSpec(ssh, under(config.remote.dir, move.root)),
+  ];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: listInput(move.list) };
+}
+
+/**
+ * `filesync verify`: the full pass's command — the same flags, filters and deletions — as a dry
+ * run that itemizes every difference and keeps every path. Plain rsync protocol, so it works
+ * through an rrsync-restricted key; --mkpath in a dry run reports a missing directory's tree as
+ * missing rather than failing.
+ */
+export function planVerify(context: PlanContext): Plan {
+  const full = planJob({ kind: 'full', reason: 'start' }, context);
+  const [source, target] = full.args.slice(-2);
+  // Every difference is reported, however many deletions SYNC_MAX_DELETE lets a real run make.
+  // Nor does it report progress: nothing listens to a dry run's.
+  // A dry run moves nothing into the trash, and names no run directory of it (rrsync 3.5 would
+  // create one).
+  const options = full.args
+    .slice(0, -2)
+    .filter(
+      (arg) =>
+        !arg.startsWith('--max-delete=') &&
+        arg !== PROGRESS_ARG &&
+        arg !== '--backup' &&
+        !arg.startsWith('--backup-dir='),
+    );
+  const args = [...options, '--dry-run', source ?? '', target ?? ''];
+  return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY }, progress: false };
+}
+
+/**
+ * The empty-source guard's look at the target: the full pass as a dry run that counts what it
+ * would delete and keeps no names (the count is all the guard needs).
+ */
+export function planDeletionCount(context: PlanContext): Plan {
+  return { ...planVerify(context), itemize: { keep: 0 } };
+}
+
+/**
+ * rsync itemizes an entry whose type changed (a file where the source has a directory, say) as
+ * new, like a missing one. This dry run tells the two apart: with --existing it skips exactly
+ * the listed paths that do not exist on the target, so those it still itemizes are there with
+ * another type. --force lets the dry run replace a non-empty directory in its simulation.
+ */
+export function planTypeCheck(paths: readonly string[], context: PlanContext): Plan {
+  const args = ['--dry-run', '--existing', '--force', '--dirs', '--files-from=-', '--from0'];
+  return {
+    ...rsyncPlan(context, [...args, `--out-format=${ITEMIZE_FORMAT}`], paths),
+    itemize: { keep: Number.POSITIVE_INFINITY },
+  };
+}
+
+/**
+ * `filesync check`'s look at rsync behind rrsync: an empty directory sent to the remote one as
+ * a dry run with --mkpath (in the common options), which only rsync ≥ 3.2.3 accepts.
+ */
+export function planMkpathProbe(empty: string, context: PlanContext): Plan {
+  const target = remoteSpec(context.ssh, context.config.remote.dir);
+  const args = ['--dry-run', '--dirs', `${empty.replace(/\/+$/, '')}/`, target];
+  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
+}
+
+/**
+ * `filesync check`'s probe: writes `name` at the top of the target, or removes it. The filter
+ * scopes the run to that one name, so nothing else on the target is ever touched.
+ */
+export function planProbe(name: string, action: 'write' | 'remove', context: PlanContext): Plan {
+  const scope = ['--dirs', '--files-from=-', '--from0', `--filter=+ /${name}`, '--filter=- *'];
+  return action === 'write'
+    ? rsyncPlan(context, scope, [name])
+    : rsyncPlan(context, [...scope, '--delete'], ['./']);
+}

@@ -1,0 +1,365 @@
+import { assertNever } from '../assert.ts';
+import type { FullReason, Job } from '../plan/plan.ts';
+import type { FailedPath } from '../rsync/failed-paths.ts';
+import type { Outcome } from '../rsync/outcome.ts';
+import { type PathFailure, PathRetries } from './path-retry.ts';
+
+/*
+ * Turns a stream of changed paths into at most one transfer at a time.
+ *
+ *              change                     quiet for `debounce`,            done, nothing pending
+ *   ┌──────┐ ─────────▶ ┌─────────┐ ───── or `maxDelay` after the ──▶ ┌─────────┐ ──────────────▶ idle
+ *   │ idle │            │ waiting │        first change               │ running │
+ *   └──────┘            └─────────┘ ◀──────────── done, changes ────── └─────────┘
+ *                          ▲                      arrived meanwhile       │
+ *                          │                                              │ failed: the job is
+ *                          │       ┌─────────┐                            │ merged back into
+ *                          └────── │ backoff │ ◀──────────────────────────┘ what is pending
+ *                 after 1s, 2s, …  └─────────┘
+ *                 up to 60s
+ *
+ * Changes that arrive while running or backing off are collected and go out together in the
+ * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
+ * Requests for a full pass merge into one; it keeps the reason that explains most of what it
+ * may change (start, then rescan, overflow, resync).
+ */
+
+/** Runs one job; the seam to rsync, faked in the scheduler's tests. */
+export type JobRunner = (job: Job, signal: AbortSignal) => Promise<Outcome>;
+
+/** Time, injectable so tests need no real waiting. */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export type SchedulerState = 'idle' | 'waiting' | 'running' | 'backoff' | 'stopped';
+
+/** What the scheduler reports; logging and metrics subscribe to these. */
+export type SchedulerEvent =
+  | { readonly type: 'started'; readonly job: Job; readonly attempt: number }
+  | {
+      readonly type: 'finished';
+      readonly job: Job;
+      readonly outcome: Outcome;
+      readonly durationMs: number;
+      readonly attempt: number;
+      /** Set when the job failed and will be tried again after this long. */
+      readonly retryInMs: number | undefined;
+      /**
+       * No change was reported from the moment the job was taken until it ended: nothing a
+       * full pass changed then is explained by a live change the watcher saw.
+       */
+      readonly quiet: boolean;
+    }
+  | { readonly type: 'pending'; readonly paths: number; readonly full: boolean }
+  /** A path failed on its own (the run went through for the rest); retried on its own schedule. */
+  | { readonly type: 'path-failed'; readonly failure: PathFailure; readonly failing: number }
+  /** A path that was failing went through. */
+  | { readonly type: 'path-recovered'; readonly path: string; readonly failing: number };
+
+export interface SchedulerOptions {
+  readonly debounceMs: number;
+  readonly maxDelayMs: number;
+  /** Beyond this many pending paths, a full pass is cheaper than a list. */
+  readonly maxPendingPaths?: number;
+  readonly backoffMinMs?: number;
+  readonly backoffMaxMs?: number;
+  /** The retry schedule of a path that fails on its own: 10 s, 20 s, … 5 min by default. */
+  readonly pathRetryMinMs?: number;
+  readonly pathRetryMaxMs?: number;
+  readonly clock?: Clock;
+  readonly onEvent?: (event: SchedulerEvent) => void;
+}
+
+/** Which reason a merged full pass keeps: the first that applies. */
+const FULL_PRECEDENCE: readonly FullReason[] = ['start', 'rescan', 'overflow', 'resync'];
+
+export class Scheduler {
+  readonly #run: JobRunner;
+  readonly #clock: Clock;
+  readonly #options: Required<
+    Omit<SchedulerOptions, 'clock' | 'onEvent' | 'pathRetryMinMs' | 'pathRetryMaxMs'>
+  >;
+  readonly #retries: PathRetries;
+  #retryTimer: unknown;
+  readonly #emit: (event: SchedulerEvent) => void;
+
+  #state: SchedulerState = 'idle';
+  #pending = new Set<string>();
+  #pendingFull: FullReason | undefined;
+  /** A change was reported since the last job was taken. */
+  #changed = false;
+  #firstChangeAt = 0;
+  #lastChangeAt = 0;
+  #timer: unknown;
+  #failures = 0;
+  #inFlight: { controller: AbortController; done: Promise<void> } | undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(run: JobRunner, options: SchedulerOptions) {
+    this.#run = run;
+    this.#clock = options.clock ?? systemClock;
+    this.#emit = options.onEvent ?? (() => {});
+    this.#options = {
+      debounceMs: options.debounceMs,
+      maxDelayMs: options.maxDelayMs,
+      maxPendingPaths: options.maxPendingPaths ?? 100_000,
+      backoffMinMs: options.backoffMinMs ?? 1000,
+      backoffMaxMs: options.backoffMaxMs ?? 60_000,
+    };
+    this.#retries = new PathRetries({
+      ...(options.pathRetryMinMs === undefined ? {} : { minMs: options.pathRetryMinMs }),
+      ...(options.pathRetryMaxMs === undefined ? {} : { maxMs: options.pathRetryMaxMs }),
+    });
+  }
+
+  /** Paths failing on their own, with rsync's reasons. */
+  get failingPaths(): FailedPath[] {
+    return this.#retries.failing();
+  }
+
+  get state(): SchedulerState {
+    return this.#state;
+  }
+
+  /** Consecutive failed runs; 0 after any success. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Records changed paths (relative to the source) for the next batch. */
+  add(paths: Iterable<string>): void {
+    if (this.#state === 'stopped') return;
+    this.#changed = true;
+    this.#queue(paths);
+  }
+
+  /** Queues paths for the next batch: a change, or a failing path's retry (no change). */
+  #queue(paths: Iterable<string>): void {
+    if (this.#pendingFull === undefined) {
+      for (const path of paths) this.#pending.add(path);
+      if (this.#pending.size > this.#options.maxPendingPaths) this.#setFull('overflow');
+    }
+    this.#noteChange();
+  }
+
+  /** Asks for a full pass at once, skipping the debounce (start-up, periodic resync, rescans). */
+  requestFull(reason: FullReason): void {
+    if (this.#state === 'stopped') return;
+    this.#setFull(reason);
+    this.#noteChange(true);
+  }
+
+  /** Resolves once nothing is pending or running. */
+  whenIdle(): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Sends what is pending now, retrying failures until `timeoutMs` has passed; then cancels
+   * whatever runs and stops. Resolves true when everything was sent.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = this.#clock.now() + timeoutMs;
+    while (this.#hasWork() && this.#clock.now() < deadline) {
+      if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
+      const done = this.#inFlight?.done ?? Promise.resolve();
+      const left = deadline - this.#clock.now();
+      const timedOut = await this.#raceTimer(done, left);
+      if (timedOut) break;
+      if (this.#state === 'backoff') await this.#raceTimer(new Promise(() => {}), Math.min(1000, left));
+    }
+    const flushed = !this.#hasWork();
+    await this.stop();
+    return flushed;
+  }
+
+  /** Cancels timers and the run in flight; pending paths are dropped (a restart resyncs). */
+  async stop(): Promise<void> {
+    this.#clearTimer();
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#state = 'stopped';
+    const inFlight = this.#inFlight;
+    inFlight?.controller.abort();
+    await inFlight?.done;
+    this.#wakeIdleWaiters();
+  }
+
+  #hasWork(): boolean {
+    return this.#inFlight !== undefined || this.#pendingFull !== undefined || this.#pending.size > 0;
+  }
+
+  #setFull(reason: FullReason): void {
+    const current = this.#pendingFull;
+    this.#pendingFull =
+      current === undefined || FULL_PRECEDENCE.indexOf(reason) < FULL_PRECEDENCE.indexOf(current)
+        ? reason
+        : current;
+    this.#pending.clear();
+  }
+
+  #noteChange(immediate = false): void {
+    const now = this.#clock.now();
+    if (this.#firstChangeAt === 0) this.#firstChangeAt = now;
+    this.#lastChangeAt = immediate ? now - this.#options.debounceMs : now;
+    this.#emit({ type: 'pending', paths: this.#pending.size, full: this.#pendingFull !== undefined });
+    switch (this.#state) {
+      case 'idle':
+      case 'waiting':
+        this.#state = 'waiting';
+        this.#arm(this.#dueIn());
+        return;
+      case 'running':
+      case 'backoff':
+      case 'stopped':
+        return;
+      default:
+        assertNever(this.#state);
+    }
+  }
+
+  #dueIn(): number {
+    const { debounceMs, maxDelayMs } = this.#options;
+    const due = Math.min(this.#lastChangeAt + debounceMs, this.#firstChangeAt + maxDelayMs);
+    return Math.max(0, due - this.#clock.now());
+  }
+
+  #arm(ms: number): void {
+    this.#clearTimer();
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), ms);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #fire(): void {
+    this.#clearTimer();
+    const job: Job =
+      this.#pendingFull === undefined
+        ? { kind: 'batch', paths: [...this.#pending] }
+        : { kind: 'full', reason: this.#pendingFull };
+    this.#pending = new Set();
+    this.#pendingFull = undefined;
+    this.#firstChangeAt = 0;
+    this.#state = 'running';
+    const controller = new AbortController();
+    const done = this.#execute(job, controller.signal);
+    this.#inFlight = { controller, done };
+  }
+
+  async #execute(job: Job, signal: AbortSignal): Promise<void> {
+    const attempt = this.#failures + 1;
+    // Paths failing when the job is taken may be repaired by it: that is no missed change.
+    const changedBefore = this.#changed || this.#retries.size > 0;
+    this.#changed = false;
+    const startedAt = this.#clock.now();
+    this.#emit({ type: 'started', job, attempt });
+    const outcome = await this.#run(job, signal).catch(
+      (error: unknown): Outcome => ({
+        ok: false,
+        reason: 'unknown',
+        exitCode: undefined,
+        message: String(error),
+        hint: 'This is a bug in filesync; please report it.',
+      }),
+    );
+    this.#inFlight = undefined;
+    const durationMs = this.#clock.now() - startedAt;
+    if (outcome.ok) {
+      this.#failures = 0;
+      this.#settlePaths(job, outcome.failedPaths ?? []);
+    } else {
+      this.#failures += 1;
+      this.#mergeBack(job);
+    }
+    const stopped = this.#state === 'stopped';
+    const retryInMs = outcome.ok || stopped ? undefined : this.#backoff();
+    const quiet = !changedBefore && !this.#changed;
+    this.#emit({ type: 'finished', job, outcome, durationMs, attempt, retryInMs, quiet });
+    if (stopped) return;
+    if (retryInMs !== undefined) {
+      this.#state = 'backoff';
+      this.#arm(retryInMs);
+    } else if (this.#pendingFull !== undefined || this.#pending.size > 0) {
+      this.#state = 'waiting';
+      this.#arm(this.#dueIn());
+    } else {
+      this.#state = 'idle';
+      this.#wakeIdleWaiters();
+    }
+  }
+
+  /** A run went through: paths it failed get (or keep) a retry of their own, the rest heal. */
+  #settlePaths(job: Job, failed: readonly FailedPath[]): void {
+    const failedNow = new Set(failed.map((failure) => failure.path));
+    for (const path of this.#retries.succeeded(job.kind === 'full' ? 'all' : job.paths, failedNow)) {
+      this.#emit({ type: 'path-recovered', path, failing: this.#retries.size });
+    }
+    for (const failure of this.#retries.fail(failed, this.#clock.now())) {
+      this.#emit({ type: 'path-failed', failure, failing: this.#retries.size });
+    }
+    this.#armRetries();
+  }
+
+  #armRetries(): void {
+    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const next = this.#retries.nextDueAt();
+    if (next === undefined || this.#state === 'stopped') return;
+    this.#retryTimer = this.#clock.setTimeout(
+      () => {
+        this.#retryTimer = undefined;
+        const due = this.#retries.take(this.#clock.now());
+        if (due.length > 0 && this.#state !== 'stopped') this.#queue(due);
+        this.#armRetries();
+      },
+      Math.max(0, next - this.#clock.now()),
+    );
+  }
+
+  #mergeBack(job: Job): void {
+    if (job.kind === 'full') {
+      this.#setFull(job.reason);
+    } else if (this.#pendingFull === undefined) {
+      for (const path of job.paths) this.#pending.add(path);
+    }
+    if (this.#firstChangeAt === 0) this.#firstChangeAt = this.#clock.now();
+  }
+
+  #backoff(): number {
+    const { backoffMinMs, backoffMaxMs } = this.#options;
+    return Math.min(backoffMaxMs, backoffMinMs * 2 ** Math.min(this.#failures - 1, 16));
+  }
+
+  #raceTimer(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const handle = this.#clock.setTimeout(() => resolve(true), Math.max(0, ms));
+      void promise.then(() => {
+        this.#clock.clearTimeout(handle);
+        resolve(false);
+      });
+    });
+  }
+
+  #wakeIdleWaiters(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}

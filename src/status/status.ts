@@ -1,0 +1,168 @@
+import type { FailedPath } from '../rsync/failed-paths.ts';
+import type { FailureReason } from '../rsync/outcome.ts';
+import type { SchedulerEvent } from '../schedule/scheduler.ts';
+
+// What `GET /status` and `filesync status` report: the daemon's state for people on call, per
+// target. Pure: each target's tracker follows its scheduler's events, and the target adds what it
+// knows at the moment.
+
+export interface Status {
+  /** `starting` until the initial pass is done, `failing` while runs fail, else `syncing`. */
+  readonly state: 'starting' | 'syncing' | 'failing';
+  readonly ready: boolean;
+  /** user@host:port:dir */
+  readonly target: string;
+  readonly lastSuccess: string | undefined;
+  readonly failure:
+    | {
+        readonly reason: FailureReason;
+        readonly message: string;
+        readonly hint: string;
+        readonly since: string;
+        readonly attempts: number;
+      }
+    | undefined;
+  readonly failingPaths: readonly { readonly path: string; readonly reason: string }[];
+  readonly pending: number;
+  readonly counters: {
+    readonly runs: number;
+    readonly failedRuns: number;
+    readonly filesTransferred: number;
+  };
+}
+
+/**
+ * A change between healthy and failing runs, for alerts: `failing` (the status then holds the
+ * failure), or `recovered` from a failure that began at `since` and took `attempts` runs.
+ */
+export type Transition =
+  | { readonly type: 'failing' }
+  | { readonly type: 'recovered'; readonly since: string; readonly attempts: number };
+
+/** What the daemon knows at the moment of asking. */
+export interface Now {
+  readonly target: string;
+  readonly pending: number;
+  readonly failingPaths: readonly FailedPath[];
+  readonly ready: boolean;
+}
+
+/** Follows the scheduler's events into what a status report needs. */
+export class StatusTracker {
+  readonly #clock: () => Date;
+  #initialPassDone = false;
+  #lastSuccess: Date | undefined;
+  #failure:
+    | { reason: FailureReason; message: string; hint: string; since: Date; attempts: number }
+    | undefined;
+  #runs = 0;
+  #failedRuns = 0;
+  #filesTransferred = 0;
+
+  constructor(clock: () => Date = () => new Date()) {
+    this.#clock = clock;
+  }
+
+  /**
+   * Follows one event; returns `failing` when syncing starts failing and `recovered` when it
+   * goes through again: once per transition, never per retry.
+   */
+  observe(event: SchedulerEvent): Transition | undefined {
+    if (event.type !== 'finished') return undefined;
+    const { outcome } = event;
+    this.#runs++;
+    if (outcome.ok) {
+      this.#lastSuccess = this.#clock();
+      this.#filesTransferred += outcome.stats.filesTransferred;
+      if (event.job.kind === 'full') this.#initialPassDone = true;
+      if (this.#failure === undefined) return undefined;
+      const { since, attempts } = this.#failure;
+      this.#failure = undefined;
+      return { type: 'recovered', since: since.toISOString(), attempts };
+    }
+    if (outcome.reason === 'cancelled') return undefined; // stopping, not failing
+    this.#failedRuns++;
+    const { reason, message, hint } = outcome;
+    const previous = this.#failure;
+    const since = previous?.since ?? this.#clock();
+    this.#failure = { reason, message, hint, since, attempts: (previous?.attempts ?? 0) + 1 };
+    return previous === undefined ? { type: 'failing' } : undefined;
+  }
+
+  status(now: Now): Status {
+    const failure = this.#failure;
+    return {
+      state: failure !== undefined ? 'failing' : this.#initialPassDone ? 'syncing' : 'starting',
+      ready: now.ready,
+      target: now.target,
+      lastSuccess: this.#lastSuccess?.toISOString(),
+      failure: failure === undefined ? undefined : { ...failure, since: failure.since.toISOString() },
+      failingPaths: now.failingPaths.map(({ path, reason }) => ({ path, reason })),
+      pending: now.pending,
+      counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
+    };
+  }
+}
+
+/** What `GET /status` answers: the daemon as a whole, and each target. */
+export interface DaemonStatus {
+  /** The worst of the targets': `failing` over `starting` over `syncing`. */
+  readonly state: Status['state'];
+  /** Every target is ready. */
+  readonly ready: boolean;
+  readonly targets: readonly Status[];
+}
+
+const SEVERITY: Readonly<Record<Status['state'], number>> = { syncing: 0, starting: 1, failing: 2 };
+
+export function daemonStatus(targets: readonly Status[]): DaemonStatus {
+  const state = targets.reduce<Status['state']>(
+    (worst, { state }) => (SEVERITY[state] > SEVERITY[worst] ? state : worst),
+    'syncing',
+  );
+  return { state, ready: targets.every((target) => target.ready), targets };
+}
+
+/** Healthy: ready, no run failing and no path failing on its own. */
+export function isHealthy(status: Status | DaemonStatus): boolean {
+  if ('targets' in status) return status.targets.length > 0 && status.targets.every(isHealthy);
+  return status.ready && status.failure === undefined && status.failingPaths.length === 0;
+}
+
+/** The report for people, one line each; a block per target where there are several. */
+export function formatStatus(status: DaemonStatus, shownPaths = 20): string[] {
+  const lines = [
+    `${isHealthy(status) ? 'healthy' : 'NOT HEALTHY'}: ${status.state}, ${status.ready ? 'ready' : 'not ready'}`,
+  ];
+  const several = status.targets.length > 1;
+  for (const target of status.targets) {
+    if (several) lines.push('', `state         ${target.state}, ${target.ready ? 'ready' : 'not ready'}`);
+    lines.push(...formatTarget(target, shownPaths));
+  }
+  return lines;
+}
+
+function formatTarget(status: Status, shownPaths: number): string[] {
+  const lines = [
+    `target        ${status.target}`,
+    `last success  ${status.lastSuccess ?? 'none yet'}`,
+    `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,
+  ];
+  const { failure } = status;
+  if (failure !== undefined) {
+    lines.push(
+      `failing       since ${failure.since}, ${failure.attempts} attempt${failure.attempts === 1 ? '' : 's'}: ${failure.reason}: ${failure.message}`,
+      `hint          ${failure.hint}`,
+    );
+  }
+  if (status.failingPaths.length > 0) {
+    lines.push(`failing paths ${status.failingPaths.length}:`);
+    for (const { path, reason } of status.failingPaths.slice(0, shownPaths))
+      lines.push(`  ${path}: ${reason}`);
+    if (status.failingPaths.length > shownPaths)
+      lines.push(`  … and ${status.failingPaths.length - shownPaths} more`);
+  }
+  const { runs, failedRuns, filesTransferred } = status.counters;
+  lines.push(`runs          ${runs} (${failedRuns} failed), ${filesTransferred} files transferred`);
+  return lines;
+}

@@ -1,0 +1,161 @@
+import { loggableFailure } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { movePrepasses } from '../plan/moves.ts';
+import {
+  type Job,
+  type PlanContext,
+  planDeletionCount,
+  planJob,
+  planMovePrepass,
+  planMoveRoots,
+} from '../plan/plan.ts';
+import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
+import { failure, type Outcome } from '../rsync/outcome.ts';
+import type { Progress } from '../rsync/progress.ts';
+import type { PlanRunner } from '../rsync/runner.ts';
+import type { JobRunner } from '../schedule/scheduler.ts';
+import { sourceIsEmpty } from './empty-source.ts';
+
+/**
+ * Survey, plan, run: what one scheduled job takes, given the real runner. `treeSize` says how
+ * many entries the source holds, where the watcher counted them; otherwise the last full pass's
+ * own count serves (see WHOLE_LIST_MAX_ENTRIES).
+ */
+export function createJobRunner(
+  context: PlanContext,
+  runner: PlanRunner,
+  log: Logger,
+  treeSize: () => number | undefined = () => undefined,
+  progressEveryMs = PROGRESS_EVERY_MS,
+): JobRunner {
+  let lastFullPassEntries: number | undefined;
+  let halted: Outcome | undefined;
+  return async (job: Job, signal: AbortSignal) => {
+    // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
+    if (halted !== undefined) return halted;
+    const held = await holdDeletions(context, runner, signal);
+    if (held !== undefined) return held;
+    const surveyed =
+      job.kind === 'full'
+        ? { ...job, entries: largest(treeSize(), lastFullPassEntries) }
+        : ({
+            kind: 'batch',
+            paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
+          } as const);
+    if (surveyed.kind === 'batch') {
+      const moved = await sendMoves(surveyed.paths, context, runner, log, signal);
+      if (moved !== undefined) return moved;
+    }
+    const plan = planJob(surveyed, context);
+    if (log.isLevelEnabled('debug')) {
+      const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
+      log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');
+    }
+    const outcome = await withProgress(log, job.kind, progressEveryMs, (onProgress) =>
+      runner.run(plan, signal, onProgress),
+    );
+    if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
+    if (!outcome.ok && outcome.reason === 'max-delete') {
+      halted = failure(
+        'max-delete',
+        `a run reached SYNC_MAX_DELETE=${context.config.rsync.maxDelete}; syncing has stopped until filesync is restarted, so the mirror loses no more`,
+      );
+    }
+    return outcome;
+  };
+}
+
+/**
+ * A batch's move pre-passes (see moves.ts), before the batch itself. What they fail to place,
+ * the batch sends as usual, so a failure here is only logged; it returns an outcome only when
+ * the job was cancelled.
+ */
+async function sendMoves(
+  paths: readonly SurveyedPath[],
+  context: PlanContext,
+  runner: PlanRunner,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<Outcome | undefined> {
+  const moves = movePrepasses(paths, (file) => context.filter.accepts(file, false));
+  if (moves.length === 0) return undefined;
+  const roots = moves.map(({ root }) => root).filter((root) => root !== '');
+  const plans = [
+    ...(roots.length > 0 ? [planMoveRoots(roots, context)] : []),
+    ...moves.map((move) => planMovePrepass(move, context)),
+  ];
+  for (const plan of plans) {
+    const outcome = await runner.run(plan, signal);
+    if (outcome.ok) continue;
+    if (outcome.reason === 'cancelled') return outcome;
+    // The batch meets an unreachable or stalled target itself, and says so; anything else is
+    // worth a word, since the batch will send these files whole.
+    if (outcome.reason !== 'unreachable' && outcome.reason !== 'timeout')
+      log.warn(
+        { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
+        'placing moved files from their old copies failed; the batch sends them whole',
+      );
+    return undefined;
+  }
+  log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
+  return undefined;
+}
+
+/** How often a long run says how far it has got. */
+export const PROGRESS_EVERY_MS = 5000;
+
+/**
+ * Runs `run`, logging its latest progress every `everyMs` while it lasts: a run shorter than
+ * that says nothing, and nothing ticks between runs.
+ */
+async function withProgress(
+  log: Logger,
+  kind: Job['kind'],
+  everyMs: number,
+  run: (onProgress: (progress: Progress) => void) => Promise<Outcome>,
+): Promise<Outcome> {
+  const begin = Date.now();
+  let latest: Progress | undefined;
+  let logged: Progress | undefined;
+  const timer = setInterval(() => {
+    if (latest === undefined || latest === logged) return;
+    logged = latest;
+    const { bytes, percent, rate, files } = latest;
+    log.info({ kind, bytes, percent, rate, ...files, elapsedMs: Date.now() - begin }, 'sync progress');
+  }, everyMs);
+  try {
+    return await run((progress) => {
+      latest = progress;
+    });
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * The empty-source guard, checked before every run that may delete: when the source is empty or
+ * missing and the mirror is not, nothing runs and the outcome says why. The scheduler keeps the
+ * job and retries it with backoff, so syncing resumes by itself once files appear.
+ */
+async function holdDeletions(
+  context: PlanContext,
+  runner: PlanRunner,
+  signal: AbortSignal,
+): Promise<Outcome | undefined> {
+  const { config, filter } = context;
+  if (!config.rsync.delete || config.rsync.allowEmptySource) return undefined;
+  if (!(await sourceIsEmpty(config.sourceDir, filter))) return undefined;
+  const probe = await runner.run(planDeletionCount(context), signal);
+  if (!probe.ok) return probe; // the target cannot be reached: that is the failure to report
+  const entries = probe.itemized?.kinds.extra.count ?? 0;
+  if (entries === 0) return undefined; // both sides empty: nothing to lose
+  return failure(
+    'empty-source',
+    `the source directory ${config.sourceDir} is empty or missing, and a run would delete ${entries} entries on the target: nothing was deleted`,
+  );
+}
+
+/** The larger of two estimates of the tree's size: the watcher's count only grows when it lists. */
+function largest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
+}

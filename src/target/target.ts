@@ -1,0 +1,172 @@
+import { hostname } from 'node:os';
+import { alertOf } from '../alerts/payload.ts';
+import type { Webhook } from '../alerts/webhook.ts';
+import type { Config } from '../config/config.ts';
+import { describeTarget, targetName } from '../config/targets.ts';
+import { loggableFailure } from '../errors.ts';
+import type { Filter } from '../filter.ts';
+import type { Logger } from '../log.ts';
+import type { FullReason } from '../plan/plan.ts';
+import type { FailedPath } from '../rsync/failed-paths.ts';
+import type { Outcome } from '../rsync/outcome.ts';
+import { processRunner } from '../rsync/runner.ts';
+import type { Runtime } from '../rsync/runtime.ts';
+import type { SshMaster } from '../rsync/ssh-master.ts';
+import { Scheduler, type SchedulerEvent } from '../schedule/scheduler.ts';
+import { type Status, StatusTracker } from '../status/status.ts';
+import { createJobRunner } from './job-runner.ts';
+import { logSchedulerEvent } from './log-events.ts';
+import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
+
+// One target of `watch`: its SSH connection, scheduler, job runner, trash pruner and outcome
+// history. The watcher feeds every target the same changes; each sends them on its own
+// schedule, so a slow or unreachable target never delays another.
+
+/** What a target is handed already started: the shared SSH connection comes up while we load. */
+export interface Connection {
+  readonly runtime: Runtime;
+  readonly master: SshMaster;
+}
+
+/** Where a target's scheduler events go besides its own history: metrics. */
+export interface EventSink {
+  observe(event: SchedulerEvent): void;
+}
+
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
+
+export interface TargetOptions {
+  /** The configuration as this target sees it: `remote` is this target. */
+  readonly config: Config;
+  readonly filter: Filter;
+  readonly connection: Connection;
+  readonly log: Logger;
+  readonly metrics: EventSink;
+  readonly webhook: Webhook | undefined;
+  /** How many entries the source holds, where the watcher counted them. */
+  readonly treeSize: () => number | undefined;
+}
+
+export class Target {
+  readonly name: string;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #master: SshMaster;
+  readonly #scheduler: Scheduler;
+  readonly #tracker = new StatusTracker();
+  readonly #pruner: TrashPruner;
+  #initialPassDone = false;
+  #lastFailure: (Outcome & { ok: false }) | undefined;
+
+  constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
+    this.name = targetName(config);
+    this.#config = config;
+    this.#log = log;
+    const { runtime, master } = connection;
+    this.#master = master;
+    const context = { config, filter, ssh: runtime.ssh };
+    const syncLog = log.child({ component: 'sync' });
+    master.onExit = (stderr) =>
+      log
+        .child({ component: 'ssh' })
+        .warn(
+          { err: loggableFailure('ssh-master', stderr.trim() || 'ssh exited') },
+          'shared SSH connection closed; transfers connect on their own until it is back',
+        );
+    const runJob = createJobRunner(context, processRunner, syncLog, treeSize);
+    this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
+      beforeRun: () => master.beforeTransfer(),
+    });
+    this.#scheduler = new Scheduler(
+      async (job, signal) => {
+        await master.beforeTransfer();
+        return runJob(job, signal);
+      },
+      {
+        debounceMs: config.debounceMs,
+        maxDelayMs: config.maxDelayMs,
+        onEvent: (event) => {
+          metrics.observe(event);
+          const transition = this.#tracker.observe(event);
+          if (transition !== undefined && webhook !== undefined)
+            webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
+          logSchedulerEvent(syncLog, event);
+          this.#follow(event, treeSize);
+        },
+      },
+    );
+  }
+
+  #follow(event: SchedulerEvent, treeSize: () => number | undefined): void {
+    if (
+      event.type === 'started' &&
+      event.job.kind === 'full' &&
+      !this.#initialPassDone &&
+      event.attempt === 1
+    ) {
+      // The tree's size as the watcher counted it (undefined while polling or with chokidar).
+      this.#log.info({ entries: treeSize() }, 'initial sync started');
+    }
+    if (event.type !== 'finished') return;
+    this.#lastFailure = event.outcome.ok ? undefined : event.outcome;
+    if (event.job.kind === 'full' && event.outcome.ok && !this.#initialPassDone) {
+      this.#initialPassDone = true;
+      this.#log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
+      this.#pruner.start();
+    }
+  }
+
+  add(paths: readonly string[]): void {
+    this.#scheduler.add(paths);
+  }
+
+  requestFull(reason: FullReason): void {
+    this.#scheduler.requestFull(reason);
+  }
+
+  /** Ready once the initial pass is done and while runs go through. */
+  ready(): Readiness {
+    if (this.#lastFailure !== undefined) {
+      const { reason, message } = this.#lastFailure;
+      const attempts = this.#scheduler.failures;
+      return { ready: false, reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}` };
+    }
+    if (!this.#initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
+    return { ready: true };
+  }
+
+  status(): Status {
+    return this.#tracker.status({
+      target: describeTarget(this.#config.remote),
+      pending: this.#scheduler.pendingCount,
+      failingPaths: this.#scheduler.failingPaths,
+      ready: this.ready().ready,
+    });
+  }
+
+  get running(): boolean {
+    return this.#scheduler.state !== 'stopped';
+  }
+
+  get pendingCount(): number {
+    return this.#scheduler.pendingCount;
+  }
+
+  get failingPaths(): readonly FailedPath[] {
+    return this.#scheduler.failingPaths;
+  }
+
+  /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const flushed = await this.#scheduler.flush(timeoutMs);
+    await this.#pruner.stop();
+    await this.#master.stop();
+    return flushed;
+  }
+
+  /** Stops at once, sending nothing more. */
+  async stop(): Promise<void> {
+    await this.#scheduler.stop();
+    await this.#pruner.stop();
+  }
+}

@@ -1,0 +1,116 @@
+import { expect, it } from 'vitest';
+import type { Outcome } from '../../../src/rsync/outcome.ts';
+import type { SchedulerEvent } from '../../../src/schedule/scheduler.ts';
+import { daemonStatus, formatStatus, isHealthy, StatusTracker } from '../../../src/status/status.ts';
+
+const ok: Outcome = {
+  ok: true,
+  stats: { files: 10, filesTransferred: 3, filesDeleted: 0, bytesTransferred: 30 },
+  vanished: false,
+  itemized: undefined,
+};
+const refused: Outcome = {
+  ok: false,
+  reason: 'auth',
+  exitCode: 255,
+  message: 'Permission denied',
+  hint: 'add the key',
+};
+const finished = (outcome: Outcome, kind: 'full' | 'batch' = 'full'): SchedulerEvent => ({
+  type: 'finished',
+  job: kind === 'full' ? { kind, reason: 'start' } : { kind, paths: ['a'] },
+  outcome,
+  durationMs: 5,
+  attempt: 1,
+  retryInMs: outcome.ok ? undefined : 1000,
+  quiet: true,
+});
+const now = { target: 'u@h:22:/d', pending: 2, failingPaths: [], ready: true };
+
+it('follows a start, a failure that goes on, and the recovery', () => {
+  let time = Date.parse('2026-12-01T10:00:00Z');
+  const tracker = new StatusTracker(() => new Date(time));
+  expect(tracker.status({ ...now, ready: false }).state).toBe('starting');
+  tracker.observe(finished(ok));
+  expect(tracker.status(now)).toMatchObject({ state: 'syncing', lastSuccess: '2026-12-01T10:00:00.000Z' });
+  time += 60_000;
+  tracker.observe(finished(refused, 'batch'));
+  time += 60_000;
+  tracker.observe(finished(refused, 'batch'));
+  const failing = tracker.status({ ...now, ready: false });
+  expect(failing).toMatchObject({
+    state: 'failing',
+    failure: { reason: 'auth', hint: 'add the key', since: '2026-12-01T10:01:00.000Z', attempts: 2 },
+    counters: { runs: 3, failedRuns: 2, filesTransferred: 3 },
+  });
+  expect(isHealthy(failing)).toBe(false);
+  expect(formatStatus(daemonStatus([failing]))).toContain('hint          add the key');
+  tracker.observe(
+    finished({ ok: false, reason: 'cancelled', exitCode: undefined, message: 'stop', hint: '' }),
+  );
+  expect(tracker.status(now).failure?.attempts).toBe(2); // a shutdown's cancel is no failure
+  tracker.observe(finished(ok, 'batch'));
+  const healed = tracker.status(now);
+  expect(healed).toMatchObject({ state: 'syncing', failure: undefined });
+  expect(isHealthy(healed)).toBe(true);
+  expect(formatStatus(daemonStatus([healed]))[0]).toBe('healthy: syncing, ready');
+});
+
+it('reports one transition when runs start failing and one when they recover, none per retry', () => {
+  let time = Date.parse('2026-12-01T10:00:00Z');
+  const tracker = new StatusTracker(() => new Date(time));
+  expect(tracker.observe(finished(ok))).toBeUndefined();
+  expect(tracker.observe(finished(ok, 'batch'))).toBeUndefined();
+  time += 1000;
+  expect(tracker.observe(finished(refused, 'batch'))).toEqual({ type: 'failing' });
+  time += 1000;
+  expect(tracker.observe(finished(refused, 'batch'))).toBeUndefined();
+  const cancelled: Outcome = { ok: false, reason: 'cancelled', exitCode: undefined, message: '', hint: '' };
+  expect(tracker.observe(finished(cancelled))).toBeUndefined();
+  expect(tracker.observe(finished(refused, 'batch'))).toBeUndefined();
+  expect(tracker.observe(finished(ok, 'batch'))).toEqual({
+    type: 'recovered',
+    since: '2026-12-01T10:00:01.000Z',
+    attempts: 3,
+  });
+  expect(tracker.observe(finished(ok, 'batch'))).toBeUndefined();
+});
+
+it('reports a failure from the very start as a transition too', () => {
+  const tracker = new StatusTracker();
+  expect(tracker.observe(finished(refused))).toEqual({ type: 'failing' });
+});
+
+it('is not healthy while paths fail on their own, and lists them', () => {
+  const tracker = new StatusTracker();
+  tracker.observe(finished(ok));
+  const failingPaths = [{ path: 'a.txt', reason: 'Permission denied', message: '…' }];
+  const status = tracker.status({ ...now, failingPaths });
+  expect(isHealthy(status)).toBe(false);
+  expect(status.failingPaths).toEqual([{ path: 'a.txt', reason: 'Permission denied' }]);
+  expect(formatStatus(daemonStatus([status]))).toContain('  a.txt: Permission denied');
+});
+
+it('rolls several targets up into the worst state, and prints a block for each', () => {
+  const good = new StatusTracker();
+  good.observe(finished(ok));
+  const bad = new StatusTracker();
+  bad.observe(finished(ok));
+  bad.observe(finished(refused, 'batch'));
+  const daemon = daemonStatus([
+    good.status({ ...now, target: 'u@a:22:/m' }),
+    bad.status({ ...now, target: 'u@b:22:/m', ready: false }),
+  ]);
+  expect(daemon).toMatchObject({ state: 'failing', ready: false });
+  expect(isHealthy(daemon)).toBe(false);
+  const lines = formatStatus(daemon);
+  expect(lines[0]).toBe('NOT HEALTHY: failing, not ready');
+  expect(lines).toContain('state         syncing, ready');
+  expect(lines).toContain('state         failing, not ready');
+  expect(lines.filter((line) => line.startsWith('target '))).toEqual([
+    'target        u@a:22:/m',
+    'target        u@b:22:/m',
+  ]);
+  expect(isHealthy(daemonStatus([good.status(now)]))).toBe(true);
+  expect(isHealthy(daemonStatus([]))).toBe(false);
+});

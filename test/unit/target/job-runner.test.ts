@@ -1,0 +1,181 @@
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Filter } from '../../../src/filter.ts';
+import { createLogger } from '../../../src/log.ts';
+import { ItemizedTally } from '../../../src/rsync/itemize.ts';
+import type { Outcome } from '../../../src/rsync/outcome.ts';
+import type { Progress } from '../../../src/rsync/progress.ts';
+import type { Plan, PlanRunner } from '../../../src/rsync/runner.ts';
+import { sourceIsEmpty } from '../../../src/target/empty-source.ts';
+import { createJobRunner } from '../../../src/target/job-runner.ts';
+import { testConfig, testSsh } from '../fixtures.ts';
+
+// The job runner's choice of file list for a full pass: the watcher's count of the tree when
+// there is one, otherwise what the last full pass listed.
+
+function setUp(treeSize: () => number | undefined, env: Record<string, string> = {}) {
+  const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
+  const ssh = testSsh;
+  const plans: Plan[] = [];
+  let listed = 0;
+  let onTarget = 0;
+  const runner: PlanRunner = {
+    async run(plan): Promise<Outcome> {
+      plans.push(plan);
+      const stats = { files: listed, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
+      const tally = new ItemizedTally(0);
+      if (plan.args.includes('--dry-run')) for (let i = 0; i < onTarget; i++) tally.add('extra', `x${i}`);
+      return { ok: true, stats, vanished: false, itemized: tally.result() };
+    },
+  };
+  const log = createLogger({ level: 'silent', format: 'json' });
+  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, treeSize);
+  const whole = async () => {
+    await run({ kind: 'full', reason: 'resync' }, new AbortController().signal);
+    return plans.at(-1)?.args.includes('--no-inc-recursive');
+  };
+  const runFull = () => run({ kind: 'full', reason: 'start' }, new AbortController().signal);
+  return {
+    whole,
+    runFull,
+    plans,
+    config,
+    listing: (count: number) => (listed = count),
+    targetHolds: (count: number) => (onTarget = count),
+  };
+}
+
+describe('a full pass', () => {
+  it("sends the whole file list when the watcher's count of the tree is small", async () => {
+    let size: number | undefined = 1000;
+    const { whole } = setUp(() => size);
+    expect(await whole()).toBe(true);
+    size = 10_000_000;
+    expect(await whole()).toBe(false);
+  });
+
+  it('goes by the last full pass when nothing counted the tree, and by nothing at first', async () => {
+    const { whole, listing } = setUp(() => undefined);
+    listing(5000);
+    expect(await whole()).toBe(false); // the size is not known yet
+    expect(await whole()).toBe(true); // the pass before listed 5,000 entries
+    listing(1_000_000);
+    expect(await whole()).toBe(true);
+    expect(await whole()).toBe(false);
+  });
+
+  it("goes by the larger count when the watcher's is stale", async () => {
+    const { whole, listing } = setUp(() => 1000);
+    listing(1_000_000);
+    expect(await whole()).toBe(true);
+    expect(await whole()).toBe(false); // the pass before listed a million entries
+  });
+});
+
+describe('the empty-source guard', () => {
+  const emptyDir = () => mkdtemp(join(tmpdir(), 'filesync-empty-'));
+
+  it('holds a run that would delete the mirror of an empty source, and says why', async () => {
+    const t = setUp(() => undefined, { SYNC_SOURCE_DIR: await emptyDir() });
+    t.targetHolds(3);
+    const outcome = await t.runFull();
+    expect(outcome).toMatchObject({ ok: false, reason: 'empty-source' });
+    expect(outcome.ok === false && outcome.message).toMatch(/delete 3 entries/);
+    expect(t.plans.map((plan) => plan.args.includes('--dry-run'))).toEqual([true]); // only the count ran
+  });
+
+  it('lets the run go when the mirror is empty too, when allowed, and when deletions are off', async () => {
+    for (const env of [{}, { SYNC_ALLOW_EMPTY_SOURCE: 'true' }, { SYNC_DELETE: 'false' }]) {
+      const t = setUp(() => undefined, { SYNC_SOURCE_DIR: await emptyDir(), ...env });
+      t.targetHolds('SYNC_ALLOW_EMPTY_SOURCE' in env || 'SYNC_DELETE' in env ? 3 : 0);
+      expect((await t.runFull()).ok).toBe(true);
+      expect(t.plans.at(-1)?.args.includes('--dry-run')).toBe(false);
+    }
+  });
+
+  it('never looks at the target while the source holds anything', async () => {
+    const t = setUp(() => undefined); // the source is /
+    t.targetHolds(3);
+    expect((await t.runFull()).ok).toBe(true);
+    expect(t.plans).toHaveLength(1);
+  });
+});
+
+describe('what counts as an empty source', () => {
+  it('is a tree of directories alone, or of files the filters leave out', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-empty-tree-'));
+    const filter = new Filter({ include: ['*.csv'], exclude: ['cache/'] });
+    await mkdir(join(root, 'lost+found'));
+    await mkdir(join(root, 'a/b/c'), { recursive: true });
+    await mkdir(join(root, 'cache'));
+    await writeFile(join(root, 'cache/x.csv'), 'excluded with its directory');
+    await writeFile(join(root, 'a/b/notes.txt'), 'not included');
+    expect(await sourceIsEmpty(root, filter)).toBe(true);
+    expect(await sourceIsEmpty(join(root, 'missing'), filter)).toBe(true);
+    await writeFile(join(root, 'a/b/c/data.csv'), 'counts');
+    expect(await sourceIsEmpty(root, filter)).toBe(false);
+    const links = await mkdtemp(join(tmpdir(), 'filesync-empty-link-'));
+    await symlink('/nowhere', join(links, 'dangling'));
+    expect(await sourceIsEmpty(links, new Filter({ include: [], exclude: [] }))).toBe(false);
+  });
+});
+
+describe('progress', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs how far a long run has got every so often, each change once, and nothing after it', async () => {
+    vi.useFakeTimers();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const progressLines = () => lines.filter((line) => line.msg === 'sync progress');
+    const { config } = setUp(() => undefined, { SYNC_ALLOW_EMPTY_SOURCE: 'true' });
+    let report: (progress: Progress) => void = () => {};
+    let finish = () => {};
+    const runner: PlanRunner = {
+      async run(plan, _signal, onProgress) {
+        expect(plan.progress).toBe(true);
+        report = (progress) => onProgress?.(progress);
+        await new Promise<void>((resolve) => {
+          finish = resolve;
+        });
+        const stats = { files: 10, filesTransferred: 1, filesDeleted: 0, bytesTransferred: 1000 };
+        return { ok: true, stats, vanished: false, itemized: undefined };
+      },
+    };
+    const context = { config, filter: new Filter(config.filter), ssh: testSsh };
+    const running = createJobRunner(
+      context,
+      runner,
+      log,
+      () => undefined,
+      1000,
+    )({ kind: 'full', reason: 'start' }, new AbortController().signal);
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(progressLines()).toEqual([]); // nothing reported yet: nothing to say
+    report({ bytes: 1000, percent: 10, rate: '1.00kB/s', files: { transferred: 1, toCheck: 9, listed: 10 } });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(progressLines()).toEqual([
+      expect.objectContaining({
+        kind: 'full',
+        bytes: 1000,
+        percent: 10,
+        rate: '1.00kB/s',
+        toCheck: 9,
+        listed: 10,
+      }),
+    ]);
+    report({ bytes: 2000, percent: 20, rate: '1.00kB/s' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(progressLines().map((line) => line.bytes)).toEqual([1000, 2000]);
+    finish();
+    expect((await running).ok).toBe(true);
+    report({ bytes: 3000, percent: 30, rate: '1.00kB/s' });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(progressLines()).toHaveLength(2);
+  });
+});
