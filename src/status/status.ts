@@ -2,9 +2,9 @@ import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
 import type { SchedulerEvent } from '../schedule/scheduler.ts';
 
-// What `GET /status` and `filesync status` report: the daemon's state for people on call, per
-// target. Pure: each target's tracker follows its scheduler's events, and the target adds what it
-// knows at the moment.
+// The one owner of a target's readiness and status: a pure fold of its scheduler's events that
+// `/readyz`, `GET /status`, `filesync status` and the webhook all read. Each target's tracker
+// follows its scheduler's events, and the target adds what it knows at the moment.
 
 export interface Status {
   /** `starting` until the initial pass is done, `failing` while runs fail, else `syncing`. */
@@ -39,15 +39,20 @@ export type Transition =
   | { readonly type: 'failing' }
   | { readonly type: 'recovered'; readonly since: string; readonly attempts: number };
 
+/** What `/readyz` answers for one target, with the reason when it is not ready. */
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
+
 /** What the daemon knows at the moment of asking. */
 export interface Now {
   readonly target: string;
   readonly pending: number;
   readonly failingPaths: readonly FailedPath[];
-  readonly ready: boolean;
 }
 
-/** Follows the scheduler's events into what a status report needs. */
+/**
+ * Follows the scheduler's events into readiness and what a status report needs. A run cancelled
+ * by a shutdown is neither a success nor a failure: it changes nothing here.
+ */
 export class StatusTracker {
   readonly #clock: () => Date;
   #initialPassDone = false;
@@ -89,11 +94,27 @@ export class StatusTracker {
     return previous === undefined ? { type: 'failing' } : undefined;
   }
 
+  /** The initial full pass has gone through. */
+  get started(): boolean {
+    return this.#initialPassDone;
+  }
+
+  /** Ready once the initial pass is done and while runs go through. */
+  readiness(): Readiness {
+    const failure = this.#failure;
+    if (failure !== undefined) {
+      const { reason, attempts, message } = failure;
+      return { ready: false, reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}` };
+    }
+    if (!this.#initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
+    return { ready: true };
+  }
+
   status(now: Now): Status {
     const failure = this.#failure;
     return {
       state: failure !== undefined ? 'failing' : this.#initialPassDone ? 'syncing' : 'starting',
-      ready: now.ready,
+      ready: this.readiness().ready,
       target: now.target,
       lastSuccess: this.#lastSuccess?.toISOString(),
       failure: failure === undefined ? undefined : { ...failure, since: failure.since.toISOString() },

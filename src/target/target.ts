@@ -8,12 +8,11 @@ import type { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
 import type { FullReason } from '../plan/plan.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
-import type { Outcome } from '../rsync/outcome.ts';
 import { processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import { Scheduler, type SchedulerEvent } from '../schedule/scheduler.ts';
-import { type Status, StatusTracker } from '../status/status.ts';
+import { type Readiness, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
 import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
@@ -32,8 +31,6 @@ export interface Connection {
 export interface EventSink {
   observe(event: SchedulerEvent): void;
 }
-
-export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
 export interface TargetOptions {
   /** The configuration as this target sees it: `remote` is this target. */
@@ -55,8 +52,6 @@ export class Target {
   readonly #scheduler: Scheduler;
   readonly #tracker = new StatusTracker();
   readonly #pruner: TrashPruner;
-  #initialPassDone = false;
-  #lastFailure: (Outcome & { ok: false }) | undefined;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
@@ -87,30 +82,25 @@ export class Target {
         maxDelayMs: config.maxDelayMs,
         onEvent: (event) => {
           metrics.observe(event);
+          const wasStarted = this.#tracker.started;
           const transition = this.#tracker.observe(event);
           if (transition !== undefined && webhook !== undefined)
             webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
           logSchedulerEvent(syncLog, event);
-          this.#follow(event, treeSize);
+          this.#follow(event, wasStarted, treeSize);
         },
       },
     );
   }
 
-  #follow(event: SchedulerEvent, treeSize: () => number | undefined): void {
-    if (
-      event.type === 'started' &&
-      event.job.kind === 'full' &&
-      !this.#initialPassDone &&
-      event.attempt === 1
-    ) {
+  /** The initial pass's two log lines, and the pruner once it is done. */
+  #follow(event: SchedulerEvent, wasStarted: boolean, treeSize: () => number | undefined): void {
+    if (wasStarted) return;
+    if (event.type === 'started' && event.job.kind === 'full' && event.attempt === 1) {
       // The tree's size as the watcher counted it (undefined while polling or with chokidar).
       this.#log.info({ entries: treeSize() }, 'initial sync started');
     }
-    if (event.type !== 'finished') return;
-    this.#lastFailure = event.outcome.ok ? undefined : event.outcome;
-    if (event.job.kind === 'full' && event.outcome.ok && !this.#initialPassDone) {
-      this.#initialPassDone = true;
+    if (event.type === 'finished' && this.#tracker.started) {
       this.#log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
       this.#pruner.start();
     }
@@ -124,15 +114,9 @@ export class Target {
     this.#scheduler.requestFull(reason);
   }
 
-  /** Ready once the initial pass is done and while runs go through. */
+  /** Ready once the initial pass is done and while runs go through (the status fold decides). */
   ready(): Readiness {
-    if (this.#lastFailure !== undefined) {
-      const { reason, message } = this.#lastFailure;
-      const attempts = this.#scheduler.failures;
-      return { ready: false, reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}` };
-    }
-    if (!this.#initialPassDone) return { ready: false, reason: 'the initial sync has not finished' };
-    return { ready: true };
+    return this.#tracker.readiness();
   }
 
   status(): Status {
@@ -140,7 +124,6 @@ export class Target {
       target: describeTarget(this.#config.remote),
       pending: this.#scheduler.pendingCount,
       failingPaths: this.#scheduler.failingPaths,
-      ready: this.ready().ready,
     });
   }
 

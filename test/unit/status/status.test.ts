@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
 import type { SchedulerEvent } from '../../../src/schedule/scheduler.ts';
 import { daemonStatus, formatStatus, isHealthy, StatusTracker } from '../../../src/status/status.ts';
@@ -25,19 +25,19 @@ const finished = (outcome: Outcome, kind: 'full' | 'batch' = 'full'): SchedulerE
   retryInMs: outcome.ok ? undefined : 1000,
   quiet: true,
 });
-const now = { target: 'u@h:22:/d', pending: 2, failingPaths: [], ready: true };
+const now = { target: 'u@h:22:/d', pending: 2, failingPaths: [] };
 
 it('follows a start, a failure that goes on, and the recovery', () => {
   let time = Date.parse('2026-12-01T10:00:00Z');
   const tracker = new StatusTracker(() => new Date(time));
-  expect(tracker.status({ ...now, ready: false }).state).toBe('starting');
+  expect(tracker.status(now).state).toBe('starting');
   tracker.observe(finished(ok));
   expect(tracker.status(now)).toMatchObject({ state: 'syncing', lastSuccess: '2026-12-01T10:00:00.000Z' });
   time += 60_000;
   tracker.observe(finished(refused, 'batch'));
   time += 60_000;
   tracker.observe(finished(refused, 'batch'));
-  const failing = tracker.status({ ...now, ready: false });
+  const failing = tracker.status(now);
   expect(failing).toMatchObject({
     state: 'failing',
     failure: { reason: 'auth', hint: 'add the key', since: '2026-12-01T10:01:00.000Z', attempts: 2 },
@@ -99,7 +99,7 @@ it('rolls several targets up into the worst state, and prints a block for each',
   bad.observe(finished(refused, 'batch'));
   const daemon = daemonStatus([
     good.status({ ...now, target: 'u@a:22:/m' }),
-    bad.status({ ...now, target: 'u@b:22:/m', ready: false }),
+    bad.status({ ...now, target: 'u@b:22:/m' }),
   ]);
   expect(daemon).toMatchObject({ state: 'failing', ready: false });
   expect(isHealthy(daemon)).toBe(false);
@@ -113,4 +113,51 @@ it('rolls several targets up into the worst state, and prints a block for each',
   ]);
   expect(isHealthy(daemonStatus([good.status(now)]))).toBe(true);
   expect(isHealthy(daemonStatus([]))).toBe(false);
+});
+
+describe('readiness, which /readyz, /status and the webhook read from the same fold', () => {
+  it('is not ready until the initial full pass goes through; a batch before it does not count', () => {
+    const tracker = new StatusTracker();
+    expect(tracker.readiness()).toEqual({ ready: false, reason: 'the initial sync has not finished' });
+    tracker.observe(finished(ok, 'batch'));
+    expect(tracker.readiness().ready).toBe(false);
+    expect(tracker.started).toBe(false);
+    tracker.observe(finished(ok));
+    expect(tracker.readiness()).toEqual({ ready: true });
+    expect(tracker.started).toBe(true);
+    expect(tracker.status(now).ready).toBe(true);
+  });
+
+  it('is not ready while runs fail, names the failure and its attempts, and is ready again once one goes through', () => {
+    const tracker = new StatusTracker();
+    tracker.observe(finished(ok));
+    tracker.observe(finished(refused, 'batch'));
+    tracker.observe(finished(refused, 'batch'));
+    expect(tracker.readiness()).toEqual({
+      ready: false,
+      reason: 'syncing is failing (auth, 2 attempts): Permission denied',
+    });
+    expect(tracker.status(now)).toMatchObject({ state: 'failing', ready: false });
+    tracker.observe(finished(ok, 'batch'));
+    expect(tracker.readiness()).toEqual({ ready: true });
+  });
+
+  it('leaves readiness as it was when a shutdown cancels a run: a cancel is neither success nor failure', () => {
+    const cancelled: Outcome = {
+      ok: false,
+      reason: 'cancelled',
+      exitCode: undefined,
+      message: 'stop',
+      hint: '',
+    };
+    const ready = new StatusTracker();
+    ready.observe(finished(ok));
+    ready.observe(finished(cancelled, 'batch'));
+    expect(ready.readiness()).toEqual({ ready: true });
+    expect(ready.status(now)).toMatchObject({ state: 'syncing', ready: true, failure: undefined });
+    const starting = new StatusTracker();
+    starting.observe(finished(cancelled));
+    expect(starting.readiness()).toEqual({ ready: false, reason: 'the initial sync has not finished' });
+    expect(starting.status(now).state).toBe('starting');
+  });
 });
