@@ -12,4 +12,5 @@ if (tooOld !== undefined) {
   process.exit(78);
 }
 nodeModule.enableCompileCache?.();
-await import('./main.ts');
+const { run } = await import('./main.ts');
+await run(process.argv.slice(2));

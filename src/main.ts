@@ -1,196 +1,145 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Config } from './config/config.ts';
+import type { Command, Flags, Output } from './commands/command.ts';
+import { COMMANDS, DEFAULT_COMMAND, usage } from './commands/table.ts';
 import { loadConfig, parseHealthPort } from './config/load.ts';
-import { describeTarget, forTarget, targetName } from './config/targets.ts';
 import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
-import { createLogger } from './log.ts';
-import { createRuntime } from './rsync/runtime.ts';
-import { SshMaster } from './rsync/ssh-master.ts';
+import { createLogger, type Logger } from './log.ts';
+import { packageVersion } from './version.ts';
 
-// Wires things together: arguments, configuration, signals and exit codes. No logic lives here.
-// Each command's modules load only once it is chosen: `watch` starts its SSH handshake first,
-// and loading the rest (execa, prom-client, the watcher) takes as long as the handshake does.
+// Wires things together: the command line against the table of commands (commands/table.ts),
+// the configuration loaded once, signals and exit codes. No logic lives here.
 
-const USAGE = `Usage: filesync [watch|once|check|verify [--json]|status [--json]|help]
+/** What the command line asks for, or what is wrong with it. */
+export type CommandLine =
+  | { readonly ok: true; readonly command: Command; readonly flags: Flags }
+  | { readonly ok: true; readonly version: true }
+  | { readonly ok: false; readonly message: string };
 
-  watch   mirror the source directory to the target continuously (default)
-  once    one full pass, then exit (cron, Kubernetes Jobs, init containers)
-  check   verify the key, host key, login, remote rsync and remote directory
-  verify  compare the source with the mirror and change nothing; --json for scripts
-  status  ask the running daemon (on SYNC_HEALTH_PORT) how it is doing; --json for scripts
+const GLOBAL_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
 
-Configuration comes from environment variables (SYNC_*); see the README.
-Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration;
-verify: 0 in sync, 1 drifted, 2 could not compare; status: 0 healthy, 1 not, 2 no daemon answered.`;
-
-const COMMANDS = ['watch', 'once', 'check', 'verify', 'status'] as const;
-type Command = (typeof COMMANDS)[number];
-/** Commands that take --json. */
-const JSON_COMMANDS: readonly Command[] = ['verify', 'status'];
-
-async function main(argv: readonly string[]): Promise<ExitCode> {
-  let parsed: ReturnType<typeof parseCli>;
+/** Parses argv against the table: one command (watch when none), and only the options it takes. */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const options = Object.fromEntries(
+    COMMANDS.flatMap((command) =>
+      Object.entries(command.options).map(([name, { type, short }]) => [
+        name,
+        short === undefined ? { type } : { type, short },
+      ]),
+    ),
+  );
+  let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseCli(argv);
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: { ...options, ...GLOBAL_OPTIONS },
+    });
   } catch (error) {
-    process.stderr.write(`filesync: ${messageOf(error)}\n\n${USAGE}\n`);
-    return ExitCode.usage;
+    return { ok: false, message: messageOf(error) };
   }
-  if (parsed.values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return ExitCode.ok;
+  const { help, version, ...flags } = parsed.values;
+  const [name = DEFAULT_COMMAND, ...extra] = parsed.positionals;
+  if (help === true || name === 'help') return { ok: true, command: helpCommand(), flags: {} };
+  if (version === true) return { ok: true, version: true };
+  const command = COMMANDS.find((candidate) => candidate.name === name);
+  if (command === undefined) return { ok: false, message: `unknown command ${JSON.stringify(name)}` };
+  if (extra.length > 0)
+    return {
+      ok: false,
+      message: `${name} takes no arguments, got ${JSON.stringify(extra.join(' '))}`,
+    };
+  for (const option of Object.keys(flags)) {
+    if (option in command.options) continue;
+    const takers = COMMANDS.filter((candidate) => option in candidate.options).map(({ name }) => name);
+    return { ok: false, message: `--${option} applies to ${takers.join(', ')} only` };
   }
-  if (parsed.values.version) {
-    process.stdout.write(`${packageVersion()}\n`);
-    return ExitCode.ok;
-  }
-  const [name = 'watch', ...extra] = parsed.positionals;
-  if (name === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return ExitCode.ok;
-  }
-  if (!COMMANDS.includes(name as Command)) {
-    process.stderr.write(`filesync: unknown command ${JSON.stringify(name)}\n\n${USAGE}\n`);
-    return ExitCode.usage;
-  }
-  if (extra.length > 0) {
-    process.stderr.write(
-      `filesync: ${name} takes no arguments, got ${JSON.stringify(extra.join(' '))}\n\n${USAGE}\n`,
-    );
-    return ExitCode.usage;
-  }
-  const command = name as Command;
-  if (parsed.values.json && !JSON_COMMANDS.includes(command)) {
-    process.stderr.write(`filesync: --json applies to ${JSON_COMMANDS.join(', ')} only\n\n${USAGE}\n`);
-    return ExitCode.usage;
-  }
-
-  if (command === 'status') return statusOf(parsed.values.json === true);
-
-  const result = await loadConfig(process.env);
-  const unknown = unknownSettings(process.env);
-  // `check` is where a person asks whether the settings are right: there a typo is an error.
-  const problems = result.ok ? (command === 'check' ? unknown : []) : [...result.problems, ...unknown];
-  if (problems.length > 0) {
-    const lines = problems.map((problem) => `  - ${problem}`).join('\n');
-    process.stderr.write(`filesync: invalid configuration, nothing was started:\n${lines}\n`);
-    return ExitCode.config;
-  }
-  if (!result.ok) return ExitCode.config; // unreachable: a failed load always has problems
-  const { config } = result;
-  const log = createLogger(config.log);
-  for (const problem of unknown) log.warn({ hint: 'Fix the name, or remove it.' }, problem);
-  const stop = stopSignal(log);
-  const perTarget = config.targets.map((remote) => forTarget(config, remote));
-  const several = perTarget.length > 1;
-
-  try {
-    switch (command) {
-      case 'watch': {
-        // Each target's SSH connection comes up while the rest of filesync loads.
-        await using stack = new AsyncDisposableStack();
-        const setups = [];
-        for (const view of perTarget) {
-          const runtime = stack.use(await createRuntime(view));
-          const master = stack.use(new SshMaster(runtime.ssh));
-          master.ensure();
-          setups.push({ config: view, connection: { runtime, master } });
-        }
-        log.info({ version: packageVersion(), command, config: describeConfig(config) }, 'filesync starting');
-        const { watchCommand } = await loadWatchCommand();
-        return await watchCommand(config, log, stop, setups);
-      }
-      case 'once': {
-        const { onceCommand } = await import('./commands/once.ts');
-        // Every target at once: one that is slow or down does not hold up the others.
-        const runs = await Promise.allSettled(
-          perTarget.map((view) =>
-            onceCommand(view, several ? log.child({ target: targetName(view) }) : log, stop),
-          ),
-        );
-        // Every target has finished before an error of one is reported.
-        const thrown = runs.find((run) => run.status === 'rejected');
-        if (thrown !== undefined) throw thrown.reason;
-        return worst(runs.map((run) => (run.status === 'fulfilled' ? run.value : ExitCode.failure)));
-      }
-      case 'check': {
-        const { checkCommand } = await import('./commands/check.ts');
-        const codes: ExitCode[] = [];
-        for (const view of perTarget) {
-          if (several) process.stdout.write(`${codes.length > 0 ? '\n' : ''}target ${targetName(view)}\n`);
-          codes.push(await checkCommand(view, (line) => process.stdout.write(`${line}\n`)));
-        }
-        if (several) {
-          const failing = perTarget.filter((_, i) => codes[i] !== ExitCode.ok).map(targetName);
-          process.stdout.write(
-            failing.length === 0 ? '\nevery target passed\n' : `\nfailing: ${failing.join(', ')}\n`,
-          );
-        }
-        return worst(codes);
-      }
-      case 'verify': {
-        const { verifyCommand } = await import('./commands/verify.ts');
-        const codes: ExitCode[] = [];
-        for (const view of perTarget) {
-          codes.push(
-            await verifyCommand(view, stop, {
-              json: parsed.values.json === true,
-              out: (line) => process.stdout.write(`${line}\n`),
-              err: (line) => process.stderr.write(`${line}\n`),
-            }),
-          );
-        }
-        return worst(codes);
-      }
-      default:
-        return command satisfies never;
-    }
-  } catch (error) {
-    if (error instanceof FilesyncError) {
-      log.fatal({ err: error, code: error.code, hint: error.hint }, error.message);
-      return ExitCode.failure;
-    }
-    throw error;
-  }
+  // No option is declared `multiple`, so no value is an array.
+  return { ok: true, command, flags: flags as Flags };
 }
 
-/** `filesync status` reads only SYNC_HEALTH_PORT: it asks the daemon, which has the rest. */
-async function statusOf(json: boolean): Promise<ExitCode> {
-  const port = parseHealthPort(process.env);
-  if (!port.ok) {
-    process.stderr.write(
-      `filesync: invalid configuration:\n${port.problems.map((p) => `  - ${p}`).join('\n')}\n`,
-    );
-    return ExitCode.config;
-  }
-  const { statusCommand } = await import('./commands/status.ts');
-  return statusCommand(port.port, {
-    json,
+/** Runs the command the arguments name; resolves with the process's exit code. */
+export async function main(argv: readonly string[]): Promise<ExitCode> {
+  const output: Output = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
-  });
+  };
+  const line = parseCommandLine(argv);
+  if (!line.ok) {
+    output.err(`filesync: ${line.message}\n\n${usage()}`);
+    return ExitCode.usage;
+  }
+  if ('version' in line) {
+    output.out(packageVersion());
+    return ExitCode.ok;
+  }
+  const { command, flags } = line;
+  switch (command.needs) {
+    case 'nothing':
+      return command.run(flags, output);
+    case 'health-port': {
+      const port = parseHealthPort(process.env);
+      if (!port.ok) {
+        output.err(`filesync: invalid configuration:\n${port.problems.map((p) => `  - ${p}`).join('\n')}`);
+        return ExitCode.config;
+      }
+      return command.run(port.port, flags, output);
+    }
+    case 'config': {
+      const result = await loadConfig(process.env);
+      const unknown = unknownSettings(process.env);
+      const problems = result.ok
+        ? command.strictSettings === true
+          ? unknown
+          : []
+        : [...result.problems, ...unknown];
+      if (problems.length > 0) {
+        const lines = problems.map((problem) => `  - ${problem}`).join('\n');
+        output.err(`filesync: invalid configuration, nothing was started:\n${lines}`);
+        return ExitCode.config;
+      }
+      if (!result.ok) return ExitCode.config; // unreachable: a failed load always has problems
+      const { config } = result;
+      const log = createLogger(config.log);
+      for (const problem of unknown) log.warn({ hint: 'Fix the name, or remove it.' }, problem);
+      try {
+        return await command.run({ config, log, stop: stopSignal(log), flags, output });
+      } catch (error) {
+        if (error instanceof FilesyncError) {
+          log.fatal({ err: error, code: error.code, hint: error.hint }, error.message);
+          return ExitCode.failure;
+        }
+        throw error;
+      }
+    }
+    default:
+      return command satisfies never;
+  }
 }
 
-// Outside the `await using` block above: tsc (5.9) does not rewrite the .ts extension of an
-// import() inside one.
-const loadWatchCommand = () => import('./commands/watch.ts');
+/** Runs the command line's command and sets the exit code; an error that escapes it is a bug. */
+export async function run(argv: readonly string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (error) {
+    process.stderr.write(
+      `filesync: unexpected error, this is a bug: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+    process.exitCode = ExitCode.failure;
+  }
+}
 
-function parseCli(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-      json: { type: 'boolean' },
-    },
-  });
+function helpCommand(): Command {
+  const help = COMMANDS.find((command) => command.name === 'help');
+  if (help === undefined) throw new Error('the command table has no help');
+  return help;
 }
 
 /** Resolves with the first SIGTERM or SIGINT; a second one exits at once. */
-function stopSignal(log: ReturnType<typeof createLogger>): Promise<string> {
+function stopSignal(log: Logger): Promise<string> {
   return new Promise((resolve) => {
     let received = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -205,45 +154,3 @@ function stopSignal(log: ReturnType<typeof createLogger>): Promise<string> {
     process.on('SIGINT', onSignal);
   });
 }
-
-/** The worst of several commands' exit codes: any failure is the whole command's. */
-function worst(codes: readonly ExitCode[]): ExitCode {
-  return Math.max(ExitCode.ok, ...codes) as ExitCode;
-}
-
-/** The settings worth a start-up line; the key's contents are never read into a log. */
-function describeConfig(config: Config) {
-  return {
-    source: config.sourceDir,
-    ...(config.targets.length === 1
-      ? { target: describeTarget(config.remote) }
-      : { targets: config.targets.map(describeTarget) }),
-    hostKeyPolicy: config.ssh.hostKeyPolicy,
-    delete: config.rsync.delete,
-    include: config.filter.include,
-    exclude: config.filter.exclude,
-    debounceMs: config.debounceMs,
-    maxDelayMs: config.maxDelayMs,
-    resyncIntervalMs: config.resyncIntervalMs,
-    healthPort: config.healthPort,
-  };
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(
-      `filesync: unexpected error, this is a bug: ${error instanceof Error ? error.stack : String(error)}\n`,
-    );
-    process.exitCode = ExitCode.failure;
-  },
-);
