@@ -21,7 +21,7 @@ const USAGE = `Usage: filesync [watch|once|check|verify [--json]|status [--json]
   verify  compare the source with the mirror and change nothing; --json for scripts
   status  ask the running daemon (on SYNC_HEALTH_PORT) how it is doing; --json for scripts
 
-Configuration comes from environment variables (SYNC_*); see the README.
+Configuration comes from environment variables (SYNC_*); see docs/configuration.md.
 Exit codes: 0 success, 1 sync or check failed, 64 usage error, 78 invalid configuration;
 verify: 0 in sync, 1 drifted, 2 could not compare; status: 0 healthy, 1 not, 2 no daemon answered.`;
 
