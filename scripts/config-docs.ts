@@ -1,5 +1,5 @@
-// Generates the README's configuration table from the schema: `npm run docs` rewrites it,
-// and test/unit/readme.test.ts fails when the README and the schema disagree.
+// Generates the configuration table in docs/configuration.md from the schema: `npm run docs`
+// rewrites it, and test/unit/readme.test.ts fails when that page and the schema disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describeDefault, type SettingName, schema, settingTypes } from '../src/config/schema.ts';
 
@@ -15,15 +15,16 @@ export function configTable(): string {
   return ['| variable | type | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-/** The README with its table replaced by a freshly generated one. */
-export function withTable(readme: string): string {
-  const start = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
-  if (start === -1 || end < start) throw new Error(`README.md lacks the ${BEGIN} … ${END} markers`);
-  return `${readme.slice(0, start + BEGIN.length)}\n${configTable()}\n${readme.slice(end)}`;
+/** The page (docs/configuration.md) with its table replaced by a freshly generated one. */
+export function withTable(page: string): string {
+  const start = page.indexOf(BEGIN);
+  const end = page.indexOf(END);
+  if (start === -1 || end < start)
+    throw new Error(`docs/configuration.md lacks the ${BEGIN} … ${END} markers`);
+  return `${page.slice(0, start + BEGIN.length)}\n${configTable()}\n${page.slice(end)}`;
 }
 
 if (process.argv.includes('--write')) {
-  const path = new URL('../README.md', import.meta.url);
+  const path = new URL('../docs/configuration.md', import.meta.url);
   writeFileSync(path, withTable(readFileSync(path, 'utf8')));
 }
