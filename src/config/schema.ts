@@ -2,8 +2,8 @@ import { isIPv6 } from 'node:net';
 import { bool, EnvError, makeExactValidator, str } from 'envalid';
 import { formatDuration, parseDuration } from './duration.ts';
 
-// Every setting filesync reads, with its parser, default and description. The README's
-// configuration table is generated from this file (`npm run docs`), and a test keeps them equal.
+// Every setting filesync reads, with its parser, default and description. The table in
+// docs/configuration.md is generated from this file (`npm run docs`), and a test keeps them equal.
 
 const fail = (expected: string, input: string): never => {
   throw new EnvError(`expected ${expected}, got ${JSON.stringify(input)}`);
@@ -231,7 +231,7 @@ export const schema = {
 
 export type SettingName = keyof typeof schema;
 
-/** The type column of the README table. */
+/** The type column of the configuration table (docs/configuration.md). */
 export const settingTypes = {
   SYNC_SOURCE_DIR: 'path',
   SYNC_REMOTE_HOST: 'host',
@@ -269,7 +269,7 @@ export const settingTypes = {
   LOG_FORMAT: logFormats.join(' \\| '),
 } as const satisfies Record<SettingName, string>;
 
-/** How a default reads in the README. */
+/** How a default reads in the configuration table. */
 export function describeDefault(name: SettingName): string {
   const spec: { default?: unknown } = schema[name];
   if (!('default' in spec)) return 'required';

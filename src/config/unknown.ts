@@ -15,6 +15,6 @@ export function unknownSettings(env: NodeJS.ProcessEnv): string[] {
       const near = closest(name, KNOWN);
       const guess =
         distance(name, near) <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${near}?` : '';
-      return `${name} is not a filesync setting${guess} (the README lists them all)`;
+      return `${name} is not a filesync setting${guess} (docs/configuration.md lists them all)`;
     });
 }

@@ -44,7 +44,7 @@ async function sourceDir(): Promise<string> {
   return dir;
 }
 
-/** `docker run` arguments for the image as the README shows them, against the test target. */
+/** `docker run` arguments for the image as docs/deployment.md shows them, against the test target. */
 function runArgs(source: string, remoteDir: string, env: Record<string, string> = {}): string[] {
   const settings = {
     SYNC_REMOTE_HOST: 'target',
@@ -222,7 +222,7 @@ describe('systemd/filesync.service', () => {
     const address = await inspect(target.container.getId(), '{{.NetworkSettings.Networks.bridge.IPAddress}}');
     await mkdir(join(etc, 'secrets'), { mode: 0o755 });
     await chmod(etc, 0o755);
-    // As the README installs them: the directory and key owned by uid 1000, the key 0400.
+    // As docs/deployment.md installs them: the directory and key owned by uid 1000, the key 0400.
     await copyFile(join(secrets, 'id_ed25519'), join(etc, 'secrets/id_ed25519'));
     await chmod(join(etc, 'secrets/id_ed25519'), 0o400);
     await chown(join(etc, 'secrets/id_ed25519'), 1000, 1000);

@@ -11,7 +11,7 @@ fi
 authorized=${AUTHORIZED_KEY:-}
 if [ -z "$authorized" ] && [ -f /keys/id_ed25519.pub ]; then authorized=$(cat /keys/id_ed25519.pub); fi
 install -d -o filesync -g filesync -m 700 /home/filesync/.ssh
-# With $RRSYNC_DIR, the key may only rsync into that directory (no shell): see the README's
+# With $RRSYNC_DIR, the key may only rsync into that directory (no shell): see docs/operations.md,
 # "Restricted keys on the target".
 if [ -n "${RRSYNC_DIR:-}" ]; then authorized="restrict,command=\"rrsync -no-lock $RRSYNC_DIR\" $authorized"; fi
 printf '%s\n' "$authorized" > /home/filesync/.ssh/authorized_keys

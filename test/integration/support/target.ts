@@ -28,7 +28,7 @@ export interface Target extends AsyncDisposable {
 export const TARGET_IMAGE = 'filesync-test-sshd:latest';
 export const TARGET_USER = 'filesync';
 export const TARGET_HOME = '/home/filesync/mirror';
-/** The authorized_keys options of a restricted key, exactly as the README gives them. */
+/** The authorized_keys options of a restricted key, exactly as docs/operations.md gives them. */
 export const RESTRICTED_KEY_OPTIONS = `restrict,command="rrsync -no-lock ${TARGET_HOME}"`;
 
 /** Builds the target image (cached by Docker after the first time). */
@@ -54,7 +54,7 @@ export async function startTarget(
     mirrorDir?: string;
     /** tmpfs mounts in the container: path → mount options (size=…, uid=…). */
     tmpfs?: Record<string, string>;
-    /** Restrict the key to rsync into TARGET_HOME with rrsync, as the README shows. */
+    /** Restrict the key to rsync into TARGET_HOME with rrsync, as docs/operations.md shows. */
     restricted?: boolean;
     /** The key pair to trust (several targets of one filesync share its key); else a new one. */
     keyPair?: { keyPath: string; publicKey: string };

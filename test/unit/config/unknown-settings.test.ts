@@ -12,9 +12,9 @@ describe('unknownSettings', () => {
         PATH: '/usr/bin',
       }),
     ).toEqual([
-      'SYNC_DEBOUNSE is not a filesync setting; did you mean SYNC_DEBOUNCE? (the README lists them all)',
-      'SYNC_REMOTE_HSOT is not a filesync setting; did you mean SYNC_REMOTE_HOST? (the README lists them all)',
-      'SYNC_WHATEVER_ELSE_ENTIRELY is not a filesync setting (the README lists them all)',
+      'SYNC_DEBOUNSE is not a filesync setting; did you mean SYNC_DEBOUNCE? (docs/configuration.md lists them all)',
+      'SYNC_REMOTE_HSOT is not a filesync setting; did you mean SYNC_REMOTE_HOST? (docs/configuration.md lists them all)',
+      'SYNC_WHATEVER_ELSE_ENTIRELY is not a filesync setting (docs/configuration.md lists them all)',
     ]);
   });
 
