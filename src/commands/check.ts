@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import type { Config } from '../config/config.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
-import { planMkpathProbe, planProbe } from '../plan/plan.ts';
+import { planMkpathProbe, planProbe } from '../plan/dry-runs.ts';
 import { classify, type Outcome, RsyncExit } from '../rsync/outcome.ts';
 import { processRunner } from '../rsync/runner.ts';
 import { createRuntime } from '../rsync/runtime.ts';

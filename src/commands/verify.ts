@@ -2,7 +2,7 @@ import type { Config } from '../config/config.ts';
 import { describeTarget } from '../config/targets.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
-import { planTypeCheck, planVerify } from '../plan/plan.ts';
+import { planTypeCheck, planVerify } from '../plan/dry-runs.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { Itemized } from '../rsync/itemize.ts';
 import type { Outcome } from '../rsync/outcome.ts';

@@ -5,37 +5,13 @@ import { PARTIAL_DIR } from '../filter.ts';
 import { ITEMIZE_FORMAT } from '../rsync/itemize.ts';
 import type { Plan } from '../rsync/runner.ts';
 import { remoteSpec, rsyncShell, type SshTarget } from '../rsync/ssh.ts';
+import type { SurveyedJob } from './job.ts';
 import type { MovePrepass } from './moves.ts';
 import type { SurveyedPath } from './survey.ts';
 import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
 
 // The pure planner: a job and the configuration in, one rsync command out. It decides
 // everything about a transfer; runner.ts only executes what it returns.
-
-/**
- * Why a full pass runs: `start` (nothing was watched before it), `resync` (the periodic safety
- * net, SYNC_RESYNC_INTERVAL, while a watcher runs), `rescan` (a watcher error, a fallback, or a
- * poll tick: the watcher could not say what changed) or `overflow` (too many pending paths).
- * Only a `resync` pass can reveal a live change that was missed; see status/drift.ts.
- */
-export type FullReason = 'start' | 'resync' | 'rescan' | 'overflow';
-
-/** A full reconciliation of the tree. */
-export interface FullJob {
-  readonly kind: 'full';
-  readonly reason: FullReason;
-}
-
-/** What to send: a full reconciliation of the tree, or a batch of changed paths. */
-export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
-
-/**
- * A job ready to plan: a batch's paths have been surveyed (see survey.ts); a full pass knows
- * roughly how many entries the tree holds, when anything has counted them.
- */
-export type SurveyedJob =
-  | (FullJob & { readonly entries?: number | undefined })
-  | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };
 
 /**
  * Up to this many entries, a full pass sends rsync's whole file list at once
@@ -96,7 +72,7 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
 }
 
 /** One line for the whole run, rewritten as it goes (see rsync/progress.ts). */
-const PROGRESS_ARG = '--info=progress2';
+export const PROGRESS_ARG = '--info=progress2';
 
 /**
  * The --files-from list of a batch, one run without recursion. A file is listed as itself; a
@@ -138,7 +114,7 @@ function listInput(list: readonly string[]): string | undefined {
   return list.length === 0 ? undefined : `${list.join('\0')}\0`;
 }
 
-function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonly string[]): Plan {
+export function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonly string[]): Plan {
   const { config, ssh } = context;
   const source = `${config.sourceDir.replace(/\/+$/, '')}/`;
   const target = remoteSpec(ssh, config.remote.dir);
@@ -147,7 +123,7 @@ function rsyncPlan(context: PlanContext, args: readonly string[], list?: readonl
   return { file: 'rsync', args: [...commonArgs(context), ...args, source, target], stdin, roots };
 }
 
-function commonArgs({ config, ssh }: PlanContext): string[] {
+export function commonArgs({ config, ssh }: PlanContext): string[] {
   const { rsync } = config;
   return [
     '--archive',
@@ -265,73 +241,4 @@ export function planMovePrepass(move: MovePrepass, context: PlanContext): Plan {
     remoteSpec(ssh, under(config.remote.dir, move.root)),
   ];
   return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: listInput(move.list) };
-}
-
-/**
- * `filesync verify`: the full pass's command — the same flags, filters and deletions — as a dry
- * run that itemizes every difference and keeps every path. Plain rsync protocol, so it works
- * through an rrsync-restricted key; --mkpath in a dry run reports a missing directory's tree as
- * missing rather than failing.
- */
-export function planVerify(context: PlanContext): Plan {
-  const full = planJob({ kind: 'full', reason: 'start' }, context);
-  const [source, target] = full.args.slice(-2);
-  // Every difference is reported, however many deletions SYNC_MAX_DELETE lets a real run make.
-  // Nor does it report progress: nothing listens to a dry run's.
-  // A dry run moves nothing into the trash, and names no run directory of it (rrsync 3.5 would
-  // create one).
-  const options = full.args
-    .slice(0, -2)
-    .filter(
-      (arg) =>
-        !arg.startsWith('--max-delete=') &&
-        arg !== PROGRESS_ARG &&
-        arg !== '--backup' &&
-        !arg.startsWith('--backup-dir='),
-    );
-  const args = [...options, '--dry-run', source ?? '', target ?? ''];
-  return { ...full, args, itemize: { keep: Number.POSITIVE_INFINITY }, progress: false };
-}
-
-/**
- * The empty-source guard's look at the target: the full pass as a dry run that counts what it
- * would delete and keeps no names (the count is all the guard needs).
- */
-export function planDeletionCount(context: PlanContext): Plan {
-  return { ...planVerify(context), itemize: { keep: 0 } };
-}
-
-/**
- * rsync itemizes an entry whose type changed (a file where the source has a directory, say) as
- * new, like a missing one. This dry run tells the two apart: with --existing it skips exactly
- * the listed paths that do not exist on the target, so those it still itemizes are there with
- * another type. --force lets the dry run replace a non-empty directory in its simulation.
- */
-export function planTypeCheck(paths: readonly string[], context: PlanContext): Plan {
-  const args = ['--dry-run', '--existing', '--force', '--dirs', '--files-from=-', '--from0'];
-  return {
-    ...rsyncPlan(context, [...args, `--out-format=${ITEMIZE_FORMAT}`], paths),
-    itemize: { keep: Number.POSITIVE_INFINITY },
-  };
-}
-
-/**
- * `filesync check`'s look at rsync behind rrsync: an empty directory sent to the remote one as
- * a dry run with --mkpath (in the common options), which only rsync ≥ 3.2.3 accepts.
- */
-export function planMkpathProbe(empty: string, context: PlanContext): Plan {
-  const target = remoteSpec(context.ssh, context.config.remote.dir);
-  const args = ['--dry-run', '--dirs', `${empty.replace(/\/+$/, '')}/`, target];
-  return { file: 'rsync', args: [...commonArgs(context), ...args], stdin: undefined };
-}
-
-/**
- * `filesync check`'s probe: writes `name` at the top of the target, or removes it. The filter
- * scopes the run to that one name, so nothing else on the target is ever touched.
- */
-export function planProbe(name: string, action: 'write' | 'remove', context: PlanContext): Plan {
-  const scope = ['--dirs', '--files-from=-', '--from0', `--filter=+ /${name}`, '--filter=- *'];
-  return action === 'write'
-    ? rsyncPlan(context, scope, [name])
-    : rsyncPlan(context, [...scope, '--delete'], ['./']);
 }

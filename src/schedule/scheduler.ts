@@ -1,5 +1,5 @@
 import { assertNever } from '../assert.ts';
-import type { FullReason, Job } from '../plan/plan.ts';
+import type { FullReason, Job } from '../plan/job.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { Outcome } from '../rsync/outcome.ts';
 import { type PathFailure, PathRetries } from './path-retry.ts';

@@ -1,14 +1,9 @@
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { planDeletionCount } from '../plan/dry-runs.ts';
+import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
-import {
-  type Job,
-  type PlanContext,
-  planDeletionCount,
-  planJob,
-  planMovePrepass,
-  planMoveRoots,
-} from '../plan/plan.ts';
+import { type PlanContext, planJob, planMovePrepass, planMoveRoots } from '../plan/plan.ts';
 import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
 import { failure, type Outcome } from '../rsync/outcome.ts';
 import type { Progress } from '../rsync/progress.ts';

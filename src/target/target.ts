@@ -6,7 +6,7 @@ import { describeTarget, targetName } from '../config/targets.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
-import type { FullReason } from '../plan/plan.ts';
+import type { FullReason } from '../plan/job.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import { processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';

@@ -4,14 +4,8 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
-import {
-  batchList,
-  planJob,
-  planProbe,
-  planTypeCheck,
-  planVerify,
-  WHOLE_LIST_MAX_ENTRIES,
-} from '../../../src/plan/plan.ts';
+import { planProbe, planTypeCheck, planVerify } from '../../../src/plan/dry-runs.ts';
+import { batchList, planJob, WHOLE_LIST_MAX_ENTRIES } from '../../../src/plan/plan.ts';
 import { processRunner } from '../../../src/rsync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell } from '../../../src/rsync/ssh.ts';
 import { testConfig, testSsh } from '../fixtures.ts';

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
-import {
-  planDeletionCount,
-  planJob,
-  planProbe,
-  planTrashPrune,
-  planTypeCheck,
-  planVerify,
-} from '../../../src/plan/plan.ts';
+import { planDeletionCount, planProbe, planTypeCheck, planVerify } from '../../../src/plan/dry-runs.ts';
+import { planJob, planTrashPrune } from '../../../src/plan/plan.ts';
 import { keptDays, runDir } from '../../../src/plan/trash.ts';
 import { testConfig, testSsh } from '../fixtures.ts';
 

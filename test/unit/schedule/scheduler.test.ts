@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../../src/plan/plan.ts';
+import type { Job } from '../../../src/plan/job.ts';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
 import { Scheduler, type SchedulerEvent } from '../../../src/schedule/scheduler.ts';
 import { FakeClock, settle } from '../fake-clock.ts';

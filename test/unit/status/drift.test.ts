@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../../src/plan/plan.ts';
+import type { Job } from '../../../src/plan/job.ts';
 import { ItemizedTally } from '../../../src/rsync/itemize.ts';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
 import { driftOf } from '../../../src/status/drift.ts';
