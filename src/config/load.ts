@@ -1,9 +1,9 @@
-import { constants } from 'node:fs';
-import { access, readFile, realpath, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { realpath } from 'node:fs/promises';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { PARTIAL_DIR, validatePatterns } from '../filter.ts';
 import type { Config, Remote } from './config.ts';
+import { checkFiles, fileSettingsOf } from './files.ts';
+import { extraArgsProblems } from './rsync-args.ts';
 import { type SettingName, schema, settingTypes } from './schema.ts';
 import { parseTargets } from './targets.ts';
 
@@ -11,32 +11,6 @@ import { parseTargets } from './targets.ts';
 export type ConfigResult =
   | { readonly ok: true; readonly config: Config }
   | { readonly ok: false; readonly problems: readonly string[] };
-
-/** rsync options that would break how filesync drives rsync; filesync sets these itself. */
-const RESERVED_RSYNC_ARGS = [
-  '--files-from',
-  '--from0',
-  '-0',
-  '--rsh',
-  '-e',
-  '--server',
-  '--sender',
-  '--daemon',
-  '--delete-missing-args',
-  '--ignore-missing-args',
-  '--partial-dir',
-  '--mkpath',
-  '--timeout',
-  '--remove-source-files',
-  '--dry-run',
-  '-n',
-  '--list-only',
-  '--modify-window',
-  '-@',
-];
-
-/** rsync options that would defeat the trash (SYNC_BACKUP_DIR), which sets them or needs them off. */
-const TRASH_RSYNC_ARGS = ['--backup', '-b', '--backup-dir', '--suffix', '--delete-excluded'];
 
 /** Validates the environment and the files it names; never throws for bad input. */
 export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> {
@@ -47,32 +21,6 @@ export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> 
   if (fileProblems.length > 0) return { ok: false, problems: fileProblems };
   const sourceDir = await realpath(parsed.config.sourceDir);
   return { ok: true, config: Object.freeze({ ...parsed.config, sourceDir }) };
-}
-
-/** What checkFiles needs of the configuration. */
-interface FileSettings {
-  readonly sourceDir: string | undefined;
-  readonly remote: { readonly host: string; readonly port: number };
-  readonly ssh: {
-    readonly keyPath: string | undefined;
-    readonly knownHostsPath: string | undefined;
-    readonly hostKeyPolicy: string | undefined;
-  };
-}
-
-/** The file settings as given, where the rest of the environment did not parse. */
-function fileSettingsOf(env: NodeJS.ProcessEnv): FileSettings {
-  const given = (name: SettingName) => (env[name]?.trim() ? env[name] : undefined);
-  const port = Number(env.SYNC_REMOTE_PORT ?? 22);
-  return {
-    sourceDir: given('SYNC_SOURCE_DIR'),
-    remote: { host: given('SYNC_REMOTE_HOST') ?? 'HOST', port: Number.isInteger(port) ? port : 22 },
-    ssh: {
-      keyPath: given('SYNC_SSH_KEY'),
-      knownHostsPath: given('SYNC_KNOWN_HOSTS'),
-      hostKeyPolicy: given('SYNC_HOST_KEY_POLICY') ?? String(schema.SYNC_HOST_KEY_POLICY.default),
-    },
-  };
 }
 
 /**
@@ -174,22 +122,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   }
   const webhookUrl = failed('SYNC_WEBHOOK_URL') ? undefined : raw.SYNC_WEBHOOK_URL || undefined;
   const trash = failed('SYNC_BACKUP_DIR') ? undefined : raw.SYNC_BACKUP_DIR || undefined;
-  const reservedArgs =
-    trash === undefined ? RESERVED_RSYNC_ARGS : [...RESERVED_RSYNC_ARGS, ...TRASH_RSYNC_ARGS];
-  const reserved = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) =>
-    reservedArgs.some((name) => arg === name || arg.startsWith(`${name}=`)),
-  );
-  if (reserved !== undefined) {
-    problems.push(
-      `SYNC_RSYNC_EXTRA_ARGS: ${reserved} is set by filesync itself and cannot be overridden; remove it.`,
-    );
-  }
-  const notAnOption = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) => !arg.startsWith('-'));
-  if (notAnOption !== undefined) {
-    problems.push(
-      `SYNC_RSYNC_EXTRA_ARGS: expected rsync options starting with "-", got ${JSON.stringify(notAnOption)}`,
-    );
-  }
+  problems.push(...extraArgsProblems(raw.SYNC_RSYNC_EXTRA_ARGS, trash !== undefined));
   if (!failed('SYNC_BACKUP_RETENTION') && raw.SYNC_BACKUP_RETENTION < 86_400_000) {
     problems.push('SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.');
   }
@@ -261,70 +194,6 @@ function describeEnvError(name: SettingName, error: Error | undefined): string {
     return `${name}: expected one of ${choices[2]?.split(',').join(', ')}, got ${JSON.stringify(choices[1])}`;
   }
   return `${name}: ${error?.message ?? 'invalid value'}`;
-}
-
-/** The filesystem half: the paths the configuration names must exist and be readable. */
-async function checkFiles(config: FileSettings): Promise<string[]> {
-  const problems: string[] = [];
-  // A setting not given at all has its own problem already ("… is required").
-  const { sourceDir } = config;
-  const source = sourceDir === undefined ? undefined : await stat(sourceDir).catch(() => null);
-  if (source === null) {
-    problems.push(
-      `SYNC_SOURCE_DIR: ${sourceDir} does not exist; create it or mount the directory to mirror there.`,
-    );
-  } else if (source !== undefined && !source.isDirectory()) {
-    problems.push(`SYNC_SOURCE_DIR: ${sourceDir} is not a directory.`);
-  } else if (sourceDir !== undefined && !(await readable(sourceDir, constants.R_OK | constants.X_OK))) {
-    problems.push(`SYNC_SOURCE_DIR: ${sourceDir} is not readable by this user (uid ${process.getuid?.()}).`);
-  }
-
-  const keyPath = config.ssh.keyPath;
-  const key =
-    keyPath === undefined
-      ? undefined
-      : await readFile(keyPath, 'utf8').catch((error: NodeJS.ErrnoException) => error);
-  if (key instanceof Error) {
-    problems.push(
-      `SYNC_SSH_KEY: cannot read ${keyPath} (${key.code ?? key.message}); mount the private key there, readable by uid ${process.getuid?.()}.`,
-    );
-  } else if (key !== undefined && !key.includes('PRIVATE KEY')) {
-    problems.push(`SYNC_SSH_KEY: ${keyPath} does not look like an SSH private key.`);
-  }
-
-  const knownHosts = config.ssh.knownHostsPath;
-  if (
-    knownHosts !== undefined &&
-    config.ssh.hostKeyPolicy === 'strict' &&
-    !(await readable(knownHosts, constants.R_OK))
-  ) {
-    problems.push(
-      `SYNC_KNOWN_HOSTS: cannot read ${knownHosts}; under the strict policy it must list the target's host key (ssh-keyscan -p ${config.remote.port} ${config.remote.host}).`,
-    );
-  }
-  if (
-    knownHosts !== undefined &&
-    config.ssh.hostKeyPolicy === 'accept-new' &&
-    !(await writable(knownHosts))
-  ) {
-    problems.push(
-      `SYNC_KNOWN_HOSTS: cannot write ${knownHosts} (uid ${process.getuid?.()}); under accept-new the key seen first is kept there, so mount a writable volume at ${dirname(knownHosts)} (the file need not exist yet), or pin the key and use strict.`,
-    );
-  }
-  return problems;
-}
-
-/** The file can be written, or created where it does not exist yet. */
-async function writable(path: string): Promise<boolean> {
-  if (await readable(path, constants.W_OK)) return true;
-  return !(await readable(path, constants.F_OK)) && readable(dirname(path), constants.W_OK);
-}
-
-async function readable(path: string, mode: number): Promise<boolean> {
-  return access(path, mode).then(
-    () => true,
-    () => false,
-  );
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -1,96 +1,22 @@
-import { isIPv6 } from 'node:net';
-import { bool, EnvError, makeExactValidator, str } from 'envalid';
-import { formatDuration, parseDuration } from './duration.ts';
+import { bool, str } from 'envalid';
+import { formatDuration } from './duration.ts';
+import {
+  absolutePath,
+  bandwidth,
+  count,
+  duration,
+  hostname,
+  httpUrl,
+  list,
+  port,
+  text,
+  topLevelName,
+  username,
+  words,
+} from './values.ts';
 
 // Every setting filesync reads, with its parser, default and description. The table in
 // docs/configuration.md is generated from this file (`npm run docs`), and a test keeps them equal.
-
-const fail = (expected: string, input: string): never => {
-  throw new EnvError(`expected ${expected}, got ${JSON.stringify(input)}`);
-};
-
-const duration = makeExactValidator<number>(
-  (input) => parseDuration(input) ?? fail('a duration such as 500ms, 5s, 2m or 1h', input),
-);
-
-/** Comma-separated list; blanks around items are ignored. */
-const list = makeExactValidator<readonly string[]>((input) =>
-  Object.freeze(
-    input
-      .split(',')
-      .map((item) => item.trim())
-      .filter((item) => item !== ''),
-  ),
-);
-
-const text = makeExactValidator<string>((input) =>
-  input.trim() === '' ? fail('a non-empty value', input) : input,
-);
-
-const absolutePath = makeExactValidator<string>((input) =>
-  input.startsWith('/') && !/[\n\r\0]/.test(input)
-    ? input
-    : fail('an absolute path (starting with /, no newlines)', input),
-);
-
-// Blank counts as unset for these two (load.ts reads '' as off), so compose's `${VAR:-}` can
-// leave them off.
-const httpUrl = makeExactValidator<string>((input) => {
-  if (input.trim() === '') return '';
-  const url = URL.parse(input.trim());
-  if (url !== null && (url.username !== '' || url.password !== ''))
-    return fail('a URL without user:password@ (put a token in its path or query)', `${url.protocol}//…@…`);
-  return url !== null && (url.protocol === 'http:' || url.protocol === 'https:')
-    ? input.trim()
-    : fail('an http:// or https:// URL', url === null ? '(not a URL)' : `${url.protocol}…`);
-});
-
-/** A directory at the top of the remote one: one name, no wildcard characters. */
-const topLevelName = makeExactValidator<string>((input) => {
-  if (input.trim() === '') return '';
-  const name = input.trim().replace(/\/+$/, '');
-  return /^[^/*?[\]\\\n\r\0]+$/.test(name) && name !== '.' && name !== '..'
-    ? name
-    : fail(
-        'one directory name at the top of SYNC_REMOTE_DIR, such as .filesync-trash (no "/", "*", "?", "[")',
-        input,
-      );
-});
-
-const hostname = makeExactValidator<string>((input) =>
-  /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(input) || isIPv6(input)
-    ? input
-    : fail('a host name or IP address', input),
-);
-
-const username = makeExactValidator<string>((input) =>
-  /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(input)
-    ? input
-    : fail('a user name (letters, digits, ".", "_", "-"; not starting with "-")', input),
-);
-
-const port = (allowZero: boolean) =>
-  makeExactValidator<number>((input) => {
-    const value = Number(input);
-    const min = allowZero ? 0 : 1;
-    return /^\d+$/.test(input) && value >= min && value <= 65535
-      ? value
-      : fail(`a port number from ${min} to 65535`, input);
-  });
-
-const bandwidth = makeExactValidator<string>((input) =>
-  /^\d+(\.\d+)?[KMGkmg]?$/.test(input)
-    ? input
-    : fail('a bandwidth in KiB/s such as 1000, or with a unit: 500K, 1.5M', input),
-);
-
-const count = makeExactValidator<number>((input) =>
-  /^\d+$/.test(input) && Number(input) >= 1 ? Number(input) : fail('a whole number of at least 1', input),
-);
-
-const words = makeExactValidator<readonly string[]>((input) =>
-  Object.freeze(input.split(/\s+/).filter((word) => word !== '')),
-);
 
 const hostKeyPolicy = ['strict', 'accept-new'] as const;
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
