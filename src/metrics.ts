@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
-import type { SchedulerEvent } from './schedule/scheduler.ts';
+import type { SchedulerEvent } from './schedule/events.ts';
 import { driftOf } from './status/drift.ts';
 import type { BackendChange } from './watch/watcher.ts';
 

@@ -2,7 +2,9 @@ import { assertNever } from '../assert.ts';
 import type { FullReason, Job } from '../plan/job.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { Outcome } from '../rsync/outcome.ts';
-import { type PathFailure, PathRetries } from './path-retry.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { SchedulerEvent, SchedulerState } from './events.ts';
+import { PathRetries } from './path-retry.ts';
 
 /*
  * Turns a stream of changed paths into at most one transfer at a time.
@@ -26,44 +28,6 @@ import { type PathFailure, PathRetries } from './path-retry.ts';
 
 /** Runs one job; the seam to rsync, faked in the scheduler's tests. */
 export type JobRunner = (job: Job, signal: AbortSignal) => Promise<Outcome>;
-
-/** Time, injectable so tests need no real waiting. */
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-export type SchedulerState = 'idle' | 'waiting' | 'running' | 'backoff' | 'stopped';
-
-/** What the scheduler reports; logging and metrics subscribe to these. */
-export type SchedulerEvent =
-  | { readonly type: 'started'; readonly job: Job; readonly attempt: number }
-  | {
-      readonly type: 'finished';
-      readonly job: Job;
-      readonly outcome: Outcome;
-      readonly durationMs: number;
-      readonly attempt: number;
-      /** Set when the job failed and will be tried again after this long. */
-      readonly retryInMs: number | undefined;
-      /**
-       * No change was reported from the moment the job was taken until it ended: nothing a
-       * full pass changed then is explained by a live change the watcher saw.
-       */
-      readonly quiet: boolean;
-    }
-  | { readonly type: 'pending'; readonly paths: number; readonly full: boolean }
-  /** A path failed on its own (the run went through for the rest); retried on its own schedule. */
-  | { readonly type: 'path-failed'; readonly failure: PathFailure; readonly failing: number }
-  /** A path that was failing went through. */
-  | { readonly type: 'path-recovered'; readonly path: string; readonly failing: number };
 
 export interface SchedulerOptions {
   readonly debounceMs: number;

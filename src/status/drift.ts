@@ -1,5 +1,5 @@
 import type { Itemized } from '../rsync/itemize.ts';
-import type { SchedulerEvent } from '../schedule/scheduler.ts';
+import type { SchedulerEvent } from '../schedule/events.ts';
 
 // Drift: what a periodic full pass had to repair although no change was reported. Only such a
 // pass counts. The pass at start-up repairs what happened while nothing watched; a rescan after

@@ -1,6 +1,6 @@
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
-import type { SchedulerEvent } from '../schedule/scheduler.ts';
+import type { SchedulerEvent } from '../schedule/events.ts';
 
 // The one owner of a target's readiness and status: a pure fold of its scheduler's events that
 // `/readyz`, `GET /status`, `filesync status` and the webhook all read. Each target's tracker

@@ -2,7 +2,7 @@ import { assertNever } from '../assert.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { firstPaths } from '../rsync/itemize.ts';
-import type { SchedulerEvent } from '../schedule/scheduler.ts';
+import type { SchedulerEvent } from '../schedule/events.ts';
 import { driftOf } from '../status/drift.ts';
 
 /** Paths listed in a batch's log line; the count is always there. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/schedule/scheduler.ts';
+import type { Clock } from '../../src/schedule/clock.ts';
 
 /** A Clock whose time moves only when a test says so. */
 export class FakeClock implements Clock {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../../src/plan/job.ts';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
-import { Scheduler, type SchedulerEvent } from '../../../src/schedule/scheduler.ts';
+import type { SchedulerEvent } from '../../../src/schedule/events.ts';
+import { Scheduler } from '../../../src/schedule/scheduler.ts';
 import { FakeClock, settle } from '../fake-clock.ts';
 
 const ok: Outcome = {

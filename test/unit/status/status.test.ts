@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
-import type { SchedulerEvent } from '../../../src/schedule/scheduler.ts';
+import type { SchedulerEvent } from '../../../src/schedule/events.ts';
 import { daemonStatus, formatStatus, isHealthy, StatusTracker } from '../../../src/status/status.ts';
 
 const ok: Outcome = {
