@@ -58,6 +58,11 @@ export interface Config {
   readonly resyncIntervalMs: number;
   readonly shutdownTimeoutMs: number;
   readonly healthPort: number;
+  /**
+   * What /readyz answers: `started` once the initial pass has gone through, for good; `syncing`
+   * also turns it 503 while runs fail.
+   */
+  readonly readiness: ReadinessMode;
   /** Where alerts are POSTed; undefined: none are sent. */
   readonly webhookUrl: string | undefined;
   /** The trash on the target; undefined: deleted and overwritten files are gone. */
@@ -73,3 +78,6 @@ export interface Config {
     readonly format: 'json' | 'pretty';
   };
 }
+
+/** What /readyz answers; see Config.readiness. */
+export type ReadinessMode = 'started' | 'syncing';

@@ -172,6 +172,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,
     shutdownTimeoutMs: raw.SYNC_SHUTDOWN_TIMEOUT,
     healthPort: raw.SYNC_HEALTH_PORT,
+    readiness: raw.SYNC_READINESS,
     webhookUrl,
     backup: trash === undefined ? undefined : { dir: trash, retentionMs: raw.SYNC_BACKUP_RETENTION },
     log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT },

@@ -22,6 +22,7 @@ const hostKeyPolicy = ['strict', 'accept-new'] as const;
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty'] as const;
 const watchModes = ['auto', 'native', 'chokidar', 'poll'] as const;
+const readinessModes = ['started', 'syncing'] as const;
 
 /** The envalid specification of every environment variable. */
 export const schema = {
@@ -147,6 +148,11 @@ export const schema = {
     default: 8080,
     desc: 'HTTP port for /healthz, /readyz and /metrics, `0` = off.',
   }),
+  SYNC_READINESS: str({
+    choices: readinessModes,
+    default: 'started',
+    desc: 'What /readyz answers. `started`: 200 once the initial pass has gone through, and so it stays while a target fails later (a mirror host that is down takes no application Pod out of its Service; /status, the metrics and the webhook report it). `syncing`: also 503 while runs fail, as filesync 0.1 did.',
+  }),
   LOG_LEVEL: str({ choices: logLevels, default: 'info', desc: 'Log level.' }),
   LOG_FORMAT: str({
     choices: logFormats,
@@ -191,6 +197,7 @@ export const settingTypes = {
   SYNC_BACKUP_DIR: 'name',
   SYNC_BACKUP_RETENTION: 'duration',
   SYNC_HEALTH_PORT: 'port',
+  SYNC_READINESS: readinessModes.join(' \\| '),
   LOG_LEVEL: logLevels.join(' \\| '),
   LOG_FORMAT: logFormats.join(' \\| '),
 } as const satisfies Record<SettingName, string>;

@@ -1,3 +1,4 @@
+import type { ReadinessMode } from '../config/config.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
@@ -55,6 +56,7 @@ export interface Now {
  */
 export class StatusTracker {
   readonly #clock: () => Date;
+  readonly #mode: ReadinessMode;
   #initialPassDone = false;
   #lastSuccess: Date | undefined;
   #failure:
@@ -64,7 +66,9 @@ export class StatusTracker {
   #failedRuns = 0;
   #filesTransferred = 0;
 
-  constructor(clock: () => Date = () => new Date()) {
+  /** `mode`: what readiness means (SYNC_READINESS). */
+  constructor(mode: ReadinessMode = 'started', clock: () => Date = () => new Date()) {
+    this.#mode = mode;
     this.#clock = clock;
   }
 
@@ -99,9 +103,14 @@ export class StatusTracker {
     return this.#initialPassDone;
   }
 
-  /** Ready once the initial pass is done and while runs go through. */
+  /**
+   * Ready once the initial pass is done. In the `started` mode it stays so, whatever happens
+   * later: a target that fails is what /status, the metrics and the webhook report. In the
+   * `syncing` mode it is not ready while runs fail, too.
+   */
   readiness(): Readiness {
     const failure = this.#failure;
+    if (this.#initialPassDone && this.#mode === 'started') return { ready: true };
     if (failure !== undefined) {
       const { reason, attempts, message } = failure;
       return { ready: false, reason: `syncing is failing (${reason}, ${attempts} attempts): ${message}` };

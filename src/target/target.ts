@@ -51,13 +51,14 @@ export class Target {
   readonly #log: Logger;
   readonly #master: SshMaster;
   readonly #scheduler: Scheduler;
-  readonly #tracker = new StatusTracker();
+  readonly #tracker: StatusTracker;
   readonly #pruner: TrashPruner;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
     this.#config = config;
     this.#log = log;
+    this.#tracker = new StatusTracker(config.readiness);
     const { runtime, master } = connection;
     this.#master = master;
     const context = { config, filter, ssh: runtime.ssh };
@@ -115,7 +116,7 @@ export class Target {
     this.#scheduler.requestFull(reason);
   }
 
-  /** Ready once the initial pass is done and while runs go through (the status fold decides). */
+  /** Ready once the initial pass is done (the status fold decides; see SYNC_READINESS). */
   ready(): Readiness {
     return this.#tracker.readiness();
   }

@@ -227,7 +227,12 @@ describe.each([
     try {
       await writeFile(s.file('while-down.txt'), 'kept');
       await daemon.waitForLog('a failed attempt', (line) => line.msg.startsWith('sync failed'), 60_000);
-      await waitFor('readiness to drop', async () => (await s.health('/readyz')).status === 503);
+      // Failing, and said so where people look; still ready (SYNC_READINESS=started).
+      await waitFor(
+        '/status to say failing',
+        async () => JSON.parse((await s.health('/status')).body).state === 'failing',
+      );
+      expect((await s.health('/readyz')).status).toBe(200);
     } finally {
       await execa('docker', ['unpause', current().container.getId()]);
     }

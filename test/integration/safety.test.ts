@@ -70,7 +70,10 @@ describe('an empty source', () => {
     const entries = await s.remote();
     expect(entries.get('a.txt')).toBe('f');
     expect(entries.get('b.txt')).toBe('f');
-    expect((await s.health('/readyz')).status).toBe(503);
+    // After the initial pass, readiness stays (SYNC_READINESS=started); /status says why.
+    const status = JSON.parse((await s.health('/status')).body);
+    expect(status.targets[0]).toMatchObject({ state: 'failing', failure: { reason: 'empty-source' } });
+    expect((await s.health('/readyz')).status).toBe(200);
     await daemon.stop();
   });
 
@@ -145,9 +148,8 @@ describe('SYNC_MAX_DELETE while watching', () => {
     );
     const left = [...(await s.remote()).keys()].filter((name) => /^f\d\.txt$/.test(name));
     expect(left).toHaveLength(4);
-    const ready = await s.health('/readyz');
-    expect(ready.status).toBe(503);
-    expect(JSON.parse(ready.body).reason).toMatch(/max-delete.*restarted/);
+    const { failure } = JSON.parse((await s.health('/status')).body).targets[0];
+    expect(`${failure.reason}: ${failure.message}`).toMatch(/max-delete.*restarted/);
     await daemon.stop();
   });
 });

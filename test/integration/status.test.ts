@@ -83,7 +83,7 @@ describe('filesync status', () => {
 });
 
 describe('the webhook', () => {
-  it('POSTs one alert when syncing starts failing and one when it recovers, none per retry', async () => {
+  it('POSTs one alert when syncing starts failing and one when it recovers, none per retry, while /readyz stays 200 and /status says failing', async () => {
     const received: Record<string, unknown>[] = [];
     const receiver = createServer((request, response) => {
       let body = '';
@@ -105,16 +105,28 @@ describe('the webhook', () => {
       const daemon = await watching(s.env);
       const failedRuns = async () =>
         JSON.parse((await s.health('/status')).body).targets[0].counters.failedRuns;
+      // A mirror host that goes down takes no application Pod out of its Service: /readyz is
+      // asked throughout the outage, as a kubelet would, and must answer 200 every time.
+      const readiness: number[] = [];
+      const asking = setInterval(() => {
+        void s.health('/readyz').then(({ status }) => readiness.push(status));
+      }, 250);
       await execa('docker', ['pause', target.container.getId()]);
       try {
         await writeFile(s.file('while-down.txt'), 'kept');
         await waitFor('the failing alert', () => received.length === 1, { timeoutMs: 60_000 });
-        // Retries go on failing: still the one alert.
+        // Retries go on failing (1 s, 2 s, 4 s apart): still the one alert.
         await waitFor('two more failed runs', async () => (await failedRuns()) >= 3, { timeoutMs: 90_000 });
         expect(received).toHaveLength(1);
+        const status = JSON.parse((await s.health('/status')).body);
+        expect(status).toMatchObject({ state: 'failing', ready: true });
+        expect(status.targets[0].failure.reason).toMatch(/^(timeout|unreachable)$/);
       } finally {
+        clearInterval(asking);
         await execa('docker', ['unpause', target.container.getId()]);
       }
+      expect(readiness.length).toBeGreaterThan(10);
+      expect(new Set(readiness)).toEqual(new Set([200]));
       await waitFor('the recovery alert', () => received.length === 2, { timeoutMs: 90_000 });
       expect(received[0]).toMatchObject({
         event: 'failing',
@@ -137,6 +149,31 @@ describe('the webhook', () => {
     } finally {
       await new Promise((resolve) => receiver.close(resolve));
     }
+  });
+
+  it('turns /readyz 503 during the outage under SYNC_READINESS=syncing, the old coupling, and 200 once it is over', async () => {
+    const s = await scenarioOn(target, { SYNC_READINESS: 'syncing', SYNC_IO_TIMEOUT: '2s' });
+    const daemon = await watching(s.env);
+    expect((await s.health('/readyz')).status).toBe(200);
+    await execa('docker', ['pause', target.container.getId()]);
+    try {
+      await writeFile(s.file('while-down.txt'), 'kept');
+      const unready = await waitFor(
+        'readiness to drop',
+        async () => {
+          const ready = await s.health('/readyz');
+          return ready.status === 503 ? ready : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      expect(JSON.parse(unready.body).reason).toMatch(/^syncing is failing \((timeout|unreachable), /);
+    } finally {
+      await execa('docker', ['unpause', target.container.getId()]);
+    }
+    await waitFor('readiness to return', async () => (await s.health('/readyz')).status === 200, {
+      timeoutMs: 90_000,
+    });
+    await stopCleanly(daemon);
   });
 
   it('logs and counts an alert the receiver never takes, and goes on syncing', async () => {

@@ -28,6 +28,7 @@ type Container = {
   restartPolicy?: string;
   livenessProbe?: { httpGet?: { path: string } };
   readinessProbe?: { httpGet?: { path: string } };
+  startupProbe?: { httpGet?: { path: string }; periodSeconds?: number; failureThreshold?: number };
   resources?: { requests?: object; limits?: object };
   securityContext?: {
     readOnlyRootFilesystem?: boolean;
@@ -92,6 +93,11 @@ describe('Kubernetes manifests', () => {
     expect(filesync?.restartPolicy).toBe(restartPolicy);
     expect(filesync?.livenessProbe?.httpGet?.path).toBe('/healthz');
     expect(filesync?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // Started once the initial pass is done (for the native sidecar: the application waits for
+    // it), with an hour's budget before the kubelet gives up on a slow first pass.
+    expect(filesync?.startupProbe?.httpGet?.path).toBe('/readyz');
+    const { periodSeconds = 10, failureThreshold = 3 } = filesync?.startupProbe ?? {};
+    expect(periodSeconds * failureThreshold).toBeGreaterThanOrEqual(3600);
     expect(filesync?.resources?.requests).toBeDefined();
     expect(filesync?.resources?.limits).toBeDefined();
     expect(filesync?.securityContext).toEqual({

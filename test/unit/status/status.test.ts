@@ -29,7 +29,7 @@ const now = { target: 'u@h:22:/d', pending: 2, failingPaths: [] };
 
 it('follows a start, a failure that goes on, and the recovery', () => {
   let time = Date.parse('2026-12-01T10:00:00Z');
-  const tracker = new StatusTracker(() => new Date(time));
+  const tracker = new StatusTracker('started', () => new Date(time));
   expect(tracker.status(now).state).toBe('starting');
   tracker.observe(finished(ok));
   expect(tracker.status(now)).toMatchObject({ state: 'syncing', lastSuccess: '2026-12-01T10:00:00.000Z' });
@@ -58,7 +58,7 @@ it('follows a start, a failure that goes on, and the recovery', () => {
 
 it('reports one transition when runs start failing and one when they recover, none per retry', () => {
   let time = Date.parse('2026-12-01T10:00:00Z');
-  const tracker = new StatusTracker(() => new Date(time));
+  const tracker = new StatusTracker('started', () => new Date(time));
   expect(tracker.observe(finished(ok))).toBeUndefined();
   expect(tracker.observe(finished(ok, 'batch'))).toBeUndefined();
   time += 1000;
@@ -94,9 +94,8 @@ it('is not healthy while paths fail on their own, and lists them', () => {
 it('rolls several targets up into the worst state, and prints a block for each', () => {
   const good = new StatusTracker();
   good.observe(finished(ok));
-  const bad = new StatusTracker();
-  bad.observe(finished(ok));
-  bad.observe(finished(refused, 'batch'));
+  const bad = new StatusTracker(); // its initial pass is refused: failing, and not ready
+  bad.observe(finished(refused));
   const daemon = daemonStatus([
     good.status({ ...now, target: 'u@a:22:/m' }),
     bad.status({ ...now, target: 'u@b:22:/m' }),
@@ -128,8 +127,31 @@ describe('readiness, which /readyz, /status and the webhook read from the same f
     expect(tracker.status(now).ready).toBe(true);
   });
 
-  it('is not ready while runs fail, names the failure and its attempts, and is ready again once one goes through', () => {
+  it('stays ready when runs fail after the initial pass (SYNC_READINESS=started), while the status says failing', () => {
     const tracker = new StatusTracker();
+    tracker.observe(finished(ok));
+    tracker.observe(finished(refused, 'batch'));
+    tracker.observe(finished(refused, 'batch'));
+    expect(tracker.readiness()).toEqual({ ready: true });
+    expect(tracker.status(now)).toMatchObject({ state: 'failing', ready: true, failure: { attempts: 2 } });
+    expect(isHealthy(tracker.status(now))).toBe(false);
+  });
+
+  it('says why it is not ready while the initial pass fails, in either mode', () => {
+    for (const mode of ['started', 'syncing'] as const) {
+      const tracker = new StatusTracker(mode);
+      tracker.observe(finished(refused));
+      expect(tracker.readiness()).toEqual({
+        ready: false,
+        reason: 'syncing is failing (auth, 1 attempts): Permission denied',
+      });
+      tracker.observe(finished(ok));
+      expect(tracker.readiness()).toEqual({ ready: true });
+    }
+  });
+
+  it('is not ready while runs fail under SYNC_READINESS=syncing, names the failure and its attempts, and is ready again once one goes through', () => {
+    const tracker = new StatusTracker('syncing');
     tracker.observe(finished(ok));
     tracker.observe(finished(refused, 'batch'));
     tracker.observe(finished(refused, 'batch'));
@@ -150,7 +172,7 @@ describe('readiness, which /readyz, /status and the webhook read from the same f
       message: 'stop',
       hint: '',
     };
-    const ready = new StatusTracker();
+    const ready = new StatusTracker('syncing');
     ready.observe(finished(ok));
     ready.observe(finished(cancelled, 'batch'));
     expect(ready.readiness()).toEqual({ ready: true });
