@@ -20,6 +20,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# `filesync` on PATH, for `docker exec <container> filesync status` and `kubectl exec … -- filesync`.
+RUN chmod 755 /app/dist/cli.js && ln -s /app/dist/cli.js /usr/local/bin/filesync
 
 # Everything written at run time goes under TMPDIR: mount a tmpfs there with --read-only.
 # A small young generation keeps V8's heap (and RSS) from growing during large passes and

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -69,6 +69,26 @@ function runArgs(source: string, remoteDir: string, env: Record<string, string> 
 
 const docker = (args: string[]) => execa('docker', args, { reject: false });
 
+/**
+ * The filesync command lines README.md and docs/ show for use inside the container
+ * (`docker exec <name> filesync …`, `kubectl exec … -- filesync …`), as the arguments after
+ * `filesync`.
+ */
+async function inContainerCommands(): Promise<string[][]> {
+  const pages = ['README.md', ...(await readdir('docs')).map((page) => `docs/${page}`)];
+  const found = new Map<string, string[]>();
+  for (const page of pages) {
+    const text = await readFile(page, 'utf8');
+    for (const match of text.matchAll(
+      /(?:docker exec \S+|kubectl exec [^`\n]*? --) filesync((?: [a-z-]+)*)/g,
+    )) {
+      const args = (match[1] ?? '').trim().split(' ').filter(Boolean);
+      found.set(args.join(' '), args);
+    }
+  }
+  return [...found.values()];
+}
+
 async function inspect(container: string, format: string): Promise<string> {
   return (await docker(['inspect', '--format', format, container])).stdout.trim();
 }
@@ -108,6 +128,20 @@ describe('the image under docker run', () => {
       );
       await rm(join(source, 'first.txt'));
       await waitFor('the deletion', async () => !(await target.list(remoteDir)).has('first.txt'));
+
+      // Every command line the docs show for use inside the container works there, as shown:
+      // `filesync` is on the image's PATH, and the mirror is in sync and healthy by now.
+      const commands = await inContainerCommands();
+      expect(commands.map((args) => args[0])).toEqual(expect.arrayContaining(['status', 'verify']));
+      for (const args of commands) {
+        const result = await docker(['exec', name, 'filesync', ...args]);
+        expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toEqual({
+          args,
+          exitCode: 0,
+          stderr: '',
+        });
+        expect(result.stdout).not.toBe('');
+      }
 
       expect((await docker(['exec', name, 'id', '-u'])).stdout.trim()).toBe('1000');
       expect(await inspect(name, '{{.HostConfig.ReadonlyRootfs}}')).toBe('true');
