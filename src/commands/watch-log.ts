@@ -1,3 +1,4 @@
+import { FilesyncError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { BackendChange } from '../watch/watcher.ts';
 
@@ -15,5 +16,6 @@ export function logBackendChange(log: Logger, { backend, previous }: BackendChan
 
 /** Logs a watcher error that a full pass will make good. */
 export function logWatchError(log: Logger, cause: Error): void {
-  log.warn({ err: cause }, 'watcher error; a full pass will catch anything it missed');
+  const hint = cause instanceof FilesyncError ? cause.hint : undefined;
+  log.warn({ err: cause, hint }, 'watcher error; a full pass will catch anything it missed');
 }

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
+import { inotifyQueueLimit, overflowGuard } from './overflow.ts';
 
 /**
  * One kernel watch per directory (inotify through Node's own fs.watch), and no state per file:
@@ -15,6 +16,9 @@ import type { BackendEvents, StartBackend } from './backend.ts';
  * needs listing for its subdirectories. Where a directory's link count is 2 + its subdirectories
  * (ext2/3/4, XFS, tmpfs), one with a count of 2 has none: only a sample of those is listed, to
  * estimate the tree's size (which only picks how rsync recurses; npm run bench: large).
+ *
+ * Events the kernel dropped from a full queue are noticed by their number (overflow.ts) and
+ * reported as an error: the front then asks for a full pass.
  */
 export const startNative: StartBackend = async ({ root, filter }, events) => {
   const tree = new WatchedTree(root, filter, events);
@@ -62,11 +66,16 @@ class WatchedTree {
   #entries = 0;
   #leaves = { seen: 0, sampled: 0, sampledEntries: 0, unlisted: 0 };
   #closed = false;
+  /** Counts each event; reports a turn of the event loop that an overflowed queue explains. */
+  readonly #counted: () => void;
 
-  constructor(root: string, filter: Filter, events: BackendEvents) {
+  constructor(root: string, filter: Filter, events: BackendEvents, queueLimit = inotifyQueueLimit()) {
     this.#root = root;
     this.#filter = filter;
     this.#events = events;
+    this.#counted = overflowGuard(queueLimit, (error) => {
+      if (!this.#closed) events.error(error);
+    });
   }
 
   /** Watches `rel` and every directory below it that the filter keeps. */
@@ -166,6 +175,7 @@ class WatchedTree {
 
   #onEvent(dir: string, type: string, name: string | null): void {
     if (this.#closed) return;
+    this.#counted();
     const rel = name === null ? dir : dir === '' ? name : `${dir}/${name}`;
     try {
       // A name appeared or went away: a directory there gets (or loses) its watches first.

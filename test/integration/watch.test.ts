@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { inotifyQueueLimit } from '../../src/watch/overflow.ts';
 import { inotifyWatches } from '../support/proc.ts';
 import { Daemon } from './support/daemon.ts';
 import {
@@ -284,6 +285,35 @@ describe('watch modes', () => {
     await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
     await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
     await s.converged();
+    await stopCleanly(daemon);
+  });
+});
+
+describe("the kernel's event queue", () => {
+  it('overflowing while the daemon is stopped is noticed, and a full pass converges without the periodic one', async () => {
+    const s = await live({ SYNC_RESYNC_INTERVAL: '1h' });
+    for (let d = 0; d < 10; d++) await mkdir(s.file(`d${d}`));
+    const daemon = await s.start();
+    await s.converged();
+    // Stopped, as a CPU-throttled container or a long pause is: the burst lands meanwhile,
+    // two events a file in the watched directories, more than the kernel's queue holds; the
+    // new directories' contents make no event at all, and their own events are dropped.
+    const queue = inotifyQueueLimit();
+    process.kill(daemon.pid ?? 0, 'SIGSTOP');
+    try {
+      for (let i = 0; i < Math.ceil(queue / 2) + 1000; i++) await writeFile(s.file(`d${i % 10}/f${i}`), 'x');
+      for (let d = 0; d < 20; d++) {
+        await mkdir(s.file(`new${d}`));
+        for (let f = 0; f < 100; f++) await writeFile(s.file(`new${d}/f${f}`), 'inside');
+      }
+    } finally {
+      process.kill(daemon.pid ?? 0, 'SIGCONT');
+    }
+    await waitForMirror(target, s.source, s.remoteDir, 60_000);
+    const warning = await daemon.waitForLog('the overflow', (line) => line.msg.startsWith('watcher error'));
+    expect(String(warning.hint)).toMatch(/fs\.inotify\.max_queued_events/);
+    const metrics = (await s.health('/metrics')).body;
+    expect(Number(/^filesync_watch_errors_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     await stopCleanly(daemon);
   });
 });
