@@ -1,3 +1,4 @@
+import { hasRawBytes } from '../names.ts';
 import type { SurveyedPath } from './survey.ts';
 
 // Renames and moves without re-uploading, with rsync alone (so it works through rrsync). A batch
@@ -44,7 +45,10 @@ export function movePrepasses(
   const dirs = new Set(paths.filter((entry) => entry.kind === 'dir').map((entry) => entry.path));
   // Where an old copy may be: the directory a file was moved out of, or the vanished path itself
   // (a directory moved away); the directories first, as rsync takes only 20.
-  const candidates = [...new Set([...missing.map(parentOf), ...missing])];
+  // A name that is not UTF-8 cannot be an argument (names.ts): such a directory is no base.
+  const candidates = [...new Set([...missing.map(parentOf), ...missing])].filter(
+    (base) => !hasRawBytes(base),
+  );
   const lostFrom = new Set(missing.map(parentOf));
 
   const roots = new Map<string, string[]>();
@@ -68,7 +72,7 @@ export function movePrepasses(
       list: list.sort(),
       bases: candidates.filter((base) => base !== root).slice(0, MAX_BASES),
     }))
-    .filter(({ bases }) => bases.length > 0)
+    .filter(({ root, bases }) => bases.length > 0 && !hasRawBytes(root))
     .sort((a, b) => b.list.length - a.list.length)
     .slice(0, MAX_ROOTS);
 }

@@ -1,6 +1,7 @@
 import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Filter } from '../filter.ts';
+import { bytesOf, nameOf } from '../names.ts';
 
 /** What a changed path is now: rsync is told differently about each. */
 export type SurveyedPath =
@@ -28,7 +29,7 @@ export async function surveyPaths(
     let kind = known.get(path);
     if (kind === undefined) {
       try {
-        const stats = lstatSync(join(sourceDir, path), { throwIfNoEntry: false });
+        const stats = lstatSync(bytesOf(join(sourceDir, path)), { throwIfNoEntry: false });
         kind = stats === undefined ? 'missing' : stats.isDirectory() ? 'dir' : 'file';
       } catch {
         kind = 'missing';
@@ -115,14 +116,14 @@ async function walk(
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     walked.add(next);
     into.push({ path: next, kind: 'dir' });
-    let entries: Dirent[];
+    let entries: Dirent<Buffer>[];
     try {
-      entries = readdirSync(join(sourceDir, next), { withFileTypes: true });
+      entries = readdirSync(bytesOf(join(sourceDir, next)), { withFileTypes: true, encoding: 'buffer' });
     } catch {
       continue; // vanished meanwhile: rsync reports it, the watcher follows up
     }
     for (const entry of entries) {
-      const path = `${next}/${entry.name}`;
+      const path = `${next}/${nameOf(entry.name)}`;
       const isDir = entry.isDirectory();
       if (!filter.accepts(path, isDir) || walked.has(path)) continue;
       if (isDir) stack.push(path);

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { decodeName } from './itemize.ts';
 
 // Which paths a run that exited 23 (some files or attributes not transferred) failed on, read
 // from rsync's own messages. Pure. Each message names a path on one side — the source
@@ -53,7 +54,9 @@ export function parseFailedPaths(stderr: string, stdout: string, roots: Roots): 
     if (DELETIONS_SKIPPED.test(line)) return undefined;
     const [, role, message] = ERROR_LINE.exec(line) ?? [];
     if (role === undefined || message === undefined) return undefined;
-    const named = QUOTED.exec(message)?.[1] ?? CALL.exec(message)?.[1];
+    const quoted = QUOTED.exec(message)?.[1] ?? CALL.exec(message)?.[1];
+    // rsync escapes a name's bytes as it does in itemized lines (LC_ALL=C): `\#ooo`.
+    const named = quoted === undefined ? undefined : decodeName(quoted);
     // The sender names source paths; the generator and the receiver, target paths.
     const root = role === 'sender' ? roots.source : roots.target;
     const path = named === undefined ? undefined : relativePath(named, root, TEMP_FILE_OPS.test(message));

@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { nameOf } from '../names.ts';
 
 // Reads rsync's itemized changes (`--out-format=%i %n`, rsync(1) --itemize-changes) as kinds
 // of difference. Pure, and fed one line at a time: a pass that changes a million files keeps a
@@ -87,7 +88,7 @@ export function decodeName(escaped: string): string {
     last = match.index + match[0].length;
   }
   parts.push(Buffer.from(escaped.slice(last), 'utf8'));
-  return Buffer.concat(parts).toString('utf8');
+  return nameOf(Buffer.concat(parts));
 }
 
 /** Counts itemized differences, keeping the first `keep` paths of each kind. */

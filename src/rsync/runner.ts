@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { messageOf } from '../errors.ts';
+import { bytesOf } from '../names.ts';
 import type { Roots } from './failed-paths.ts';
 import { ItemizedTally } from './itemize.ts';
 import { classify, failure, type Outcome } from './outcome.ts';
@@ -66,7 +67,7 @@ export const processRunner: PlanRunner = {
     try {
       // rsync may exit before reading its list (a refused login, say): its exit is what counts.
       stdin.on('error', () => {});
-      stdin.end(plan.stdin ?? '');
+      stdin.end(plan.stdin === undefined ? '' : bytesOf(plan.stdin)); // names as bytes (names.ts)
       const errors: string[] = [];
       stderr.setEncoding('utf8').on('data', (chunk: string) => errors.push(chunk));
       // Read line by line: an itemized pass over a large tree is never held whole.

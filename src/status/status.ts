@@ -1,4 +1,5 @@
 import type { ReadinessMode } from '../config/config.ts';
+import { printable } from '../names.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
@@ -127,7 +128,7 @@ export class StatusTracker {
       target: now.target,
       lastSuccess: this.#lastSuccess?.toISOString(),
       failure: failure === undefined ? undefined : { ...failure, since: failure.since.toISOString() },
-      failingPaths: now.failingPaths.map(({ path, reason }) => ({ path, reason })),
+      failingPaths: now.failingPaths.map(({ path, reason }) => ({ path: printable(path), reason })),
       pending: now.pending,
       counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
     };

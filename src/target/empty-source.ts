@@ -1,5 +1,7 @@
+import type { Dirent } from 'node:fs';
 import { opendir } from 'node:fs/promises';
 import type { Filter } from '../filter.ts';
+import { bytesOf, nameOf } from '../names.ts';
 
 // The empty-source guard's look at the source: an unmounted volume, a wrong path or a host
 // directory Docker created because it was missing all look like an empty source, and a pass
@@ -17,7 +19,8 @@ export async function sourceIsEmpty(root: string, filter: Filter): Promise<boole
     const entries = await listing(dir === '' ? root : `${root}/${dir}`);
     if (entries === undefined) continue; // gone, or unreadable: nothing there that counts
     for await (const entry of entries) {
-      const rel = dir === '' ? entry.name : `${dir}/${entry.name}`;
+      const name = nameOf(entry.name);
+      const rel = dir === '' ? name : `${dir}/${name}`;
       if (!entry.isDirectory()) {
         if (filter.accepts(rel, false)) return false;
       } else if (filter.accepts(rel, true)) {
@@ -28,9 +31,12 @@ export async function sourceIsEmpty(root: string, filter: Filter): Promise<boole
   return true;
 }
 
-async function listing(path: string): Promise<Awaited<ReturnType<typeof opendir>> | undefined> {
+/** A directory's entries, their names as bytes (names.ts); undefined when it cannot be read. */
+async function listing(path: string): Promise<AsyncIterable<Dirent<Buffer>> | undefined> {
   try {
-    return await opendir(path);
+    // `encoding: 'buffer'` works at run time (names come as Buffers); @types/node lacks it.
+    const dir = await opendir(bytesOf(path), { encoding: 'buffer' as BufferEncoding });
+    return dir as unknown as AsyncIterable<Dirent<Buffer>>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM') return undefined;

@@ -1,6 +1,7 @@
 import { assertNever } from '../assert.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { printable } from '../names.ts';
 import { firstPaths } from '../rsync/itemize.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { driftOf } from '../status/drift.ts';
@@ -22,7 +23,11 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       const { job, outcome, durationMs, attempt } = event;
       const scope =
         job.kind === 'batch'
-          ? { kind: job.kind, pathCount: job.paths.length, paths: job.paths.slice(0, LOGGED_PATHS) }
+          ? {
+              kind: job.kind,
+              pathCount: job.paths.length,
+              paths: job.paths.slice(0, LOGGED_PATHS).map(printable),
+            }
           : { kind: job.kind, reason: job.reason };
       if (outcome.ok) {
         const changed = outcome.itemized?.total;
@@ -33,7 +38,7 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
             changed,
             failedPaths: outcome.failedPaths
               ?.slice(0, LOGGED_PATHS)
-              .map(({ path, reason }) => ({ path, reason })),
+              .map(({ path, reason }) => ({ path: printable(path), reason })),
             vanished: outcome.vanished || undefined,
             durationMs,
             result: 'ok',
@@ -43,7 +48,7 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
         const drift = driftOf(event);
         if (drift !== undefined && drift.total > 0) {
           log.warn(
-            { count: drift.total, paths: firstPaths(drift, LOGGED_PATHS) },
+            { count: drift.total, paths: firstPaths(drift, LOGGED_PATHS).map(printable) },
             'full pass repaired drift: a live change was missed, or the target was changed behind filesync',
           );
         }
@@ -70,7 +75,7 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       if (!failure.changed) return;
       log.warn(
         {
-          path: failure.path,
+          path: printable(failure.path),
           result: 'path-failed',
           reason: failure.reason,
           err: loggableFailure('path-failed', failure.message),
@@ -78,12 +83,15 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
           retryInMs: failure.retryInMs,
           failing,
         },
-        `path failed: ${failure.path}`,
+        `path failed: ${printable(failure.path)}`,
       );
       return;
     }
     case 'path-recovered':
-      log.info({ path: event.path, failing: event.failing }, `path recovered: ${event.path}`);
+      log.info(
+        { path: printable(event.path), failing: event.failing },
+        `path recovered: ${printable(event.path)}`,
+      );
       return;
     default:
       assertNever(event);

@@ -1,3 +1,4 @@
+import { printable as printableName } from '../names.ts';
 import { DIFFERENCE_KINDS, type DifferenceKind, type Itemized, itemizedOf } from '../rsync/itemize.ts';
 
 // `filesync verify`'s pure half: which new-looking paths to check for a changed type, and the
@@ -71,7 +72,9 @@ export function textReport(itemized: Itemized, compared: Compared): string[] {
 
 /** A name on one line: control characters and backslashes escaped as in JSON, spaces kept. */
 function printable(path: string): string {
-  return path.replace(/\p{Cc}|\\/gu, (char) => JSON.stringify(char).slice(1, -1));
+  // Control characters and backslashes as JSON escapes them, then a byte that is not UTF-8 as
+  // `\xHH` (names.ts): a literal backslash reads `\\`, so the two never look alike.
+  return printableName(path.replace(/\p{Cc}|\\/gu, (char) => JSON.stringify(char).slice(1, -1)));
 }
 
 /** The JSON report: every path of every kind. */

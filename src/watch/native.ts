@@ -2,6 +2,7 @@ import { type Dirent, type FSWatcher, lstatSync, readdirSync, type Stats, statfs
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
+import { bytesOf, nameOf } from '../names.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
 import { inotifyQueueLimit, overflowGuard } from './overflow.ts';
 
@@ -120,7 +121,10 @@ class WatchedTree {
     this.#remove(rel); // whatever was watched here before is gone or stale
     let watcher: FSWatcher;
     try {
-      watcher = watch(path, { persistent: true }, (type, name) => this.#onEvent(rel, type, name));
+      // Names as bytes (names.ts): one that is not UTF-8 still names what is on disk.
+      watcher = watch(bytesOf(path), { persistent: true, encoding: 'buffer' }, (type, name) =>
+        this.#onEvent(rel, type, name === null ? null : nameOf(name)),
+      );
     } catch (error) {
       if (isGone(error)) return [];
       throw error;
@@ -154,7 +158,7 @@ class WatchedTree {
       this.#leaves.sampled++;
       this.#leaves.sampledEntries += entries.length;
     }
-    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => nameOf(entry.name));
   }
 
   /** Unwatches `rel` and everything below it. */
@@ -215,10 +219,10 @@ class WatchedTree {
   }
 }
 
-/** A directory's entries; none when it is gone. */
-function listing(path: string): Dirent[] {
+/** A directory's entries, their names as bytes; none when it is gone. */
+function listing(path: string): Dirent<Buffer>[] {
   try {
-    return readdirSync(path, { withFileTypes: true });
+    return readdirSync(bytesOf(path), { withFileTypes: true, encoding: 'buffer' });
   } catch (error) {
     if (isGone(error)) return [];
     throw error;
@@ -248,7 +252,7 @@ function isGone(error: unknown): boolean {
 /** lstat that answers undefined where nothing can be watched (a stale path from an event). */
 function statOf(path: string): Stats | undefined {
   try {
-    return lstatSync(path, { throwIfNoEntry: false });
+    return lstatSync(bytesOf(path), { throwIfNoEntry: false });
   } catch (error) {
     if (isGone(error)) return undefined;
     throw error;

@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { bytesOf } from '../../src/names.ts';
 import { inotifyQueueLimit } from '../../src/watch/overflow.ts';
 import { inotifyWatches } from '../support/proc.ts';
 import { Daemon } from './support/daemon.ts';
@@ -71,6 +72,42 @@ describe('every kind of change arrives live', () => {
     await s.converged();
     await chmod(s.file('log.txt'), 0o640);
     await utimes(s.file('log.txt'), new Date('1999-12-31T23:59:59Z'), new Date('1999-12-31T23:59:59Z'));
+    await s.converged();
+    expect(await s.fullPasses()).toBe(1);
+    await stopCleanly(daemon);
+  });
+
+  it('names that are not UTF-8, in files and directories: created, changed, renamed within and across directories, swapped for another type, deleted', async () => {
+    // Latin-1 names (bytes d\xe9j\xe0, caf\xe9) and a stray 0xff; names.ts writes a byte that is
+    // not UTF-8 as U+DC80 + byte, and bytesOf() gives the kernel the bytes themselves.
+    const deja = 'd\udce9j\udce0';
+    const cafe = 'caf\udce9';
+    const s = await live();
+    const at = (rel: string) => bytesOf(s.file(rel));
+    await writeFile(at(`${cafe}.txt`), 'there from the start');
+    const daemon = await s.start();
+    await s.converged();
+
+    await mkdir(at(`${deja}/sub\udcff`), { recursive: true }); // a new directory with contents
+    await writeFile(at(`${deja}/${cafe}`), 'inside');
+    await writeFile(at(`${deja}/sub\udcff/deeper`), 'deeper');
+    await writeFile(at(`top\udcff.txt`), 'version 1');
+    await s.converged();
+    await writeFile(at(`top\udcff.txt`), 'version 2'); // same size, same second
+    await writeFile(at(`${cafe}.txt`), 'changed');
+    await s.converged();
+    await rename(at(`${deja}/${cafe}`), at(`${deja}/${cafe}-renamed`)); // within a directory
+    await rename(at(`top\udcff.txt`), at(`${deja}/sub\udcff/moved\udce9`)); // across
+    await s.converged();
+    await rm(at(`${cafe}.txt`));
+    await mkdir(at(`${cafe}.txt`)); // a file swapped for a directory
+    await writeFile(at(`${cafe}.txt/inner`), 'inner');
+    await rm(at(`${deja}/sub\udcff/deeper`));
+    await symlink(bytesOf(`${cafe}-renamed`), at(`${deja}/sub\udcff/deeper`)); // and for a link
+    await s.converged();
+    await rename(at(deja), at(`elsewhere-${deja}`)); // a directory renamed
+    await s.converged();
+    await rm(at(`elsewhere-${deja}`), { recursive: true });
     await s.converged();
     expect(await s.fullPasses()).toBe(1);
     await stopCleanly(daemon);

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertNever } from '../../../src/assert.ts';
+import { bytesOf } from '../../../src/names.ts';
 
 // Seeded histories of filesystem operations over a small namespace, so that operations collide:
 // a few directories and names, every kind of change filesync must mirror. A history depends on
@@ -50,8 +51,10 @@ export interface Burst {
   readonly pauseMs: number;
 }
 
-const DIRS = ['', 'a', 'b', 'a/c'];
-const NAMES = ['x', 'y', 'z', 'a', 'c'];
+// Some names are not UTF-8 (names.ts: a byte that is not stands for itself as U+DC80 + byte):
+// Latin-1 "é" alone, and a directory ending in a stray 0xff.
+const DIRS = ['', 'a', 'b', 'a/c', 'b\udcff'];
+const NAMES = ['x', 'y', 'z', 'a', 'c', 'd\udce9j\udce0'];
 // Relative, dangling and absolute targets; never one that exists outside the source, and
 // apply() never follows a link anyway (see `reachable`).
 const LINK_TARGETS = ['x', 'a', '../x', 'a/y', 'nowhere', 'c/../z', '/nonexistent/filesync-fuzz'];
@@ -100,7 +103,7 @@ const FOLLOWS_LAST = new Set<Operation['op']>(['write', 'append', 'same-size', '
 async function reachable(root: string, rel: string, followsLast: boolean): Promise<boolean> {
   const parts = rel.split('/');
   for (let depth = 1; depth <= (followsLast ? parts.length : parts.length - 1); depth++) {
-    const stats = await lstat(join(root, ...parts.slice(0, depth))).catch(() => undefined);
+    const stats = await lstat(bytesOf(join(root, ...parts.slice(0, depth)))).catch(() => undefined);
     if (stats?.isSymbolicLink() === true) return false;
   }
   return true;
@@ -112,7 +115,7 @@ export async function apply(
   outside: string,
   operation: Operation,
 ): Promise<'done' | 'refused'> {
-  const at = join(root, operation.path);
+  const at = bytesOf(join(root, operation.path));
   if (!(await reachable(root, operation.path, FOLLOWS_LAST.has(operation.op)))) return 'refused';
   if (operation.op === 'rename' && !(await reachable(root, operation.to, false))) return 'refused';
   try {
@@ -139,7 +142,7 @@ export async function apply(
         await mkdir(at, { recursive: true });
         break;
       case 'rename':
-        await rename(at, join(root, operation.to));
+        await rename(at, bytesOf(join(root, operation.to)));
         break;
       case 'chmod': {
         // Directories keep their owner's rwx, or the target's (non-root) rsync could not enter them.

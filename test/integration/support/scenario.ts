@@ -1,8 +1,10 @@
+import { Buffer } from 'node:buffer';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { nameOf } from '../../../src/names.ts';
 import { Daemon, freePort } from './daemon.ts';
 import { buildTargetImage, startTarget, TARGET_HOME, TARGET_USER, type Target } from './target.ts';
 import { waitFor } from './wait.ts';
@@ -110,24 +112,30 @@ function parseTree(findOutput: string, hashes: string): string[] {
     .sort();
 }
 
-const TREE_SCRIPT = [
+// Sent through base64, so that a name that is not UTF-8 arrives byte for byte (names.ts) from
+// the container's exec as well as from here.
+const TREE_SCRIPT = `{ ${[
   'cd "$1" 2>/dev/null || exit 0',
   `find . -mindepth 1 -not -path './.filesync-partial*' -printf '${FIND_FORMAT}'`,
   "printf '\\001'",
   "find . -type f -not -path './.filesync-partial*' -print0 | xargs -0 -r sha1sum -z",
-].join('; ');
+].join('; ')}; } | base64 -w0`;
+
+/** The tree script's output: its bytes, names decoded as filesync decodes them. */
+function treeOutput(base64: string): [string, string] {
+  const [listing = '', hashes = ''] = nameOf(Buffer.from(base64.trim(), 'base64')).split('\u0001');
+  return [listing, hashes];
+}
 
 /** The source's state, in the form `remoteTree` gives the target's. */
 export async function localTree(dir: string): Promise<string[]> {
-  const { stdout } = await execa('sh', ['-c', TREE_SCRIPT, 'sh', dir], { stripFinalNewline: false });
-  const [listing = '', hashes = ''] = stdout.split('\u0001');
-  return parseTree(listing, hashes);
+  const { stdout } = await execa('sh', ['-c', TREE_SCRIPT, 'sh', dir]);
+  return parseTree(...treeOutput(stdout));
 }
 
 export async function remoteTree(target: Target, dir: string): Promise<string[]> {
   const { output } = await target.container.exec(['sh', '-c', TREE_SCRIPT, 'sh', dir]);
-  const [listing = '', hashes = ''] = output.split('\u0001');
-  return parseTree(listing, hashes);
+  return parseTree(...treeOutput(output));
 }
 
 /** Waits until the target mirrors the source exactly; on a timeout, says what differs. */

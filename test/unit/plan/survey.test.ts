@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
+import { bytesOf } from '../../../src/names.ts';
 import { batchList } from '../../../src/plan/plan.ts';
 import { surveyPaths } from '../../../src/plan/survey.ts';
 
@@ -84,4 +85,27 @@ it('leaves what vanished from a changed directory to that directory, which is se
     'file elsewhere.txt',
     'missing gone-at-top',
   ]);
+});
+
+it('surveys and walks names that are not UTF-8 as the bytes they are', async () => {
+  const source = await mkdtemp(join(tmpdir(), 'filesync-survey-'));
+  const deja = 'd\udce9j\udce0'; // Latin-1 "déjà" (names.ts)
+  await mkdir(bytesOf(join(source, `${deja}/sub`)), { recursive: true });
+  await writeFile(bytesOf(join(source, `${deja}/caf\udce9`)), 'x');
+  await writeFile(bytesOf(join(source, 'top\udcff')), 'x');
+  const surveyed = await surveyPaths(
+    source,
+    ['top\udcff', deja, 'gone\udce9'],
+    new Filter({ include: [], exclude: [] }),
+  );
+  const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : 1);
+  expect(surveyed.sort(byPath)).toEqual(
+    [
+      { path: deja, kind: 'dir' },
+      { path: `${deja}/caf\udce9`, kind: 'file' },
+      { path: `${deja}/sub`, kind: 'dir' },
+      { path: 'top\udcff', kind: 'file' },
+      { path: 'gone\udce9', kind: 'missing', ancestor: '' },
+    ].sort(byPath),
+  );
 });

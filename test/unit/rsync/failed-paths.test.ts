@@ -27,6 +27,14 @@ describe('parseFailedPaths', () => {
     ]);
   });
 
+  it("undoes rsync's escaping of a name's bytes, UTF-8 or not", () => {
+    const stderr = [
+      'rsync: [sender] send_files failed to open "/data/d\\#351j\\#340/caf\\#303\\#251": Permission denied (13)',
+      'rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1394) [sender=3.2.7]',
+    ].join('\n');
+    expect(parseFailedPaths(stderr, '', roots)?.map(({ path }) => path)).toEqual(['d\udce9j\udce0/café']);
+  });
+
   it('reads each path against its own side, when one directory holds the other', () => {
     const nested = { source: '/data', target: '/data/mirror' };
     const stderr = [

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { createLogger } from '../../../src/log.ts';
+import { bytesOf } from '../../../src/names.ts';
 import { ItemizedTally } from '../../../src/rsync/itemize.ts';
 import type { Outcome } from '../../../src/rsync/outcome.ts';
 import type { Progress } from '../../../src/rsync/progress.ts';
@@ -117,6 +118,12 @@ describe('what counts as an empty source', () => {
     expect(await sourceIsEmpty(join(root, 'missing'), filter)).toBe(true);
     await writeFile(join(root, 'a/b/c/data.csv'), 'counts');
     expect(await sourceIsEmpty(root, filter)).toBe(false);
+    // A file below a directory whose name is not UTF-8 counts too (names.ts).
+    const latin1 = await mkdtemp(join(tmpdir(), 'filesync-empty-bytes-'));
+    await mkdir(bytesOf(join(latin1, 'd\udce9j\udce0')));
+    expect(await sourceIsEmpty(latin1, new Filter({ include: [], exclude: [] }))).toBe(true);
+    await writeFile(bytesOf(join(latin1, 'd\udce9j\udce0/f')), 'counts');
+    expect(await sourceIsEmpty(latin1, new Filter({ include: [], exclude: [] }))).toBe(false);
     const links = await mkdtemp(join(tmpdir(), 'filesync-empty-link-'));
     await symlink('/nowhere', join(links, 'dangling'));
     expect(await sourceIsEmpty(links, new Filter({ include: [], exclude: [] }))).toBe(false);

@@ -1,0 +1,43 @@
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { bytesOf, hasRawBytes, nameOf, printable } from '../../src/names.ts';
+
+describe('names as bytes', () => {
+  it('decodes valid UTF-8 as it always did, and encodes it back unchanged', () => {
+    for (const name of ['plain.txt', 'déjà vu', '日本語', '🦀 crab', 'a\nb', '\\x41 literal']) {
+      expect(nameOf(Buffer.from(name))).toBe(name);
+      expect(bytesOf(name)).toEqual(Buffer.from(name));
+      expect(hasRawBytes(name)).toBe(false);
+      expect(printable(name)).toBe(name);
+    }
+  });
+
+  it('keeps every byte of a name that is not UTF-8: Latin-1, truncated and overlong sequences, encoded surrogates', () => {
+    const names = [
+      Buffer.from([0x64, 0xe9, 0x6a, 0xe0]), // "déjà" in Latin-1
+      Buffer.from([0xe6, 0x97]), // a truncated sequence
+      Buffer.from([0xc0, 0xaf]), // an overlong "/"
+      Buffer.from([0xed, 0xa0, 0x80]), // a UTF-16 surrogate encoded as UTF-8
+      Buffer.from([0xff, 0xfe, 0x41, 0xc3, 0xa9]), // invalid, then "Aé"
+    ];
+    for (const bytes of names) {
+      const name = nameOf(bytes);
+      expect(hasRawBytes(name)).toBe(true);
+      expect(bytesOf(name)).toEqual(bytes);
+    }
+    expect(printable(nameOf(Buffer.from([0x64, 0xe9, 0x6a, 0xe0])))).toBe('d\\xe9j\\xe0');
+    expect(printable(nameOf(Buffer.from([0xff, 0xfe, 0x41, 0xc3, 0xa9])))).toBe('\\xff\\xfeAé');
+  });
+
+  it('round-trips any bytes at all (10,000 random names)', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+      return seed;
+    };
+    for (let n = 0; n < 10_000; n++) {
+      const bytes = Buffer.from(Array.from({ length: 1 + (random() % 12) }, () => 1 + (random() % 255)));
+      expect(bytesOf(nameOf(bytes))).toEqual(bytes);
+    }
+  });
+});
