@@ -20,6 +20,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The manual, where the usage text and messages point (docs/configuration.md).
+COPY docs ./docs
 # `filesync` on PATH, for `docker exec <container> filesync status` and `kubectl exec … -- filesync`.
 RUN chmod 755 /app/dist/cli.js && ln -s /app/dist/cli.js /usr/local/bin/filesync
 

@@ -43,8 +43,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   }
   const { help, version, ...flags } = parsed.values;
   const [name = DEFAULT_COMMAND, ...extra] = parsed.positionals;
-  if (help === true || name === 'help') return { ok: true, command: helpCommand(), flags: {} };
+  if (help === true) return { ok: true, command: helpCommand(), flags: {} };
   if (version === true) return { ok: true, version: true };
+  if (name === 'help') return { ok: true, command: helpCommand(), flags: {} };
   const command = COMMANDS.find((candidate) => candidate.name === name);
   if (command === undefined) return { ok: false, message: `unknown command ${JSON.stringify(name)}` };
   if (extra.length > 0)

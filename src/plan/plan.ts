@@ -11,7 +11,7 @@ import type { SurveyedPath } from './survey.ts';
 import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
 
 // The pure planner: a job and the configuration in, one rsync command out. It decides
-// everything about a transfer; runner.ts only executes what it returns.
+// everything about a transfer; rsync/runner.ts only executes what it returns.
 
 /**
  * Up to this many entries, a full pass sends rsync's whole file list at once

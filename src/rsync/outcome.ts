@@ -90,7 +90,7 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
   partial: 'Some files could not be transferred: see the message for which, and why.',
   timeout: 'No data moved for SYNC_IO_TIMEOUT: the link or the target is stalled.',
   usage: 'rsync rejected its options: check SYNC_RSYNC_EXTRA_ARGS and that rsync ≥ 3.2.3 runs on both ends.',
-  cancelled: 'The transfer was stopped (shutdown or timeout).',
+  cancelled: 'The transfer was stopped by filesync (shutting down).',
   local: 'rsync could not be started here: install rsync and openssh-client on this machine.',
   unknown: 'rsync failed unexpectedly; see the message.',
 };
@@ -172,7 +172,9 @@ function reasonFor(exitCode: number | undefined, stderr: string): FailureReason 
     case RsyncExit.ioTimeout:
       return 'timeout';
     case RsyncExit.signal:
-      return 'cancelled';
+      // A signal from outside filesync: its own cancels never reach here (see runner.ts), and
+      // only those are 'cancelled', which is neither a success nor a failure (status/status.ts).
+      return 'unknown';
     case RsyncExit.remoteShell:
     case RsyncExit.socketIo:
     case RsyncExit.startupProtocol:

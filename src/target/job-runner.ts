@@ -61,7 +61,7 @@ export function createJobRunner(
 }
 
 /**
- * A batch's move pre-passes (see moves.ts), before the batch itself. What they fail to place,
+ * A batch's move pre-passes (see plan/moves.ts), before the batch itself. What they fail to place,
  * the batch sends as usual, so a failure here is only logged; it returns an outcome only when
  * the job was cancelled.
  */

@@ -235,7 +235,7 @@ describe('systemd/filesync.service', () => {
       .filter((word) => word !== '');
   }
 
-  it('passes systemd-analyze verify and says what the README promises', async () => {
+  it('passes systemd-analyze verify and says what docs/deployment.md promises', async () => {
     const result = await execa('systemd-analyze', ['verify', unitFile], { reject: false });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 // No cluster runs here: the manifests are checked offline against the Kubernetes OpenAPI
-// schemas that kubernetes-models ships, plus what the README promises about them.
+// schemas that kubernetes-models ships, plus what docs/deployment.md promises about them.
 
 const DIR = 'deploy/kubernetes';
 const MODELS = { Deployment, ConfigMap, Secret } as const;

@@ -24,6 +24,7 @@ describe('the command line, parsed against the table', () => {
     expect(parsed('--help')).toMatchObject({ name: 'help' });
     expect(parsed('once', '-h')).toMatchObject({ name: 'help' });
     expect(parsed('-v')).toEqual({ ok: true, version: true });
+    expect(parsed('help', '-v')).toEqual({ ok: true, version: true }); // as before the table
   });
 
   it('names what is wrong: an unknown command, arguments, an option another command takes, an unknown flag', () => {

@@ -38,7 +38,7 @@ describe('classify', () => {
     [23, 'some files could not be transferred', 'partial'],
     [30, 'timeout in data send/receive', 'timeout'],
     [1, 'rsync: --bogus: unknown option', 'usage'],
-    [20, 'received SIGINT', 'cancelled'],
+    [20, 'received SIGINT', 'unknown'], // from outside: filesync's own cancel is the runner's
     [255, '', 'unreachable'],
     [99, 'what', 'unknown'],
   ])('exit %i with %j is %s', (exitCode, stderr, reason) => {
