@@ -1,4 +1,5 @@
 import { Buffer, isUtf8 } from 'node:buffer';
+import { readdirSync } from 'node:fs';
 
 // Linux names are bytes, and not every name is UTF-8 (archives from older systems, SMB and NFS
 // shares, scanners). Inside filesync a path is a string in which every byte that is not part of
@@ -53,6 +54,27 @@ export function hasRawBytes(path: string): boolean {
 export function printable(path: string): string {
   if (!ESCAPED.test(path)) return path;
   return path.replace(/[\udc80-\udcff]/g, (char) => `\\x${(char.charCodeAt(0) - 0xdc00).toString(16)}`);
+}
+
+/** A directory entry, its name spelled as above. */
+export interface NamedEntry {
+  readonly name: string;
+  isDirectory(): boolean;
+}
+
+/**
+ * A directory's entries (readdirSync, withFileTypes), each name spelled as above. Listed as text,
+ * the fast way; a directory where a name did not decode (U+FFFD) is listed again as bytes.
+ */
+export function readdirNamed(path: string): NamedEntry[] {
+  if (!hasRawBytes(path)) {
+    const entries = readdirSync(path, { withFileTypes: true });
+    if (!entries.some((entry) => entry.name.includes('\ufffd'))) return entries;
+  }
+  return readdirSync(bytesOf(path), { withFileTypes: true, encoding: 'buffer' }).map((entry) => ({
+    name: nameOf(entry.name),
+    isDirectory: () => entry.isDirectory(),
+  }));
 }
 
 /** The length of the valid UTF-8 sequence at `i`, or 0 when the byte there starts none. */

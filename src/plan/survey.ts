@@ -1,7 +1,7 @@
-import { type Dirent, lstatSync, readdirSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Filter } from '../filter.ts';
-import { bytesOf, nameOf } from '../names.ts';
+import { bytesOf, type NamedEntry, readdirNamed } from '../names.ts';
 
 /** What a changed path is now: rsync is told differently about each. */
 export type SurveyedPath =
@@ -116,14 +116,14 @@ async function walk(
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     walked.add(next);
     into.push({ path: next, kind: 'dir' });
-    let entries: Dirent<Buffer>[];
+    let entries: NamedEntry[];
     try {
-      entries = readdirSync(bytesOf(join(sourceDir, next)), { withFileTypes: true, encoding: 'buffer' });
+      entries = readdirNamed(join(sourceDir, next));
     } catch {
       continue; // vanished meanwhile: rsync reports it, the watcher follows up
     }
     for (const entry of entries) {
-      const path = `${next}/${nameOf(entry.name)}`;
+      const path = `${next}/${entry.name}`;
       const isDir = entry.isDirectory();
       if (!filter.accepts(path, isDir) || walked.has(path)) continue;
       if (isDir) stack.push(path);

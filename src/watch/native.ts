@@ -1,8 +1,8 @@
-import { type Dirent, type FSWatcher, lstatSync, readdirSync, type Stats, statfsSync, watch } from 'node:fs';
+import { type FSWatcher, lstatSync, type Stats, statfsSync, watch } from 'node:fs';
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
-import { bytesOf, nameOf } from '../names.ts';
+import { bytesOf, type NamedEntry, nameOf, readdirNamed } from '../names.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
 import { inotifyQueueLimit, overflowGuard } from './overflow.ts';
 
@@ -158,7 +158,7 @@ class WatchedTree {
       this.#leaves.sampled++;
       this.#leaves.sampledEntries += entries.length;
     }
-    return entries.filter((entry) => entry.isDirectory()).map((entry) => nameOf(entry.name));
+    return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
   }
 
   /** Unwatches `rel` and everything below it. */
@@ -219,10 +219,10 @@ class WatchedTree {
   }
 }
 
-/** A directory's entries, their names as bytes; none when it is gone. */
-function listing(path: string): Dirent<Buffer>[] {
+/** A directory's entries, names as bytes where they are not UTF-8; none when it is gone. */
+function listing(path: string): NamedEntry[] {
   try {
-    return readdirSync(bytesOf(path), { withFileTypes: true, encoding: 'buffer' });
+    return readdirNamed(path);
   } catch (error) {
     if (isGone(error)) return [];
     throw error;

@@ -41,3 +41,24 @@ describe('names as bytes', () => {
     }
   });
 });
+
+describe('readdirNamed', () => {
+  it('lists as text, and as bytes only where a name is not UTF-8, with each name spelled as names.ts does', async () => {
+    const { mkdtemp, mkdir, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readdirNamed } = await import('../../src/names.ts');
+    const root = await mkdtemp(join(tmpdir(), 'filesync-names-'));
+    await mkdir(join(root, 'déjà'));
+    await writeFile(join(root, 'plain'), 'x');
+    const names = (path: string) =>
+      readdirNamed(path)
+        .map((entry) => `${entry.name}${entry.isDirectory() ? '/' : ''}`)
+        .sort();
+    expect(names(root)).toEqual(['déjà/', 'plain']);
+    await mkdir(bytesOf(join(root, 'd\udce9j\udce0')));
+    await writeFile(bytesOf(join(root, 'd\udce9j\udce0/caf\udce9')), 'x');
+    expect(names(root)).toEqual(['déjà/', 'd\udce9j\udce0/', 'plain']);
+    expect(names(join(root, 'd\udce9j\udce0'))).toEqual(['caf\udce9']);
+  });
+});
