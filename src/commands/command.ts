@@ -16,6 +16,8 @@ export interface Output {
 export interface OptionSpec {
   readonly type: 'boolean' | 'string';
   readonly short?: string;
+  /** What a value option takes, for the usage text: `--timeout <duration>`. */
+  readonly value?: string;
   /** One line for the usage text. */
   readonly description: string;
 }

@@ -100,6 +100,20 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'sync',
+    summary: 'send what is pending now and wait until every target has it (CI steps)',
+    options: {
+      timeout: { type: 'string', value: 'duration', description: 'give up after this long (60s)' },
+      'no-wait': { type: 'boolean', description: 'ask for the run, do not wait for it' },
+    },
+    exitCodes: '0 synced, 1 a target failed or the timeout passed, 2 no daemon answered',
+    needs: 'nothing',
+    async run(flags, output) {
+      const { syncCommand } = await import('./sync.ts');
+      return syncCommand(flags, output);
+    },
+  },
+  {
     name: 'help',
     summary: 'print this text',
     options: {},
@@ -117,7 +131,12 @@ export const DEFAULT_COMMAND = 'watch';
 /** The usage text, from the table. */
 export function usage(): string {
   const spelled = (command: Command) =>
-    [command.name, ...Object.keys(command.options).map((option) => `[--${option}]`)].join(' ');
+    [
+      command.name,
+      ...Object.entries(command.options).map(([option, { value }]) =>
+        value === undefined ? `[--${option}]` : `[--${option} <${value}>]`,
+      ),
+    ].join(' ');
   const width = Math.max(...COMMANDS.map((command) => spelled(command).length)) + 2;
   const lines = [
     `Usage: filesync [${COMMANDS.map(spelled).join('|')}]`,

@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
+import { startControlServer } from '../control/server.ts';
+import { controlSocketPath } from '../control/socket.ts';
 import { ExitCode } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
@@ -105,7 +107,22 @@ export async function watchCommand(
     return { ready: false, reason } as const;
   };
   let server: Server | undefined;
+  let control: Server | undefined;
   try {
+    // `filesync sync`: whatever the watcher has in hand first, then every target at once.
+    control = await startControlServer(
+      controlSocketPath(),
+      {
+        async sync({ wait, timeoutMs }) {
+          const deadline = Date.now() + timeoutMs;
+          if (wait) await watcher.settle(50, Math.min(500, timeoutMs));
+          const left = Math.max(0, deadline - Date.now());
+          const reports = await Promise.all(targets.map((target) => target.syncNow(left, wait, timeoutMs)));
+          return { ok: reports.every((report) => report.ok), waited: wait, targets: reports };
+        },
+      },
+      log.child({ component: 'control' }),
+    );
     if (config.healthPort > 0) {
       server = await startHttpServer(
         config.healthPort,
@@ -123,6 +140,7 @@ export async function watchCommand(
     }
   } catch (error) {
     // The port is taken, say: stop what runs, or the process would never exit.
+    control?.close();
     clearInterval(resync);
     process.off('SIGUSR2', requestResync);
     await watcher.close();
@@ -140,6 +158,7 @@ export async function watchCommand(
   // Every target flushes at once, so one that is down does not eat the others' time.
   const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  await new Promise((resolve) => (control ? control.close(resolve) : resolve(undefined)));
   if (webhook !== undefined && !(await webhook.settle(WEBHOOK_SETTLE_MS)))
     log.warn({ timeoutMs: WEBHOOK_SETTLE_MS }, 'stopped before the webhook receiver took every alert');
   const unsent = targets.filter((_, i) => !flushed[i]);

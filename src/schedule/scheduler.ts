@@ -23,11 +23,25 @@ import { PathRetries } from './path-retry.ts';
  * Changes that arrive while running or backing off are collected and go out together in the
  * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
  * Requests for a full pass merge into one; it keeps the reason that explains most of what it
- * may change (start, then rescan, overflow, resync).
+ * may change (start, then rescan, overflow, resync). syncNow() (`filesync sync`) skips the
+ * debounce and a backoff, and does so for what arrives while it waits.
  */
 
 /** Runs one job; the seam to rsync, faked in the scheduler's tests. */
 export type JobRunner = (job: Job, signal: AbortSignal) => Promise<Outcome>;
+
+/** What syncNow() resolves with: everything was sent, or the run that failed. */
+export type SyncResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly outcome: Outcome & { ok: false } };
+
+const STOPPING: Outcome & { ok: false } = {
+  ok: false,
+  reason: 'cancelled',
+  exitCode: undefined,
+  message: 'filesync is stopping',
+  hint: 'Run it again once filesync is back.',
+};
 
 export interface SchedulerOptions {
   readonly debounceMs: number;
@@ -65,8 +79,10 @@ export class Scheduler {
   #lastChangeAt = 0;
   #timer: unknown;
   #failures = 0;
-  #inFlight: { controller: AbortController; done: Promise<void> } | undefined;
+  #inFlight: { job: Job; controller: AbortController; done: Promise<void> } | undefined;
   #idleWaiters: (() => void)[] = [];
+  /** Callers of syncNow() waiting for what was pending to be sent, or for a failure. */
+  #syncWaiters: ((result: SyncResult) => void)[] = [];
 
   constructor(run: JobRunner, options: SchedulerOptions) {
     this.#run = run;
@@ -97,6 +113,11 @@ export class Scheduler {
   /** Consecutive failed runs; 0 after any success. */
   get failures(): number {
     return this.#failures;
+  }
+
+  /** The job being sent, if any. */
+  get inFlight(): Job | undefined {
+    return this.#inFlight?.job;
   }
 
   get pendingCount(): number {
@@ -133,6 +154,19 @@ export class Scheduler {
   }
 
   /**
+   * Sends what is pending now, skipping the debounce (and a backoff), and resolves once nothing
+   * is pending or running: `ok`, or the outcome of the first run that fails meanwhile. Changes
+   * that arrive while it waits are sent at once too, and waited for.
+   */
+  syncNow(): Promise<SyncResult> {
+    if (this.#state === 'stopped') return Promise.resolve({ ok: false, outcome: STOPPING });
+    if (this.#state === 'idle') return Promise.resolve({ ok: true });
+    const result = new Promise<SyncResult>((resolve) => this.#syncWaiters.push(resolve));
+    if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
+    return result;
+  }
+
+  /**
    * Sends what is pending now, retrying failures until `timeoutMs` has passed; then cancels
    * whatever runs and stops. Resolves true when everything was sent.
    */
@@ -161,6 +195,7 @@ export class Scheduler {
     inFlight?.controller.abort();
     await inFlight?.done;
     this.#wakeIdleWaiters();
+    this.#settleSyncs({ ok: false, outcome: STOPPING });
   }
 
   #hasWork(): boolean {
@@ -185,7 +220,7 @@ export class Scheduler {
       case 'idle':
       case 'waiting':
         this.#state = 'waiting';
-        this.#arm(this.#dueIn());
+        this.#arm(this.#syncWaiters.length > 0 ? 0 : this.#dueIn());
         return;
       case 'running':
       case 'backoff':
@@ -224,7 +259,7 @@ export class Scheduler {
     this.#state = 'running';
     const controller = new AbortController();
     const done = this.#execute(job, controller.signal);
-    this.#inFlight = { controller, done };
+    this.#inFlight = { job, controller, done };
   }
 
   async #execute(job: Job, signal: AbortSignal): Promise<void> {
@@ -260,12 +295,14 @@ export class Scheduler {
     if (retryInMs !== undefined) {
       this.#state = 'backoff';
       this.#arm(retryInMs);
+      if (!outcome.ok) this.#settleSyncs({ ok: false, outcome });
     } else if (this.#pendingFull !== undefined || this.#pending.size > 0) {
       this.#state = 'waiting';
-      this.#arm(this.#dueIn());
+      this.#arm(this.#syncWaiters.length > 0 ? 0 : this.#dueIn());
     } else {
       this.#state = 'idle';
       this.#wakeIdleWaiters();
+      this.#settleSyncs({ ok: true });
     }
   }
 
@@ -319,6 +356,12 @@ export class Scheduler {
         resolve(false);
       });
     });
+  }
+
+  #settleSyncs(result: SyncResult): void {
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    for (const settle of waiters) settle(result);
   }
 
   #wakeIdleWaiters(): void {

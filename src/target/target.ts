@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import { alertOf } from '../alerts/payload.ts';
 import type { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
+import { formatDuration } from '../config/duration.ts';
 import { describeTarget, targetName } from '../config/targets.ts';
+import type { TargetSync } from '../control/protocol.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import type { Logger } from '../log.ts';
@@ -141,6 +143,50 @@ export class Target {
     return this.#scheduler.failingPaths;
   }
 
+  /**
+   * `filesync sync`: sends what is pending now and answers once it is on the target, with the
+   * failure of a run that fails meanwhile, or when `timeoutMs` has passed (of the `asked` the
+   * caller was given). With `wait` false it only asks for the run.
+   */
+  async syncNow(timeoutMs: number, wait: boolean, asked = timeoutMs): Promise<TargetSync> {
+    const target = describeTarget(this.#config.remote);
+    const synced = this.#scheduler.syncNow();
+    if (!wait) return { target, ok: true, pending: this.pendingCount, failingPaths: [] };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const result = await Promise.race([synced, timedOut]).finally(() => clearTimeout(timer));
+    const { pending, failingPaths, failure } = this.status();
+    if (result === 'timeout') {
+      const job = this.#scheduler.inFlight;
+      const sending =
+        job === undefined
+          ? ''
+          : job.kind === 'full'
+            ? 'a full pass is running, '
+            : `${plural(job.paths.length)} being sent, `;
+      const waiting = `not synced within ${formatDuration(asked)}; ${sending}${plural(pending)} pending after that`;
+      const failing =
+        failure === undefined
+          ? ''
+          : `; failing since ${failure.since}: ${failure.reason}: ${failure.message}`;
+      const hint = failure?.hint ?? 'The target may be slow, or the change large: try a longer --timeout.';
+      return {
+        target,
+        ok: false,
+        failure: { reason: 'timeout', message: waiting + failing, hint },
+        pending,
+        failingPaths,
+      };
+    }
+    if (!result.ok) {
+      const { reason, message, hint } = result.outcome;
+      return { target, ok: false, failure: { reason, message, hint }, pending, failingPaths };
+    }
+    return { target, ok: failingPaths.length === 0, pending, failingPaths };
+  }
+
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
   async flush(timeoutMs: number): Promise<boolean> {
     const flushed = await this.#scheduler.flush(timeoutMs);
@@ -154,4 +200,8 @@ export class Target {
     await this.#scheduler.stop();
     await this.#pruner.stop();
   }
+}
+
+function plural(paths: number): string {
+  return `${paths} path${paths === 1 ? '' : 's'}`;
 }

@@ -24,9 +24,9 @@ it('takes help as --help, and names what is wrong with unexpected arguments', as
   const extra = await runCli({}, ['check', 'extra']);
   expect(extra.exitCode).toBe(64);
   expect(extra.stderr).toMatch(/^filesync: check takes no arguments, got "extra"/);
-  const unknown = await runCli({}, ['sync']);
+  const unknown = await runCli({}, ['frobnicate']);
   expect(unknown.exitCode).toBe(64);
-  expect(unknown.stderr).toMatch(/^filesync: unknown command "sync"/);
+  expect(unknown.stderr).toMatch(/^filesync: unknown command "frobnicate"/);
 });
 
 it('names a misspelt setting with the one meant, next to the other problems', async () => {

@@ -15,15 +15,17 @@ const pages = [
     .map((name) => `docs/${name}`),
 ];
 
+/** Markdown without its fenced blocks, where a `#` is only text. */
+const unfenced = (markdown: string) => markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
 /** Markdown without its fenced blocks and code spans, where a `#` or `[x](y)` is only text. */
-const prose = (markdown: string) =>
-  markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').replace(/`[^`\n]*`/g, '');
+const prose = (markdown: string) => unfenced(markdown).replace(/`[^`\n]*`/g, '');
 
 /** The anchors GitHub gives a page's headings: lowercase, punctuation dropped, spaces as `-`. */
 function anchors(markdown: string): Set<string> {
   const seen = new Map<string, number>();
   const result = new Set<string>();
-  for (const [, text = ''] of prose(markdown).matchAll(/^#{1,6}[ \t]+(.+?)[ \t#]*$/gm)) {
+  // A heading's code spans keep their text in its anchor (the backticks go with the punctuation).
+  for (const [, text = ''] of unfenced(markdown).matchAll(/^#{1,6}[ \t]+(.+?)[ \t#]*$/gm)) {
     const slug = text
       .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
       .toLowerCase()

@@ -17,6 +17,10 @@ describe('the command line, parsed against the table', () => {
     for (const { name } of COMMANDS) expect(parsed(name)).toMatchObject({ name });
     expect(parsed('verify', '--json')).toEqual({ name: 'verify', flags: { json: true } });
     expect(parsed('status', '--json')).toEqual({ name: 'status', flags: { json: true } });
+    expect(parsed('sync', '--timeout', '5s', '--no-wait')).toEqual({
+      name: 'sync',
+      flags: { timeout: '5s', 'no-wait': true },
+    });
   });
 
   it('takes help as a command, --help or -h, whatever else is there; and --version', () => {
@@ -28,7 +32,7 @@ describe('the command line, parsed against the table', () => {
   });
 
   it('names what is wrong: an unknown command, arguments, an option another command takes, an unknown flag', () => {
-    expect(parsed('sync')).toEqual({ ok: false, message: 'unknown command "sync"' });
+    expect(parsed('frobnicate')).toEqual({ ok: false, message: 'unknown command "frobnicate"' });
     expect(parsed('check', 'extra')).toEqual({ ok: false, message: 'check takes no arguments, got "extra"' });
     expect(parsed('once', '--json')).toEqual({ ok: false, message: '--json applies to verify, status only' });
     expect(parsed('--bogus')).toMatchObject({ ok: false, message: expect.stringMatching(/--bogus/) });
@@ -40,7 +44,7 @@ describe('the usage text, generated from the table', () => {
 
   it('lists every command with its summary and options, in the table order', () => {
     expect(text).toMatch(
-      /^Usage: filesync \[watch\|once\|check\|verify \[--json\]\|status \[--json\]\|help\]$/m,
+      /^Usage: filesync \[watch\|once\|check\|verify \[--json\]\|status \[--json\]\|sync \[--timeout <duration>\] \[--no-wait\]\|help\]$/m,
     );
     for (const { name, summary } of COMMANDS)
       expect(text).toMatch(new RegExp(`^  ${name}\\b.* ${summary.replace(/[()]/g, '\\$&')}$`, 'm'));

@@ -286,3 +286,68 @@ describe('Scheduler, paths that fail on their own', () => {
     expect(events).toContainEqual({ type: 'path-recovered', path: 'bad', failing: 0 });
   });
 });
+
+describe('Scheduler.syncNow', () => {
+  it('answers at once when nothing is pending or running', async () => {
+    const { scheduler, runs } = setup();
+    expect(await scheduler.syncNow()).toEqual({ ok: true });
+    expect(runs).toHaveLength(0);
+  });
+
+  it('sends what is pending without waiting for the debounce, and answers once it is sent', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    let result: unknown;
+    void scheduler.syncNow().then((r) => {
+      result = r;
+    });
+    await clock.advance(0);
+    expect(paths(runs[0]?.job)).toEqual(['a']);
+    expect(result).toBeUndefined();
+    runs[0]?.finish(ok);
+    await clock.advance(0);
+    expect(result).toEqual({ ok: true });
+  });
+
+  it('waits for a run already in flight, then sends at once what arrived meanwhile', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    expect(runs).toHaveLength(1);
+    scheduler.add(['b']); // after the run started: not in it
+    let result: unknown;
+    void scheduler.syncNow().then((r) => {
+      result = r;
+    });
+    runs[0]?.finish(ok);
+    await clock.advance(0);
+    expect(paths(runs[1]?.job)).toEqual(['b']); // no debounce
+    expect(result).toBeUndefined();
+    runs[1]?.finish(ok);
+    await clock.advance(0);
+    expect(result).toEqual({ ok: true });
+  });
+
+  it('answers with the failure of a run it waits for, and retries at once rather than after the backoff', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    const first = scheduler.syncNow();
+    await clock.advance(0);
+    runs[0]?.finish(down);
+    expect(await first).toEqual({ ok: false, outcome: down });
+    const second = scheduler.syncNow(); // in backoff: tried again now
+    await clock.advance(0);
+    expect(runs).toHaveLength(2);
+    runs[1]?.finish(ok);
+    expect(await second).toEqual({ ok: true });
+  });
+
+  it('answers that filesync is stopping when it stops meanwhile', async () => {
+    const { clock, scheduler } = setup();
+    scheduler.add(['a']);
+    const result = scheduler.syncNow();
+    await clock.advance(0);
+    await scheduler.stop();
+    expect(await result).toMatchObject({ ok: false, outcome: { reason: 'cancelled' } });
+  });
+});

@@ -1,0 +1,46 @@
+import { request } from 'node:http';
+import type { SyncReport, SyncRequest } from './protocol.ts';
+
+// The CLI's side of the control socket.
+
+/** What the daemon answered, or why nothing did. */
+export type Answer =
+  | { readonly ok: true; readonly report: SyncReport }
+  | { readonly ok: false; readonly problem: string };
+
+/** Asks the daemon listening on `socketPath` to sync; gives up `graceMs` after its own timeout. */
+export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): Promise<Answer> {
+  return new Promise((resolve) => {
+    const payload = JSON.stringify(body);
+    const asked = request(
+      {
+        socketPath,
+        method: 'POST',
+        path: '/sync',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        timeout: body.timeoutMs + graceMs,
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => {
+          try {
+            const parsed = JSON.parse(text) as SyncReport & { error?: string };
+            if (response.statusCode === 200) resolve({ ok: true, report: parsed });
+            else resolve({ ok: false, problem: `HTTP ${response.statusCode}: ${parsed.error ?? text}` });
+          } catch {
+            resolve({ ok: false, problem: `an answer that is not JSON: ${text.slice(0, 200)}` });
+          }
+        });
+      },
+    );
+    asked.on('timeout', () => asked.destroy(new Error('no answer in time')));
+    asked.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({ ok: false, problem: error.code ?? error.message }),
+    );
+    asked.end(payload);
+  });
+}

@@ -1,0 +1,103 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './support/daemon.ts';
+import { scenario as scenarioOn, stopCleanly, useTarget, watching } from './support/scenario.ts';
+import type { Target } from './support/target.ts';
+
+// Control from outside: `filesync sync` as a CI step runs it (`docker exec filesync filesync
+// sync`, the same environment as the daemon's), against a real daemon and the sshd target.
+
+let target: Target;
+useTarget((started) => {
+  target = started;
+});
+
+/** A python3 that every uid may run (not a shim under /root). */
+const PYTHON = '/usr/bin/python3';
+
+/** The daemon's control socket, as it makes it: TMPDIR is /tmp for the daemons of these tests. */
+const socketOf = () => join('/tmp', `filesync-control-${process.getuid?.()}`, 'control.sock');
+
+describe('filesync sync', () => {
+  it('returns only once the file is on the target, without waiting out the debounce', async () => {
+    const s = await scenarioOn(target, { SYNC_DEBOUNCE: '30s', SYNC_MAX_DELAY: '60s' });
+    const daemon = await watching(s.env);
+    await writeFile(s.file('built.txt'), 'the artifact');
+    const result = await runCli(s.env, ['sync']);
+    // Read the instant it returns: no polling.
+    expect(await target.read(`${s.remoteDir}/built.txt`)).toBe('the artifact');
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^synced +\\S+:${s.remoteDir}$`, 'm'));
+    // Nothing pending: the next one answers at once, and so does --no-wait.
+    expect((await runCli(s.env, ['sync'])).exitCode).toBe(0);
+    await writeFile(s.file('later.txt'), 'asked for');
+    const asked = await runCli(s.env, ['sync', '--no-wait']);
+    expect(asked.exitCode).toBe(0);
+    expect(asked.stdout).toMatch(/not waiting/);
+    await stopCleanly(daemon);
+  });
+
+  it('exits 1 within --timeout while the target is frozen, naming it and what is pending', async () => {
+    const s = await scenarioOn(target);
+    const daemon = await watching(s.env);
+    await execa('docker', ['pause', target.container.getId()]);
+    try {
+      await writeFile(s.file('stuck.txt'), 'waiting');
+      const began = Date.now();
+      const result = await runCli(s.env, ['sync', '--timeout', '3s']);
+      const tookMs = Date.now() - began;
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^NOT SYNCED +\\S+:${s.remoteDir}$`, 'm'));
+      expect(result.stderr).toMatch(
+        /timeout: not synced within 3s; 1 path being sent, 0 paths pending after that/,
+      );
+      expect(result.stderr).toMatch(/hint: /);
+      // It never waits past its timeout (the daemon answers at it; a start of the CLI aside).
+      expect(tookMs).toBeLessThan(3000 + 5000);
+    } finally {
+      await execa('docker', ['unpause', target.container.getId()]);
+    }
+    const after = await runCli(s.env, ['sync', '--timeout', '90s']);
+    expect(after.exitCode, after.stderr).toBe(0);
+    expect(await target.read(`${s.remoteDir}/stuck.txt`)).toBe('waiting');
+    await stopCleanly(daemon);
+  });
+
+  it('says so when no daemon answers, exits 2, and refuses a bad --timeout with 64', async () => {
+    const s = await scenarioOn(target);
+    const alone = await runCli({ ...s.env, TMPDIR: tmpdir() }, ['sync']);
+    expect(alone.exitCode).toBe(2);
+    expect(alone.stderr).toMatch(/no filesync daemon answered at .*control\.sock \(ENOENT\)/);
+    const bad = await runCli(s.env, ['sync', '--timeout', 'soon']);
+    expect(bad.exitCode).toBe(64);
+    expect(bad.stderr).toMatch(/--timeout: expected a duration such as 30s/);
+  });
+
+  it("keeps its socket to the daemon's uid: 0600 in a 0700 directory, refused to another uid", async () => {
+    const s = await scenarioOn(target);
+    const daemon = await watching(s.env);
+    const socket = socketOf();
+    expect((await stat(socket)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(socket, '..'))).mode & 0o777).toBe(0o700);
+    // Another uid (nobody) connects as any client would; the system's python3 (.ci/run
+    // installs it), so that nothing of the checkout needs to be readable by that uid. The test
+    // runs as root, as CI does.
+    expect(process.getuid?.(), 'this test switches to another uid: run it as root').toBe(0);
+    const probe = `import socket\ntry:\n  socket.socket(socket.AF_UNIX).connect(${JSON.stringify(socket)}); print("connected")\nexcept OSError as e:\n  print(type(e).__name__)`;
+    const other = await execa('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      PYTHON,
+      '-c',
+      probe,
+    ]);
+    expect(other.stdout.trim()).toBe('PermissionError');
+    const same = await execa(PYTHON, ['-c', probe]);
+    expect(same.stdout.trim()).toBe('connected');
+    await stopCleanly(daemon);
+  });
+});
