@@ -9,7 +9,8 @@ import { readdirSync } from 'node:fs';
 // readdir) to lstat and to rsync's NUL-separated list. Only logs and JSON show such a byte, as
 // the visible escape `\xHH`.
 
-const ESCAPED = /[\udc80-\udcff]/;
+/** A lone low surrogate of that range; with `u`, the low half of a pair (U+1F480 …) is not one. */
+const ESCAPED = /[\udc80-\udcff]/u;
 
 /** The path a name's bytes spell, invalid UTF-8 bytes escaped. */
 export function nameOf(bytes: Buffer): string {
@@ -38,6 +39,8 @@ export function bytesOf(path: string): Buffer {
   for (let i = 0; i < path.length; i++) {
     const code = path.charCodeAt(i);
     if (code < 0xdc80 || code > 0xdcff) continue;
+    const before = i > 0 ? path.charCodeAt(i - 1) : 0;
+    if (before >= 0xd800 && before <= 0xdbff) continue; // the low half of a character above U+FFFF
     parts.push(Buffer.from(path.slice(start, i), 'utf8'), Buffer.of(code - 0xdc00));
     start = i + 1;
   }
@@ -50,10 +53,15 @@ export function hasRawBytes(path: string): boolean {
   return ESCAPED.test(path);
 }
 
-/** A path for people and JSON: each byte that is not UTF-8 shown as `\xHH`. */
+/**
+ * A path for people and logs: each byte that is not UTF-8 shown as `\xHH`, and so that this
+ * cannot be mistaken for a name that holds those characters, a backslash as `\\`.
+ */
 export function printable(path: string): string {
-  if (!ESCAPED.test(path)) return path;
-  return path.replace(/[\udc80-\udcff]/g, (char) => `\\x${(char.charCodeAt(0) - 0xdc00).toString(16)}`);
+  if (!ESCAPED.test(path) && !path.includes('\\')) return path;
+  return path.replace(/[\udc80-\udcff]|\\/gu, (char) =>
+    char === '\\' ? '\\\\' : `\\x${(char.charCodeAt(0) - 0xdc00).toString(16)}`,
+  );
 }
 
 /** A directory entry, its name spelled as above. */

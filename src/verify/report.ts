@@ -72,9 +72,9 @@ export function textReport(itemized: Itemized, compared: Compared): string[] {
 
 /** A name on one line: control characters and backslashes escaped as in JSON, spaces kept. */
 function printable(path: string): string {
-  // Control characters and backslashes as JSON escapes them, then a byte that is not UTF-8 as
-  // `\xHH` (names.ts): a literal backslash reads `\\`, so the two never look alike.
-  return printableName(path.replace(/\p{Cc}|\\/gu, (char) => JSON.stringify(char).slice(1, -1)));
+  // A byte that is not UTF-8 as `\xHH` and a backslash as `\\` (names.ts), then control
+  // characters as JSON escapes them: none of them can be mistaken for another.
+  return printableName(path).replace(/\p{Cc}/gu, (char) => JSON.stringify(char).slice(1, -1));
 }
 
 /** The JSON report: every path of every kind. */

@@ -8,6 +8,11 @@ import { FilesyncError } from '../errors.ts';
 // reads the whole queue in one go, delivering every event before the event loop turns. A turn
 // that delivers half the queue's capacity or more is taken for an overflow: a full pass follows.
 // Erring on that side costs one pass that finds nothing to send; erring on the other loses files.
+// It errs so when a writer keeps the queue from ever emptying while filesync reads (a git
+// checkout, `tar x` of tens of thousands of files): that many pending paths would have become a
+// full pass anyway. It can miss one kind: events of a directory whose watch filesync had already
+// let go (moved out of the source) are dropped by libuv uncounted, so a queue filled by them
+// alone goes unnoticed until the periodic full pass.
 
 /** The kernel's default fs.inotify.max_queued_events, where /proc cannot be read. */
 const DEFAULT_QUEUE_LIMIT = 16_384;

@@ -4,12 +4,27 @@ import { bytesOf, hasRawBytes, nameOf, printable } from '../../src/names.ts';
 
 describe('names as bytes', () => {
   it('decodes valid UTF-8 as it always did, and encodes it back unchanged', () => {
-    for (const name of ['plain.txt', 'déjà vu', '日本語', '🦀 crab', 'a\nb', '\\x41 literal']) {
+    for (const name of ['plain.txt', 'déjà vu', '日本語', '🦀 crab', '💀 archive', '📁', 'a\nb']) {
       expect(nameOf(Buffer.from(name))).toBe(name);
       expect(bytesOf(name)).toEqual(Buffer.from(name));
       expect(hasRawBytes(name)).toBe(false);
       expect(printable(name)).toBe(name);
     }
+    // A backslash is shown doubled, so that a name holding `\xe9` reads apart from the byte.
+    expect(printable('\\xe9 literal')).toBe('\\\\xe9 literal');
+  });
+
+  it('keeps every character above U+FFFF, whose low halves fall in the escape range too', () => {
+    for (let code = 0x10000; code <= 0x10ffff; code++) {
+      const name = String.fromCodePoint(code);
+      if (hasRawBytes(name) || !bytesOf(name).equals(Buffer.from(name)))
+        throw new Error(`U+${code.toString(16)}`);
+    }
+    const mixed = `💀${nameOf(Buffer.from([0xe9]))}💩`;
+    expect(bytesOf(mixed)).toEqual(
+      Buffer.concat([Buffer.from('💀'), Buffer.from([0xe9]), Buffer.from('💩')]),
+    );
+    expect(printable(mixed)).toBe('💀\\xe9💩');
   });
 
   it('keeps every byte of a name that is not UTF-8: Latin-1, truncated and overlong sequences, encoded surrogates', () => {
