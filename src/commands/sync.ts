@@ -14,8 +14,9 @@ export const DEFAULT_SYNC_TIMEOUT = '60s';
 
 export async function syncCommand(flags: Flags, { out, err }: Output): Promise<ExitCode> {
   const given = typeof flags.timeout === 'string' ? flags.timeout : DEFAULT_SYNC_TIMEOUT;
-  const timeoutMs = parseDuration(given);
-  if (timeoutMs === undefined || timeoutMs > MAX_SYNC_TIMEOUT_MS) {
+  // A unit is required: a bare `120` would be milliseconds, which no one means here.
+  const timeoutMs = /[a-z]\s*$/.test(given) ? parseDuration(given) : undefined;
+  if (timeoutMs === undefined || timeoutMs <= 0 || timeoutMs > MAX_SYNC_TIMEOUT_MS) {
     err(
       `filesync: --timeout: expected a duration such as 30s, 5m or 1h (at most 24h), got ${JSON.stringify(given)}`,
     );
@@ -24,6 +25,10 @@ export async function syncCommand(flags: Flags, { out, err }: Output): Promise<E
   const wait = flags['no-wait'] !== true;
   const socket = controlSocketPath();
   const answer = await askSync(socket, { wait, timeoutMs });
+  if (!answer.ok && answer.answered) {
+    err(`filesync: the daemon at ${socket} refused the request: ${answer.problem}`);
+    return ExitCode.failure;
+  }
   if (!answer.ok) {
     err(
       `no filesync daemon answered at ${socket} (${answer.problem}): is \`filesync watch\` running here, as this user, with the same TMPDIR?`,

@@ -115,7 +115,10 @@ export async function watchCommand(
       {
         async sync({ wait, timeoutMs }) {
           const deadline = Date.now() + timeoutMs;
-          if (wait) await watcher.settle(50, Math.min(500, timeoutMs));
+          // Polling sees no change until its next pass, and chokidar reports after its own
+          // stat()s: there, what was written before the call is found by a full pass.
+          if (watcher.backend !== 'native') everyTarget((target) => target.requestFull('rescan'));
+          else if (wait) await watcher.settle(50, Math.min(500, timeoutMs));
           const left = Math.max(0, deadline - Date.now());
           const reports = await Promise.all(targets.map((target) => target.syncNow(left, wait, timeoutMs)));
           return { ok: reports.every((report) => report.ok), waited: wait, targets: reports };
@@ -158,6 +161,7 @@ export async function watchCommand(
   // Every target flushes at once, so one that is down does not eat the others' time.
   const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
   await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  control?.closeAllConnections(); // a sync still asked of it has had its answer (stopping)
   await new Promise((resolve) => (control ? control.close(resolve) : resolve(undefined)));
   if (webhook !== undefined && !(await webhook.settle(WEBHOOK_SETTLE_MS)))
     log.warn({ timeoutMs: WEBHOOK_SETTLE_MS }, 'stopped before the webhook receiver took every alert');

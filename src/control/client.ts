@@ -6,7 +6,8 @@ import type { SyncReport, SyncRequest } from './protocol.ts';
 /** What the daemon answered, or why nothing did. */
 export type Answer =
   | { readonly ok: true; readonly report: SyncReport }
-  | { readonly ok: false; readonly problem: string };
+  /** `answered`: the daemon was reached and refused (a bad request, or its own bug). */
+  | { readonly ok: false; readonly problem: string; readonly answered: boolean };
 
 /** Asks the daemon listening on `socketPath` to sync; gives up `graceMs` after its own timeout. */
 export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): Promise<Answer> {
@@ -30,16 +31,25 @@ export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): 
           try {
             const parsed = JSON.parse(text) as SyncReport & { error?: string };
             if (response.statusCode === 200) resolve({ ok: true, report: parsed });
-            else resolve({ ok: false, problem: `HTTP ${response.statusCode}: ${parsed.error ?? text}` });
+            else
+              resolve({
+                ok: false,
+                problem: `HTTP ${response.statusCode}: ${parsed.error ?? text}`,
+                answered: true,
+              });
           } catch {
-            resolve({ ok: false, problem: `an answer that is not JSON: ${text.slice(0, 200)}` });
+            resolve({
+              ok: false,
+              problem: `an answer that is not JSON: ${text.slice(0, 200)}`,
+              answered: true,
+            });
           }
         });
       },
     );
     asked.on('timeout', () => asked.destroy(new Error('no answer in time')));
     asked.on('error', (error: NodeJS.ErrnoException) =>
-      resolve({ ok: false, problem: error.code ?? error.message }),
+      resolve({ ok: false, problem: error.code ?? error.message, answered: false }),
     );
     asked.end(payload);
   });

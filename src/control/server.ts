@@ -26,7 +26,10 @@ export async function startControlServer(
   control: Control,
   log: Logger,
 ): Promise<Server | undefined> {
-  const problem = await claim(path);
+  const problem = await claim(path).catch((error: unknown) => ({
+    message: `${path} cannot be used (${messageOf(error)})`,
+    hint: 'Set TMPDIR to a short, writable directory of this user; filesync sync cannot reach this daemon meanwhile.',
+  }));
   if (problem !== undefined) {
     log.warn({ socket: path, hint: problem.hint }, `no control socket: ${problem.message}`);
     return undefined;
@@ -39,27 +42,39 @@ export async function startControlServer(
       send(404, { error: 'not found', endpoints: ['POST /sync'] });
       return;
     }
-    void readJson(request).then(
-      async (body) => {
-        const wait = (body as { wait?: unknown }).wait !== false;
-        const timeoutMs = Number((body as { timeoutMs?: unknown }).timeoutMs);
-        if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_SYNC_TIMEOUT_MS) {
-          send(400, { error: 'timeoutMs: expected a number of milliseconds' });
-          return;
-        }
-        send(200, await control.sync({ wait, timeoutMs }));
-      },
-      (error: unknown) => send(400, { error: messageOf(error) }),
-    );
+    void (async () => {
+      let sync: SyncRequest;
+      try {
+        sync = syncRequestOf(await readJson(request));
+      } catch (error) {
+        send(400, { error: messageOf(error) });
+        return;
+      }
+      try {
+        send(200, await control.sync(sync));
+      } catch (error) {
+        log.error({ err: error }, 'a sync asked over the control socket failed; this is a bug');
+        send(500, { error: messageOf(error) });
+      }
+    })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  await chmod(path, 0o600);
+    await chmod(path, 0o600);
+  } catch (error) {
+    server.close();
+    log.warn(
+      { socket: path, err: error, hint: 'Set TMPDIR to a short, writable directory of this user.' },
+      'no control socket: filesync sync cannot reach this daemon',
+    );
+    return undefined;
+  }
   return server;
 }
 
@@ -95,6 +110,16 @@ function answers(path: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** The body of POST /sync, checked: `{ "wait": boolean, "timeoutMs": number }`. */
+function syncRequestOf(body: unknown): SyncRequest {
+  if (typeof body !== 'object' || body === null) throw new Error('expected a JSON object');
+  const { wait, timeoutMs } = body as { wait?: unknown; timeoutMs?: unknown };
+  if (wait !== undefined && typeof wait !== 'boolean') throw new Error('wait: expected true or false');
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > MAX_SYNC_TIMEOUT_MS)
+    throw new Error('timeoutMs: expected a number of milliseconds, more than 0 and at most 24 h');
+  return { wait: wait ?? true, timeoutMs };
 }
 
 /** A small JSON body; the socket is private, but a runaway client still gets an error. */

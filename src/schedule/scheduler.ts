@@ -82,7 +82,7 @@ export class Scheduler {
   #inFlight: { job: Job; controller: AbortController; done: Promise<void> } | undefined;
   #idleWaiters: (() => void)[] = [];
   /** Callers of syncNow() waiting for what was pending to be sent, or for a failure. */
-  #syncWaiters: ((result: SyncResult) => void)[] = [];
+  #syncWaiters: ((result: SyncResult | undefined) => void)[] = [];
 
   constructor(run: JobRunner, options: SchedulerOptions) {
     this.#run = run;
@@ -156,14 +156,31 @@ export class Scheduler {
   /**
    * Sends what is pending now, skipping the debounce (and a backoff), and resolves once nothing
    * is pending or running: `ok`, or the outcome of the first run that fails meanwhile. Changes
-   * that arrive while it waits are sent at once too, and waited for.
+   * that arrive while it waits are sent at once too, and waited for. Resolves undefined when
+   * `signal` aborts first.
    */
-  syncNow(): Promise<SyncResult> {
+  syncNow(signal?: AbortSignal): Promise<SyncResult | undefined> {
     if (this.#state === 'stopped') return Promise.resolve({ ok: false, outcome: STOPPING });
     if (this.#state === 'idle') return Promise.resolve({ ok: true });
-    const result = new Promise<SyncResult>((resolve) => this.#syncWaiters.push(resolve));
-    if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
+    const result = new Promise<SyncResult | undefined>((resolve) => {
+      this.#syncWaiters.push(resolve);
+      // Given up on (a timeout): no longer waited for, so later batches keep their debounce.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.#syncWaiters = this.#syncWaiters.filter((waiter) => waiter !== resolve);
+          resolve(undefined);
+        },
+        { once: true },
+      );
+    });
+    this.sendNow();
     return result;
+  }
+
+  /** Sends what is pending now, skipping the debounce and a backoff (`filesync sync --no-wait`). */
+  sendNow(): void {
+    if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
   }
 
   /**

@@ -150,15 +150,13 @@ export class Target {
    */
   async syncNow(timeoutMs: number, wait: boolean, asked = timeoutMs): Promise<TargetSync> {
     const target = describeTarget(this.#config.remote);
-    const synced = this.#scheduler.syncNow();
-    if (!wait) return { target, ok: true, pending: this.pendingCount, failingPaths: [] };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const result = await Promise.race([synced, timedOut]).finally(() => clearTimeout(timer));
+    if (!wait) {
+      this.#scheduler.sendNow();
+      return { target, ok: true, pending: this.pendingCount, failingPaths: [] };
+    }
+    const result = await this.#scheduler.syncNow(AbortSignal.timeout(timeoutMs));
     const { pending, failingPaths, failure } = this.status();
-    if (result === 'timeout') {
+    if (result === undefined) {
       const job = this.#scheduler.inFlight;
       const sending =
         job === undefined

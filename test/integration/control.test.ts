@@ -52,7 +52,7 @@ describe('filesync sync', () => {
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`^NOT SYNCED +\\S+:${s.remoteDir}$`, 'm'));
       expect(result.stderr).toMatch(
-        /timeout: not synced within 3s; 1 path being sent, 0 paths pending after that/,
+        /timeout: not synced within 3s; 1 path being sent, \d+ paths? pending after that/,
       );
       expect(result.stderr).toMatch(/hint: /);
       // It never waits past its timeout (the daemon answers at it; a start of the CLI aside).

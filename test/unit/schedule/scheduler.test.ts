@@ -342,6 +342,35 @@ describe('Scheduler.syncNow', () => {
     expect(await second).toEqual({ ok: true });
   });
 
+  it('forgets a sync given up on (its timeout): later batches keep their debounce', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    const givenUp = new AbortController();
+    const result = scheduler.syncNow(givenUp.signal);
+    await clock.advance(0);
+    expect(runs).toHaveLength(1);
+    givenUp.abort();
+    expect(await result).toBeUndefined();
+    scheduler.add(['b']);
+    runs[0]?.finish(ok);
+    await clock.advance(999);
+    expect(runs).toHaveLength(1); // b waits out its debounce
+    await clock.advance(1);
+    expect(paths(runs[1]?.job)).toEqual(['b']);
+  });
+
+  it('sendNow() sends what is pending at once and waits for nothing (--no-wait)', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    scheduler.sendNow();
+    await clock.advance(0);
+    expect(paths(runs[0]?.job)).toEqual(['a']);
+    scheduler.add(['b']);
+    runs[0]?.finish(ok);
+    await clock.advance(999);
+    expect(runs).toHaveLength(1); // nothing made the next batch urgent
+  });
+
   it('answers that filesync is stopping when it stops meanwhile', async () => {
     const { clock, scheduler } = setup();
     scheduler.add(['a']);
