@@ -80,13 +80,15 @@ async function inContainerCommands(): Promise<string[][]> {
   for (const page of pages) {
     const text = await readFile(page, 'utf8');
     for (const match of text.matchAll(
-      /(?:docker exec \S+|kubectl exec [^`\n]*? --) filesync((?: [a-z-]+)*)/g,
+      /(?:docker exec \S+|kubectl exec [^`\n]*? --) filesync((?: [a-z0-9-]+)*)/g,
     )) {
       const args = (match[1] ?? '').trim().split(' ').filter(Boolean);
       found.set(args.join(' '), args);
     }
   }
-  return [...found.values()];
+  // A pause last, and its resume after it, so that it holds back none of the others.
+  const rank = (args: string[]) => ({ pause: 1, resume: 2 })[args[0] ?? ''] ?? 0;
+  return [...found.values()].sort((a, b) => rank(a) - rank(b));
 }
 
 async function inspect(container: string, format: string): Promise<string> {
@@ -132,7 +134,7 @@ describe('the image under docker run', () => {
       // Every command line the docs show for use inside the container works there, as shown:
       // `filesync` is on the image's PATH, and the mirror is in sync and healthy by now.
       const commands = await inContainerCommands();
-      expect(commands.map((args) => args[0])).toEqual(expect.arrayContaining(['status', 'verify']));
+      expect(commands.map((args) => args[0])).toEqual(expect.arrayContaining(['status', 'verify', 'sync']));
       for (const args of commands) {
         const result = await docker(['exec', name, 'filesync', ...args]);
         expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toEqual({
