@@ -76,6 +76,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #paused = new Gauge({
+    name: 'filesync_paused',
+    help: '1 while syncing to the target is paused (filesync pause), else 0; a pause is no failure.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
   readonly #alerts = new Counter({
     name: 'filesync_webhook_alerts_total',
     help: 'Webhook alerts by result: delivered, failed (after its retries) or dropped (too many waiting).',
@@ -95,6 +102,7 @@ export class Metrics {
 
   /** The sink of one target's scheduler events; its series carry `target="host:port/dir"`. */
   forTarget(target: string): { observe(event: SchedulerEvent): void } {
+    this.#paused.set({ target }, 0);
     return { observe: (event) => this.#observe(target, event) };
   }
 
@@ -122,6 +130,10 @@ export class Metrics {
       case 'path-failed':
       case 'path-recovered':
         this.#failingPaths.set({ target }, event.failing);
+        return;
+      case 'paused':
+      case 'resumed':
+        this.#paused.set({ target }, event.type === 'paused' ? 1 : 0);
         return;
       default:
         assertNever(event);

@@ -25,18 +25,25 @@ export async function syncCommand(flags: Flags, { out, err }: Output): Promise<E
   const wait = flags['no-wait'] !== true;
   const socket = controlSocketPath();
   const answer = await askSync(socket, { wait, timeoutMs });
-  if (!answer.ok && answer.answered) {
+  if (!answer.ok) return unanswered(answer, socket, { out, err });
+  for (const line of describe(answer.report)) (answer.report.ok ? out : err)(line);
+  return answer.report.ok ? ExitCode.ok : ExitCode.failure;
+}
+
+/** Says on stderr why the daemon did not do it; the exit code: 2 none answered, 1 it refused. */
+export function unanswered(
+  answer: { problem: string; answered: boolean },
+  socket: string,
+  { err }: Output,
+): ExitCode {
+  if (answer.answered) {
     err(`filesync: the daemon at ${socket} refused the request: ${answer.problem}`);
     return ExitCode.failure;
   }
-  if (!answer.ok) {
-    err(
-      `no filesync daemon answered at ${socket} (${answer.problem}): is \`filesync watch\` running here, as this user, with the same TMPDIR?`,
-    );
-    return ExitCode.notCompared;
-  }
-  for (const line of describe(answer.report)) (answer.report.ok ? out : err)(line);
-  return answer.report.ok ? ExitCode.ok : ExitCode.failure;
+  err(
+    `no filesync daemon answered at ${socket} (${answer.problem}): is \`filesync watch\` running here, as this user, with the same TMPDIR?`,
+  );
+  return ExitCode.notCompared;
 }
 
 /** One line a target, and what to do where one is not synced. */

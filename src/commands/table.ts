@@ -114,6 +114,27 @@ export const COMMANDS: readonly Command[] = [
     },
   },
   {
+    name: 'pause',
+    summary: 'start no transfer until resumed; changes are kept (backups)',
+    options: { for: { type: 'string', value: 'duration', description: 'resume by itself after this long' } },
+    exitCodes: '0 paused, 2 no daemon answered',
+    needs: 'nothing',
+    async run(flags, output) {
+      const { pauseCommand } = await import('./pause.ts');
+      return pauseCommand(flags, output);
+    },
+  },
+  {
+    name: 'resume',
+    summary: 'send what was collected while paused, and go on syncing',
+    options: {},
+    needs: 'nothing',
+    async run(flags, output) {
+      const { resumeCommand } = await import('./pause.ts');
+      return resumeCommand(flags, output);
+    },
+  },
+  {
     name: 'help',
     summary: 'print this text',
     options: {},

@@ -106,6 +106,12 @@ export async function watchCommand(
       .join('; ');
     return { ready: false, reason } as const;
   };
+  const pauseReport = () => ({
+    targets: targets.map((target) => {
+      const { target: name, paused } = target.status();
+      return { target: name, paused };
+    }),
+  });
   let server: Server | undefined;
   let control: Server | undefined;
   try {
@@ -122,6 +128,14 @@ export async function watchCommand(
           const left = Math.max(0, deadline - Date.now());
           const reports = await Promise.all(targets.map((target) => target.syncNow(left, wait, timeoutMs)));
           return { ok: reports.every((report) => report.ok), waited: wait, targets: reports };
+        },
+        pause({ forMs }) {
+          everyTarget((target) => target.pause(forMs));
+          return pauseReport();
+        },
+        resume() {
+          everyTarget((target) => target.resume());
+          return pauseReport();
         },
       },
       log.child({ component: 'control' }),

@@ -1,25 +1,37 @@
 import { request } from 'node:http';
-import type { SyncReport, SyncRequest } from './protocol.ts';
+import type { PauseReport, PauseRequest, SyncReport, SyncRequest } from './protocol.ts';
 
 // The CLI's side of the control socket.
 
 /** What the daemon answered, or why nothing did. */
-export type Answer =
-  | { readonly ok: true; readonly report: SyncReport }
+export type Answer<T> =
+  | { readonly ok: true; readonly report: T }
   /** `answered`: the daemon was reached and refused (a bad request, or its own bug). */
   | { readonly ok: false; readonly problem: string; readonly answered: boolean };
 
 /** Asks the daemon listening on `socketPath` to sync; gives up `graceMs` after its own timeout. */
-export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): Promise<Answer> {
+export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): Promise<Answer<SyncReport>> {
+  return ask(socketPath, '/sync', body, body.timeoutMs + graceMs);
+}
+
+export function askPause(socketPath: string, body: PauseRequest): Promise<Answer<PauseReport>> {
+  return ask(socketPath, '/pause', body, 10_000);
+}
+
+export function askResume(socketPath: string): Promise<Answer<PauseReport>> {
+  return ask(socketPath, '/resume', {}, 10_000);
+}
+
+function ask<T>(socketPath: string, path: string, body: unknown, timeoutMs: number): Promise<Answer<T>> {
   return new Promise((resolve) => {
     const payload = JSON.stringify(body);
     const asked = request(
       {
         socketPath,
         method: 'POST',
-        path: '/sync',
+        path,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-        timeout: body.timeoutMs + graceMs,
+        timeout: timeoutMs,
       },
       (response) => {
         let text = '';
@@ -29,7 +41,7 @@ export function askSync(socketPath: string, body: SyncRequest, graceMs = 5000): 
         });
         response.on('end', () => {
           try {
-            const parsed = JSON.parse(text) as SyncReport & { error?: string };
+            const parsed = JSON.parse(text) as T & { error?: string };
             if (response.statusCode === 200) resolve({ ok: true, report: parsed });
             else
               resolve({

@@ -26,3 +26,16 @@ export interface SyncReport {
   readonly waited: boolean;
   readonly targets: readonly TargetSync[];
 }
+
+/** POST /pause: no transfer starts until POST /resume, or for `forMs`. */
+export interface PauseRequest {
+  readonly forMs: number | undefined;
+}
+
+/** The answer to POST /pause and POST /resume: each target as /status shows it. */
+export interface PauseReport {
+  readonly targets: readonly {
+    readonly target: string;
+    readonly paused: { readonly since: string; readonly until: string | undefined } | undefined;
+  }[];
+}

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { messageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { SyncReport, SyncRequest } from './protocol.ts';
+import type { PauseReport, PauseRequest, SyncReport, SyncRequest } from './protocol.ts';
 
 // The daemon's side of the control socket: `filesync sync` reaches it over a Unix socket that
 // only the daemon's uid can open (socket.ts). Like the health server, it knows only an interface.
@@ -12,6 +12,8 @@ import type { SyncReport, SyncRequest } from './protocol.ts';
 /** What the control socket asks of the daemon. */
 export interface Control {
   sync(request: SyncRequest): Promise<SyncReport>;
+  pause(request: PauseRequest): PauseReport;
+  resume(): PauseReport;
 }
 
 /** Longest a sync may be asked to wait; the CLI's --timeout is checked against it too. */
@@ -38,20 +40,21 @@ export async function startControlServer(
     const send = (status: number, body: unknown) => {
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (request.method !== 'POST' || request.url !== '/sync') {
-      send(404, { error: 'not found', endpoints: ['POST /sync'] });
+    const route = request.method === 'POST' ? ROUTES[request.url ?? ''] : undefined;
+    if (route === undefined) {
+      send(404, { error: 'not found', endpoints: Object.keys(ROUTES).map((path) => `POST ${path}`) });
       return;
     }
     void (async () => {
-      let sync: SyncRequest;
+      let run: () => Promise<unknown> | unknown;
       try {
-        sync = syncRequestOf(await readJson(request));
+        run = route(control, await readJson(request));
       } catch (error) {
         send(400, { error: messageOf(error) });
         return;
       }
       try {
-        send(200, await control.sync(sync));
+        send(200, await run());
       } catch (error) {
         log.error({ err: error }, 'a sync asked over the control socket failed; this is a bug');
         send(500, { error: messageOf(error) });
@@ -110,6 +113,28 @@ function answers(path: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** What each path does with its checked body; a bad body throws before anything runs. */
+const ROUTES: Readonly<Record<string, (control: Control, body: unknown) => () => unknown>> = {
+  '/sync': (control, body) => {
+    const request = syncRequestOf(body);
+    return () => control.sync(request);
+  },
+  '/pause': (control, body) => {
+    const request = pauseRequestOf(body);
+    return () => control.pause(request);
+  },
+  '/resume': (control) => () => control.resume(),
+};
+
+/** The body of POST /pause, checked: `{ "forMs": number }` or `{}`. */
+function pauseRequestOf(body: unknown): PauseRequest {
+  if (typeof body !== 'object' || body === null) throw new Error('expected a JSON object');
+  const { forMs } = body as { forMs?: unknown };
+  if (forMs !== undefined && (typeof forMs !== 'number' || !(forMs > 0) || forMs > MAX_SYNC_TIMEOUT_MS))
+    throw new Error('forMs: expected a number of milliseconds, more than 0 and at most 24 h');
+  return { forMs };
 }
 
 /** The body of POST /sync, checked: `{ "wait": boolean, "timeoutMs": number }`. */

@@ -5,7 +5,7 @@ import type { PathFailure } from './path-retry.ts';
 // What the scheduler says as it goes. The status fold, the metrics and the log lines subscribe
 // to these; none of them needs the scheduler itself.
 
-export type SchedulerState = 'idle' | 'waiting' | 'running' | 'backoff' | 'stopped';
+export type SchedulerState = 'idle' | 'waiting' | 'running' | 'backoff' | 'paused' | 'stopped';
 
 /** What the scheduler reports; logging and metrics subscribe to these. */
 export type SchedulerEvent =
@@ -28,4 +28,8 @@ export type SchedulerEvent =
   /** A path failed on its own (the run went through for the rest); retried on its own schedule. */
   | { readonly type: 'path-failed'; readonly failure: PathFailure; readonly failing: number }
   /** A path that was failing went through. */
-  | { readonly type: 'path-recovered'; readonly path: string; readonly failing: number };
+  | { readonly type: 'path-recovered'; readonly path: string; readonly failing: number }
+  /** No transfer starts from now on (`filesync pause`); `until` (epoch ms) resumes by itself. */
+  | { readonly type: 'paused'; readonly at: number; readonly until: number | undefined }
+  /** Transfers go on; what was collected meanwhile is sent at once. */
+  | { readonly type: 'resumed'; readonly at: number };

@@ -20,6 +20,10 @@ import { PathRetries } from './path-retry.ts';
  *                 after 1s, 2s, …  └─────────┘
  *                 up to 60s
  *
+ *   pause(): idle, waiting and backoff become ┌────────┐  resume() (or its `for` elapsed):
+ *   paused, and a run in flight finishes into │ paused │  what was collected goes out at once
+ *   it; changes are collected, none is sent.  └────────┘  (waiting with no delay), else idle
+ *
  * Changes that arrive while running or backing off are collected and go out together in the
  * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
  * Requests for a full pass merge into one; it keeps the reason that explains most of what it
@@ -81,6 +85,9 @@ export class Scheduler {
   #failures = 0;
   #inFlight: { job: Job; controller: AbortController; done: Promise<void> } | undefined;
   #idleWaiters: (() => void)[] = [];
+  /** `filesync pause`: no transfer starts; the timer of a pause that ends by itself. */
+  #paused = false;
+  #resumeTimer: unknown;
   /** Callers of syncNow() waiting for what was pending to be sent, or for a failure. */
   #syncWaiters: ((result: SyncResult | undefined) => void)[] = [];
 
@@ -178,6 +185,44 @@ export class Scheduler {
     return result;
   }
 
+  /**
+   * Starts no transfer from now on (a run in flight finishes) and collects changes as usual;
+   * after `forMs`, resumes by itself. Pausing again replaces the end of the pause.
+   */
+  pause(forMs?: number): void {
+    if (this.#state === 'stopped') return;
+    this.#paused = true;
+    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = forMs === undefined ? undefined : this.#clock.setTimeout(() => this.resume(), forMs);
+    if (this.#state === 'idle' || this.#state === 'waiting' || this.#state === 'backoff') {
+      this.#clearTimer();
+      this.#state = 'paused';
+    }
+    const at = this.#clock.now();
+    this.#emit({ type: 'paused', at, until: forMs === undefined ? undefined : at + forMs });
+  }
+
+  /** Ends a pause: what was collected meanwhile goes out at once. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+    this.#emit({ type: 'resumed', at: this.#clock.now() });
+    if (this.#state !== 'paused') return; // a run in flight goes on as usual
+    if (this.#hasWork()) {
+      this.#state = 'waiting';
+      this.#arm(0);
+    } else {
+      this.#state = 'idle';
+      this.#wakeIdleWaiters();
+    }
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   /** Sends what is pending now, skipping the debounce and a backoff (`filesync sync --no-wait`). */
   sendNow(): void {
     if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
@@ -190,6 +235,8 @@ export class Scheduler {
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = this.#clock.now() + timeoutMs;
     while (this.#hasWork() && this.#clock.now() < deadline) {
+      // Paused: nothing more is sent; the next start's full pass sends what was collected.
+      if (this.#state === 'paused') break;
       if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();
       const done = this.#inFlight?.done ?? Promise.resolve();
       const left = deadline - this.#clock.now();
@@ -207,6 +254,8 @@ export class Scheduler {
     this.#clearTimer();
     if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
     this.#state = 'stopped';
     const inFlight = this.#inFlight;
     inFlight?.controller.abort();
@@ -241,6 +290,7 @@ export class Scheduler {
         return;
       case 'running':
       case 'backoff':
+      case 'paused':
       case 'stopped':
         return;
       default:
@@ -309,6 +359,12 @@ export class Scheduler {
     const quiet = !changedBefore && !this.#changed;
     this.#emit({ type: 'finished', job, outcome, durationMs, attempt, retryInMs, quiet });
     if (stopped) return;
+    if (this.#paused) {
+      // Whatever is left waits for resume(); a sync waiting meanwhile hears of a failure.
+      this.#state = 'paused';
+      if (!outcome.ok) this.#settleSyncs({ ok: false, outcome });
+      return;
+    }
     if (retryInMs !== undefined) {
       this.#state = 'backoff';
       this.#arm(retryInMs);

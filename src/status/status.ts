@@ -25,6 +25,8 @@ export interface Status {
       }
     | undefined;
   readonly failingPaths: readonly { readonly path: string; readonly reason: string }[];
+  /** Set while `filesync pause` holds transfers back; `until` when it ends by itself. */
+  readonly paused: { readonly since: string; readonly until: string | undefined } | undefined;
   readonly pending: number;
   readonly counters: {
     readonly runs: number;
@@ -63,6 +65,7 @@ export class StatusTracker {
   #failure:
     | { reason: FailureReason; message: string; hint: string; since: Date; attempts: number }
     | undefined;
+  #paused: Status['paused'];
   #runs = 0;
   #failedRuns = 0;
   #filesTransferred = 0;
@@ -78,6 +81,14 @@ export class StatusTracker {
    * goes through again: once per transition, never per retry.
    */
   observe(event: SchedulerEvent): Transition | undefined {
+    if (event.type === 'paused') {
+      const { at, until } = event;
+      this.#paused = {
+        since: this.#paused?.since ?? new Date(at).toISOString(),
+        until: until === undefined ? undefined : new Date(until).toISOString(),
+      };
+    }
+    if (event.type === 'resumed') this.#paused = undefined;
     if (event.type !== 'finished') return undefined;
     const { outcome } = event;
     this.#runs++;
@@ -129,6 +140,7 @@ export class StatusTracker {
       lastSuccess: this.#lastSuccess?.toISOString(),
       failure: failure === undefined ? undefined : { ...failure, since: failure.since.toISOString() },
       failingPaths: now.failingPaths.map(({ path, reason }) => ({ path: printable(path), reason })),
+      paused: this.#paused,
       pending: now.pending,
       counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
     };
@@ -179,7 +191,11 @@ function formatTarget(status: Status, shownPaths: number): string[] {
     `last success  ${status.lastSuccess ?? 'none yet'}`,
     `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,
   ];
-  const { failure } = status;
+  const { failure, paused } = status;
+  if (paused !== undefined)
+    lines.push(
+      `paused        since ${paused.since}${paused.until === undefined ? '' : `, until ${paused.until}`}`,
+    );
   if (failure !== undefined) {
     lines.push(
       `failing       since ${failure.since}, ${failure.attempts} attempt${failure.attempts === 1 ? '' : 's'}: ${failure.reason}: ${failure.message}`,

@@ -87,6 +87,15 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
       );
       return;
     }
+    case 'paused':
+      log.info(
+        { until: event.until === undefined ? undefined : new Date(event.until).toISOString() },
+        'paused: changes are collected, none is sent until filesync resume',
+      );
+      return;
+    case 'resumed':
+      log.info('resumed: sending what was collected');
+      return;
     case 'path-recovered':
       log.info(
         { path: printable(event.path), failing: event.failing },

@@ -150,6 +150,21 @@ export class Target {
    */
   async syncNow(timeoutMs: number, wait: boolean, asked = timeoutMs): Promise<TargetSync> {
     const target = describeTarget(this.#config.remote);
+    const { paused } = this.status();
+    if (paused !== undefined) {
+      const until = paused.until === undefined ? '' : ` until ${paused.until}`;
+      return {
+        target,
+        ok: false,
+        failure: {
+          reason: 'paused',
+          message: `paused since ${paused.since}${until}: nothing is sent`,
+          hint: 'Run `filesync resume` first, or wait for the pause to end.',
+        },
+        pending: this.pendingCount,
+        failingPaths: [],
+      };
+    }
     if (!wait) {
       this.#scheduler.sendNow();
       return { target, ok: true, pending: this.pendingCount, failingPaths: [] };
@@ -183,6 +198,16 @@ export class Target {
       return { target, ok: false, failure: { reason, message, hint }, pending, failingPaths };
     }
     return { target, ok: failingPaths.length === 0, pending, failingPaths };
+  }
+
+  /** `filesync pause [--for]`: starts no transfer (a run in flight finishes); changes are kept. */
+  pause(forMs?: number): void {
+    this.#scheduler.pause(forMs);
+  }
+
+  /** `filesync resume`: sends what was collected at once. */
+  resume(): void {
+    this.#scheduler.resume();
   }
 
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */

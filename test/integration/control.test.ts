@@ -1,11 +1,13 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './support/daemon.ts';
 import { scenario as scenarioOn, stopCleanly, useTarget, watching } from './support/scenario.ts';
 import type { Target } from './support/target.ts';
+import { waitFor } from './support/wait.ts';
 
 // Control from outside: `filesync sync` as a CI step runs it (`docker exec filesync filesync
 // sync`, the same environment as the daemon's), against a real daemon and the sshd target.
@@ -98,6 +100,42 @@ describe('filesync sync', () => {
     expect(other.stdout.trim()).toBe('PermissionError');
     const same = await execa(PYTHON, ['-c', probe]);
     expect(same.stdout.trim()).toBe('connected');
+    await stopCleanly(daemon);
+  });
+});
+
+describe('pause and resume', () => {
+  it('keeps changes while paused and sends none, says so, and resume sends them; --for resumes by itself', async () => {
+    const s = await scenarioOn(target);
+    const daemon = await watching(s.env);
+    const paused = await runCli(s.env, ['pause']);
+    expect(paused.exitCode, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(new RegExp(`^paused +\\S+:${s.remoteDir} since \\d{4}-`, 'm'));
+    await writeFile(s.file('held.txt'), 'held back');
+    // Nothing arrives while paused: the target is watched for 5 s, well past the debounce.
+    for (const until = Date.now() + 5000; Date.now() < until; await delay(250))
+      expect((await s.remote()).has('held.txt')).toBe(false);
+    const status = JSON.parse((await s.health('/status')).body);
+    expect(status.targets[0].paused.since).toMatch(/^\d{4}-/);
+    expect(status.targets[0].failure).toBeUndefined(); // a pause is no failure
+    expect((await s.health('/readyz')).status).toBe(200);
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_paused\{target="[^"]+"\} 1$/m);
+    expect((await runCli(s.env, ['status'])).stdout).toMatch(/^paused {8}since /m);
+    const sync = await runCli(s.env, ['sync', '--timeout', '5s']);
+    expect(sync.exitCode).toBe(1);
+    expect(sync.stderr).toMatch(/paused: paused since .*: nothing is sent/);
+    const resumed = await runCli(s.env, ['resume']);
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/^syncing +\S+/m);
+    await waitFor('the held file', async () => (await s.remote()).has('held.txt'));
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_paused\{target="[^"]+"\} 0$/m);
+
+    expect((await runCli(s.env, ['pause', '--for', '2s'])).stdout).toMatch(/, until \d{4}-/);
+    await writeFile(s.file('later.txt'), 'after the pause');
+    await waitFor('the pause to end by itself', async () => (await s.remote()).has('later.txt'), {
+      timeoutMs: 20_000,
+    });
+    expect((await runCli(s.env, ['pause', '--for', '2'])).exitCode).toBe(64); // a unit is needed
     await stopCleanly(daemon);
   });
 });

@@ -134,7 +134,9 @@ describe('the image under docker run', () => {
       // Every command line the docs show for use inside the container works there, as shown:
       // `filesync` is on the image's PATH, and the mirror is in sync and healthy by now.
       const commands = await inContainerCommands();
-      expect(commands.map((args) => args[0])).toEqual(expect.arrayContaining(['status', 'verify', 'sync']));
+      expect(commands.map((args) => args[0])).toEqual(
+        expect.arrayContaining(['status', 'verify', 'sync', 'pause', 'resume']),
+      );
       for (const args of commands) {
         const result = await docker(['exec', name, 'filesync', ...args]);
         expect({ args, exitCode: result.exitCode, stderr: result.stderr }).toEqual({

@@ -17,6 +17,7 @@ const status: Status = {
     attempts: 1,
   },
   failingPaths: [],
+  paused: undefined,
   pending: 42,
   counters: { runs: 5, failedRuns: 1, filesTransferred: 3 },
 };

@@ -44,7 +44,7 @@ describe('the usage text, generated from the table', () => {
 
   it('lists every command with its summary and options, in the table order', () => {
     expect(text).toMatch(
-      /^Usage: filesync \[watch\|once\|check\|verify \[--json\]\|status \[--json\]\|sync \[--timeout <duration>\] \[--no-wait\]\|help\]$/m,
+      /^Usage: filesync \[watch\|once\|check\|verify \[--json\]\|status \[--json\]\|sync \[--timeout <duration>\] \[--no-wait\]\|pause \[--for <duration>\]\|resume\|help\]$/m,
     );
     for (const { name, summary } of COMMANDS)
       expect(text).toMatch(new RegExp(`^  ${name}\\b.* ${summary.replace(/[()]/g, '\\$&')}$`, 'm'));

@@ -36,6 +36,8 @@ describe('the control server', () => {
           asked.push(request);
           return { ok: true, waited: request.wait, targets: [] };
         },
+        pause: ({ forMs }) => ({ targets: [{ target: 't', paused: { since: 's', until: String(forMs) } }] }),
+        resume: () => ({ targets: [{ target: 't', paused: undefined }] }),
       },
       log,
     );
@@ -65,7 +67,11 @@ describe('the control server', () => {
 
   it('leaves a socket another daemon listens on alone, and says so', async () => {
     const path = join(await mkdtemp(join(tmpdir(), 'filesync-control-')), 'private', 'control.sock');
-    const control = { sync: async () => ({ ok: true, waited: true, targets: [] }) };
+    const control = {
+      sync: async () => ({ ok: true, waited: true, targets: [] }),
+      pause: () => ({ targets: [] }),
+      resume: () => ({ targets: [] }),
+    };
     const first = await startControlServer(path, control, log);
     try {
       expect(await startControlServer(path, control, log)).toBeUndefined();

@@ -380,3 +380,58 @@ describe('Scheduler.syncNow', () => {
     expect(await result).toMatchObject({ ok: false, outcome: { reason: 'cancelled' } });
   });
 });
+
+describe('Scheduler.pause', () => {
+  it('starts nothing while paused, keeps every change, and sends them at once on resume', async () => {
+    const { clock, scheduler, runs, events } = setup();
+    scheduler.add(['a']);
+    scheduler.pause();
+    expect(scheduler.state).toBe('paused');
+    scheduler.add(['b']);
+    scheduler.requestFull('resync');
+    await clock.advance(60_000);
+    expect(runs).toHaveLength(0);
+    expect(scheduler.pendingCount).toBe(0); // the full pass subsumes a and b
+    scheduler.resume();
+    await clock.advance(0);
+    expect(runs[0]?.job).toEqual({ kind: 'full', reason: 'resync' });
+    expect(events.filter((e) => e.type === 'paused' || e.type === 'resumed').map((e) => e.type)).toEqual([
+      'paused',
+      'resumed',
+    ]);
+  });
+
+  it('lets a run in flight finish, then holds what came meanwhile', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    scheduler.pause();
+    scheduler.add(['b']);
+    runs[0]?.finish(ok);
+    await clock.advance(10_000);
+    expect(runs).toHaveLength(1);
+    expect(scheduler.state).toBe('paused');
+    expect(scheduler.pendingCount).toBe(1);
+  });
+
+  it('resumes by itself after `for`, and a second pause replaces the end of the first', async () => {
+    const { clock, scheduler, runs, events } = setup();
+    scheduler.pause(5000);
+    scheduler.add(['a']);
+    await clock.advance(3000);
+    scheduler.pause(5000); // now until 8000
+    await clock.advance(4000);
+    expect(runs).toHaveLength(0);
+    await clock.advance(1000);
+    expect(paths(runs[0]?.job)).toEqual(['a']);
+    expect(events.find((e) => e.type === 'paused')).toEqual({ type: 'paused', at: 0, until: 5000 });
+  });
+
+  it('flushes nothing while paused: stopping leaves what was collected to the next start', async () => {
+    const { scheduler, runs } = setup();
+    scheduler.pause();
+    scheduler.add(['a']);
+    expect(await scheduler.flush(1000)).toBe(false);
+    expect(runs).toHaveLength(0);
+  });
+});

@@ -183,3 +183,24 @@ describe('readiness, which /readyz, /status and the webhook read from the same f
     expect(starting.status(now).state).toBe('starting');
   });
 });
+
+it('shows a pause, with its end, and forgets it on resume; a pause is no failure', () => {
+  const tracker = new StatusTracker();
+  tracker.observe(finished(ok));
+  tracker.observe({
+    type: 'paused',
+    at: Date.parse('2026-12-04T10:00:00Z'),
+    until: Date.parse('2026-12-04T10:30:00Z'),
+  });
+  const status = tracker.status(now);
+  expect(status).toMatchObject({
+    state: 'syncing',
+    ready: true,
+    paused: { since: '2026-12-04T10:00:00.000Z', until: '2026-12-04T10:30:00.000Z' },
+  });
+  expect(formatStatus(daemonStatus([status]))).toContain(
+    'paused        since 2026-12-04T10:00:00.000Z, until 2026-12-04T10:30:00.000Z',
+  );
+  tracker.observe({ type: 'resumed', at: Date.parse('2026-12-04T10:10:00Z') });
+  expect(tracker.status(now).paused).toBeUndefined();
+});

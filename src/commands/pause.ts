@@ -1,0 +1,48 @@
+import { parseDuration } from '../config/duration.ts';
+import { askPause, askResume } from '../control/client.ts';
+import type { PauseReport } from '../control/protocol.ts';
+import { MAX_SYNC_TIMEOUT_MS } from '../control/server.ts';
+import { controlSocketPath } from '../control/socket.ts';
+import { ExitCode } from '../errors.ts';
+import type { Flags, Output } from './command.ts';
+import { unanswered } from './sync.ts';
+
+// `filesync pause [--for 30m]` and `filesync resume`: a backup that wants the target quiet. The
+// daemon keeps watching and collecting changes; it starts no transfer until resumed (a run in
+// flight finishes). A restart resumes.
+
+export async function pauseCommand(flags: Flags, output: Output): Promise<ExitCode> {
+  let forMs: number | undefined;
+  if (typeof flags.for === 'string') {
+    forMs = /[a-z]\s*$/.test(flags.for) ? parseDuration(flags.for) : undefined;
+    if (forMs === undefined || forMs <= 0 || forMs > MAX_SYNC_TIMEOUT_MS) {
+      output.err(
+        `filesync: --for: expected a duration such as 30m or 2h (at most 24h), got ${JSON.stringify(flags.for)}`,
+      );
+      return ExitCode.usage;
+    }
+  }
+  const socket = controlSocketPath();
+  const answer = await askPause(socket, { forMs });
+  if (!answer.ok) return unanswered(answer, socket, output);
+  report(answer.report, output);
+  return ExitCode.ok;
+}
+
+export async function resumeCommand(_flags: Flags, output: Output): Promise<ExitCode> {
+  const socket = controlSocketPath();
+  const answer = await askResume(socket);
+  if (!answer.ok) return unanswered(answer, socket, output);
+  report(answer.report, output);
+  return ExitCode.ok;
+}
+
+function report({ targets }: PauseReport, { out }: Output): void {
+  for (const { target, paused } of targets) {
+    if (paused === undefined) out(`syncing      ${target}`);
+    else
+      out(
+        `paused       ${target} since ${paused.since}${paused.until === undefined ? '' : `, until ${paused.until}`}`,
+      );
+  }
+}
