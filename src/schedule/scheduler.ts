@@ -219,10 +219,6 @@ export class Scheduler {
     }
   }
 
-  get paused(): boolean {
-    return this.#paused;
-  }
-
   /** Sends what is pending now, skipping the debounce and a backoff (`filesync sync --no-wait`). */
   sendNow(): void {
     if (this.#state === 'waiting' || this.#state === 'backoff') this.#fire();

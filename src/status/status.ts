@@ -110,6 +110,11 @@ export class StatusTracker {
     return previous === undefined ? { type: 'failing' } : undefined;
   }
 
+  /** `filesync pause` holds transfers back. */
+  get paused(): boolean {
+    return this.#paused !== undefined;
+  }
+
   /** The initial full pass has gone through. */
   get started(): boolean {
     return this.#initialPassDone;

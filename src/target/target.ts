@@ -75,6 +75,7 @@ export class Target {
     const runJob = createJobRunner(context, processRunner, syncLog, treeSize);
     this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
       beforeRun: () => master.beforeTransfer(),
+      held: () => this.#tracker.paused,
     });
     this.#scheduler = new Scheduler(
       async (job, signal) => {

@@ -24,7 +24,12 @@ export function createTrashPruner(
   runner: PlanRunner,
   runtimeDir: string,
   log: Logger,
-  options: { everyMs?: number; beforeRun?: () => Promise<void> } = {},
+  options: {
+    everyMs?: number;
+    beforeRun?: () => Promise<void>;
+    /** True while no transfer may start (`filesync pause`): that hour's prune is skipped. */
+    held?: () => boolean;
+  } = {},
 ): TrashPruner {
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -43,6 +48,7 @@ export function createTrashPruner(
     }
   };
   const tick = () => {
+    if (options.held?.() === true) return;
     running ??= prune()
       .catch((error: unknown) =>
         log.warn({ err: error }, 'pruning the trash failed; it is tried again within the hour'),
