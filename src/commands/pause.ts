@@ -1,11 +1,9 @@
-import { parseDuration } from '../config/duration.ts';
 import { askPause, askResume } from '../control/client.ts';
 import type { PauseReport } from '../control/protocol.ts';
-import { MAX_SYNC_TIMEOUT_MS } from '../control/server.ts';
 import { controlSocketPath } from '../control/socket.ts';
 import { ExitCode } from '../errors.ts';
 import type { Flags, Output } from './command.ts';
-import { unanswered } from './sync.ts';
+import { durationFlag, unanswered } from './control-answers.ts';
 
 // `filesync pause [--for 30m]` and `filesync resume`: a backup that wants the target quiet. The
 // daemon keeps watching and collecting changes; it starts no transfer until resumed (a run in
@@ -14,13 +12,8 @@ import { unanswered } from './sync.ts';
 export async function pauseCommand(flags: Flags, output: Output): Promise<ExitCode> {
   let forMs: number | undefined;
   if (typeof flags.for === 'string') {
-    forMs = /[a-z]\s*$/.test(flags.for) ? parseDuration(flags.for) : undefined;
-    if (forMs === undefined || forMs <= 0 || forMs > MAX_SYNC_TIMEOUT_MS) {
-      output.err(
-        `filesync: --for: expected a duration such as 30m or 2h (at most 24h), got ${JSON.stringify(flags.for)}`,
-      );
-      return ExitCode.usage;
-    }
+    forMs = durationFlag('for', flags.for, '30m or 2h', output);
+    if (forMs === undefined) return ExitCode.usage;
   }
   const socket = controlSocketPath();
   const answer = await askPause(socket, { forMs });
