@@ -10,7 +10,20 @@ export function createLogger(options: Config['log']): Logger {
     level: options.level,
     base: { service: 'filesync' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['privateKey', '*.privateKey', 'password', '*.password'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'privateKey',
+        '*.privateKey',
+        'password',
+        '*.password',
+        'controlToken',
+        '*.controlToken',
+        'authorization',
+        '*.authorization',
+        '*.headers.authorization',
+      ],
+      censor: '[redacted]',
+    },
   };
   if (options.format === 'pretty') {
     // Loaded only for people at a terminal; the JSON default starts without it.

@@ -1,5 +1,5 @@
 import { parseDuration } from '../config/duration.ts';
-import { MAX_SYNC_TIMEOUT_MS } from '../control/server.ts';
+import { MAX_SYNC_TIMEOUT_MS } from '../control/routes.ts';
 import { ExitCode } from '../errors.ts';
 import type { Output } from './command.ts';
 

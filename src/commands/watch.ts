@@ -12,6 +12,7 @@ import { Metrics } from '../metrics.ts';
 import { daemonStatus } from '../status/status.ts';
 import { type Connection, Target } from '../target/target.ts';
 import { startWatcher } from '../watch/watcher.ts';
+import { controlOf } from './daemon-control.ts';
 import { logBackendChange, logWatchError } from './watch-log.ts';
 
 export type { Connection } from '../target/target.ts';
@@ -106,38 +107,13 @@ export async function watchCommand(
       .join('; ');
     return { ready: false, reason } as const;
   };
-  const pauseReport = () => ({
-    targets: targets.map((target) => {
-      const { target: name, paused } = target.status();
-      return { target: name, paused };
-    }),
-  });
   let server: Server | undefined;
   let control: Server | undefined;
   try {
-    // `filesync sync`: whatever the watcher has in hand first, then every target at once.
+    const daemonControl = controlOf(targets, watcher);
     control = await startControlServer(
       controlSocketPath(),
-      {
-        async sync({ wait, timeoutMs }) {
-          const deadline = Date.now() + timeoutMs;
-          // Polling sees no change until its next pass, and chokidar reports after its own
-          // stat()s: there, what was written before the call is found by a full pass.
-          if (watcher.backend !== 'native') everyTarget((target) => target.requestFull('rescan'));
-          else if (wait) await watcher.settle(50, Math.min(500, timeoutMs));
-          const left = Math.max(0, deadline - Date.now());
-          const reports = await Promise.all(targets.map((target) => target.syncNow(left, wait, timeoutMs)));
-          return { ok: reports.every((report) => report.ok), waited: wait, targets: reports };
-        },
-        pause({ forMs }) {
-          everyTarget((target) => target.pause(forMs));
-          return pauseReport();
-        },
-        resume() {
-          everyTarget((target) => target.resume());
-          return pauseReport();
-        },
-      },
+      daemonControl,
       log.child({ component: 'control' }),
     );
     if (config.healthPort > 0) {
@@ -149,10 +125,15 @@ export async function watchCommand(
           status: () => daemonStatus(targets.map((target) => target.status())),
         },
         metrics.registry,
+        config.controlToken === undefined
+          ? undefined
+          : { control: daemonControl, token: config.controlToken, log: log.child({ component: 'control' }) },
       );
       log.info(
-        { port: config.healthPort },
-        'health endpoints listening on /healthz, /readyz, /status and /metrics',
+        { port: config.healthPort, control: config.controlToken !== undefined },
+        config.controlToken === undefined
+          ? 'health endpoints listening on /healthz, /readyz, /status and /metrics'
+          : 'health endpoints listening on /healthz, /readyz, /status and /metrics; POST /sync, /pause and /resume with the control token',
       );
     }
   } catch (error) {

@@ -59,6 +59,13 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly healthPort: number;
   /**
+   * The bearer token of POST /sync, /pause and /resume on the health port; undefined: they do
+   * not exist there. Read from SYNC_CONTROL_TOKEN_FILE when loading; never logged.
+   */
+  readonly controlToken: string | undefined;
+  /** Where the token was read from, if from a file. */
+  readonly controlTokenFile: string | undefined;
+  /**
    * What /readyz answers: `started` once the initial pass has gone through, for good; `syncing`
    * also turns it 503 while runs fail.
    */

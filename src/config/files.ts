@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type SettingName, schema } from './schema.ts';
+import { tokenProblem } from './token.ts';
 
 // The filesystem half of loading the configuration: the source directory, the key and
 // known_hosts must be there, readable (or writable) by this user, before anything starts.
@@ -94,4 +95,16 @@ async function readable(path: string, mode: number): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The token of SYNC_CONTROL_TOKEN_FILE, without its trailing newline; or why it cannot be had. */
+export async function readControlToken(path: string): Promise<{ token?: string; problem?: string }> {
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => error);
+  if (text instanceof Error)
+    return {
+      problem: `SYNC_CONTROL_TOKEN_FILE: cannot read ${path} (${text.code ?? text.message}); mount the Secret there, readable by uid ${process.getuid?.()}.`,
+    };
+  const token = text.replace(/\r?\n$/, '');
+  const problem = tokenProblem(`SYNC_CONTROL_TOKEN_FILE (${path})`, token);
+  return problem === undefined ? { token } : { problem };
 }

@@ -2,10 +2,11 @@ import { realpath } from 'node:fs/promises';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { PARTIAL_DIR, validatePatterns } from '../filter.ts';
 import type { Config, Remote } from './config.ts';
-import { checkFiles, fileSettingsOf } from './files.ts';
+import { checkFiles, fileSettingsOf, readControlToken } from './files.ts';
 import { extraArgsProblems } from './rsync-args.ts';
 import { type SettingName, schema, settingTypes } from './schema.ts';
 import { parseTargets } from './targets.ts';
+import { controlTokenOf } from './token.ts';
 
 /** Either a usable configuration or every reason it is not one. */
 export type ConfigResult =
@@ -18,9 +19,13 @@ export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> 
   // The files are checked even when other settings are wrong, so one message names them all.
   const fileProblems = await checkFiles(parsed.ok ? parsed.config : fileSettingsOf(env));
   if (!parsed.ok) return { ok: false, problems: [...parsed.problems, ...fileProblems] };
+  const tokenFile = parsed.ok ? parsed.config.controlTokenFile : undefined;
+  const token = tokenFile === undefined ? undefined : await readControlToken(tokenFile);
+  if (token?.problem !== undefined) fileProblems.push(token.problem);
   if (fileProblems.length > 0) return { ok: false, problems: fileProblems };
   const sourceDir = await realpath(parsed.config.sourceDir);
-  return { ok: true, config: Object.freeze({ ...parsed.config, sourceDir }) };
+  const controlToken = token?.token ?? parsed.config.controlToken;
+  return { ok: true, config: Object.freeze({ ...parsed.config, sourceDir, controlToken }) };
 }
 
 /**
@@ -129,6 +134,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   if (trash === PARTIAL_DIR) {
     problems.push(`SYNC_BACKUP_DIR: ${PARTIAL_DIR} is filesync's partial-dir; choose another name.`);
   }
+  const token = controlTokenOf(raw.SYNC_CONTROL_TOKEN, raw.SYNC_CONTROL_TOKEN_FILE, raw.SYNC_HEALTH_PORT);
+  if (token.problem !== undefined) problems.push(token.problem);
   if (problems.length > 0) return { ok: false, problems };
 
   const targets: readonly Remote[] = several
@@ -172,6 +179,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,
     shutdownTimeoutMs: raw.SYNC_SHUTDOWN_TIMEOUT,
     healthPort: raw.SYNC_HEALTH_PORT,
+    controlToken: token.token,
+    controlTokenFile: token.file,
     readiness: raw.SYNC_READINESS,
     webhookUrl,
     backup: trash === undefined ? undefined : { dir: trash, retentionMs: raw.SYNC_BACKUP_RETENTION },

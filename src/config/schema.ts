@@ -148,6 +148,15 @@ export const schema = {
     default: 8080,
     desc: 'HTTP port for /healthz, /readyz and /metrics, `0` = off.',
   }),
+  SYNC_CONTROL_TOKEN_FILE: str({
+    default: undefined,
+    desc: 'A file (a mounted Secret) holding the bearer token that turns on POST /sync, /pause and /resume on the health port; without a token they answer 404. At least 16 characters, for example `openssl rand -hex 32`. The CLI inside the container needs no token: it uses a private socket.',
+    example: '/run/secrets/filesync-control-token',
+  }),
+  SYNC_CONTROL_TOKEN: str({
+    default: undefined,
+    desc: 'The same token given directly; prefer SYNC_CONTROL_TOKEN_FILE, since environment variables show in `docker inspect`.',
+  }),
   SYNC_READINESS: str({
     choices: readinessModes,
     default: 'started',
@@ -197,6 +206,8 @@ export const settingTypes = {
   SYNC_BACKUP_DIR: 'name',
   SYNC_BACKUP_RETENTION: 'duration',
   SYNC_HEALTH_PORT: 'port',
+  SYNC_CONTROL_TOKEN_FILE: 'path',
+  SYNC_CONTROL_TOKEN: 'secret',
   SYNC_READINESS: readinessModes.join(' \\| '),
   LOG_LEVEL: logLevels.join(' \\| '),
   LOG_FORMAT: logFormats.join(' \\| '),

@@ -1,23 +1,15 @@
 import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { messageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { PauseReport, PauseRequest, SyncReport, SyncRequest } from './protocol.ts';
+import { answerControl, type Control } from './routes.ts';
+
+export type { Control } from './routes.ts';
 
 // The daemon's side of the control socket: `filesync sync` reaches it over a Unix socket that
 // only the daemon's uid can open (socket.ts). Like the health server, it knows only an interface.
-
-/** What the control socket asks of the daemon. */
-export interface Control {
-  sync(request: SyncRequest): Promise<SyncReport>;
-  pause(request: PauseRequest): PauseReport;
-  resume(): PauseReport;
-}
-
-/** Longest a sync may be asked to wait; the CLI's --timeout is checked against it too. */
-export const MAX_SYNC_TIMEOUT_MS = 24 * 3_600_000;
 
 /**
  * Listens on `path`; resolves with the server, or undefined (and a warning) when the socket
@@ -37,29 +29,11 @@ export async function startControlServer(
     return undefined;
   }
   const server = createServer((request, response) => {
-    const send = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    const route = request.method === 'POST' ? ROUTES[request.url ?? ''] : undefined;
-    if (route === undefined) {
-      send(404, { error: 'not found', endpoints: Object.keys(ROUTES).map((path) => `POST ${path}`) });
-      return;
-    }
-    void (async () => {
-      let run: () => Promise<unknown> | unknown;
-      try {
-        run = route(control, await readJson(request));
-      } catch (error) {
-        send(400, { error: messageOf(error) });
-        return;
-      }
-      try {
-        send(200, await run());
-      } catch (error) {
-        log.error({ err: error }, 'a sync asked over the control socket failed; this is a bug');
-        send(500, { error: messageOf(error) });
-      }
-    })();
+    if (request.method === 'POST') answerControl(request, response, control, log);
+    else
+      response
+        .writeHead(405, { 'content-type': 'application/json', allow: 'POST' })
+        .end(JSON.stringify({ error: 'method not allowed' }));
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -113,46 +87,4 @@ function answers(path: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** What each path does with its checked body; a bad body throws before anything runs. */
-const ROUTES: Readonly<Record<string, (control: Control, body: unknown) => () => unknown>> = {
-  '/sync': (control, body) => {
-    const request = syncRequestOf(body);
-    return () => control.sync(request);
-  },
-  '/pause': (control, body) => {
-    const request = pauseRequestOf(body);
-    return () => control.pause(request);
-  },
-  '/resume': (control) => () => control.resume(),
-};
-
-/** The body of POST /pause, checked: `{ "forMs": number }` or `{}`. */
-function pauseRequestOf(body: unknown): PauseRequest {
-  if (typeof body !== 'object' || body === null) throw new Error('expected a JSON object');
-  const { forMs } = body as { forMs?: unknown };
-  if (forMs !== undefined && (typeof forMs !== 'number' || !(forMs > 0) || forMs > MAX_SYNC_TIMEOUT_MS))
-    throw new Error('forMs: expected a number of milliseconds, more than 0 and at most 24 h');
-  return { forMs };
-}
-
-/** The body of POST /sync, checked: `{ "wait": boolean, "timeoutMs": number }`. */
-function syncRequestOf(body: unknown): SyncRequest {
-  if (typeof body !== 'object' || body === null) throw new Error('expected a JSON object');
-  const { wait, timeoutMs } = body as { wait?: unknown; timeoutMs?: unknown };
-  if (wait !== undefined && typeof wait !== 'boolean') throw new Error('wait: expected true or false');
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > MAX_SYNC_TIMEOUT_MS)
-    throw new Error('timeoutMs: expected a number of milliseconds, more than 0 and at most 24 h');
-  return { wait: wait ?? true, timeoutMs };
-}
-
-/** A small JSON body; the socket is private, but a runaway client still gets an error. */
-async function readJson(request: IncomingMessage): Promise<unknown> {
-  let text = '';
-  for await (const chunk of request) {
-    text += String(chunk);
-    if (text.length > 4096) throw new Error('the request is too large');
-  }
-  return text === '' ? {} : (JSON.parse(text) as unknown);
 }

@@ -1,6 +1,9 @@
 import type { Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { answerControl, type Control, isControlPath } from '../control/routes.ts';
+import type { Logger } from '../log.ts';
 import type { DaemonStatus } from '../status/status.ts';
+import { bearerMatches } from './token.ts';
 
 /** What the health endpoints report. */
 export interface HealthSource {
@@ -16,20 +19,52 @@ export interface HealthSource {
 // fetch getters load undici, 50 ms on the way to the first transfer (npm run bench: large).
 const { createServer } = process.getBuiltinModule('node:http');
 
-/** Serves GET /healthz, /readyz, /status and /metrics. Resolves once listening. */
+/** POST /sync, /pause and /resume over the network: only with SYNC_CONTROL_TOKEN(_FILE) set. */
+export interface NetworkControl {
+  readonly control: Control;
+  /** The bearer token a request must carry; never logged. */
+  readonly token: string;
+  readonly log: Logger;
+}
+
+const GET_PATHS = ['/healthz', '/readyz', '/status', '/metrics'];
+
+/**
+ * Serves GET /healthz, /readyz, /status and /metrics, and with `control` the POST endpoints
+ * `filesync sync`, `pause` and `resume` use. Resolves once listening.
+ */
 export async function startHttpServer(
   port: number,
   health: HealthSource,
   registry: Registry,
+  control?: NetworkControl,
 ): Promise<Server> {
   const server = createServer((request, response) => {
-    const send = (status: number, body: unknown, type = 'application/json') => {
-      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    const send = (status: number, body: unknown, type = 'application/json', headers = {}) => {
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
       response.end(typeof body === 'string' ? body : `${JSON.stringify(body)}\n`);
     };
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      return send(405, { error: 'method not allowed' });
-    switch (request.url?.split('?')[0]) {
+    const path = request.url?.split('?')[0] ?? '';
+    if (request.method === 'POST' && control !== undefined && isControlPath(path)) {
+      // Without the right token the request is refused before its body is read.
+      if (!bearerMatches(request.headers.authorization, control.token)) {
+        request.resume();
+        return send(
+          401,
+          { error: 'a bearer token is required: Authorization: Bearer <SYNC_CONTROL_TOKEN>' },
+          'application/json',
+          { 'www-authenticate': 'Bearer realm="filesync"' },
+        );
+      }
+      return answerControl(request, response, control.control, control.log);
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      // Without a token there are no control endpoints here at all.
+      if (GET_PATHS.includes(path))
+        return send(405, { error: 'method not allowed' }, 'application/json', { allow: 'GET, HEAD' });
+      return send(404, { error: 'not found', endpoints: GET_PATHS });
+    }
+    switch (path) {
       case '/healthz':
         return health.live() ? send(200, { status: 'ok' }) : send(503, { status: 'down' });
       case '/readyz': {
@@ -46,7 +81,7 @@ export async function startHttpServer(
           (error: unknown) => send(500, { error: String(error) }),
         );
       default:
-        return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status', '/metrics'] });
+        return send(404, { error: 'not found', endpoints: GET_PATHS });
     }
   });
   server.keepAliveTimeout = 5000;

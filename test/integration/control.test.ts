@@ -1,4 +1,4 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -137,5 +137,53 @@ describe('pause and resume', () => {
     });
     expect((await runCli(s.env, ['pause', '--for', '2'])).exitCode).toBe(64); // a unit is needed
     await stopCleanly(daemon);
+  });
+});
+
+describe('control over the network', () => {
+  it('exists only with a token: refused without it and with a wrong one, done with it, the token in no log line', async () => {
+    const token = 'f00d'.repeat(10);
+    const plain = await scenarioOn(target);
+    const closed = await watching(plain.env);
+    const port = plain.env.SYNC_HEALTH_PORT;
+    const post = (path: string, body: unknown, authorization?: string) =>
+      fetch(`http://127.0.0.1:${port}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      });
+    expect((await post('/sync', { timeoutMs: 5000 }, `Bearer ${token}`)).status).toBe(404);
+    await stopCleanly(closed);
+
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-secret-'));
+    await writeFile(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+    const s = await scenarioOn(target, {
+      SYNC_CONTROL_TOKEN_FILE: join(dir, 'token'),
+      SYNC_DEBOUNCE: '30s',
+      SYNC_MAX_DELAY: '60s',
+    });
+    const daemon = await watching(s.env);
+    const at = (path: string, body: unknown, authorization?: string) =>
+      fetch(`http://127.0.0.1:${s.env.SYNC_HEALTH_PORT}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      });
+    await writeFile(s.file('deployed.txt'), 'by CI');
+    expect((await at('/sync', { timeoutMs: 30_000 })).status).toBe(401);
+    expect((await at('/sync', { timeoutMs: 30_000 }, `Bearer ${token.slice(0, -1)}x`)).status).toBe(401);
+    expect((await s.remote()).has('deployed.txt')).toBe(false); // refused, so nothing was sent
+    const synced = await at('/sync', { timeoutMs: 30_000 }, `Bearer ${token}`);
+    expect(synced.status).toBe(200);
+    expect(await synced.json()).toMatchObject({ ok: true, waited: true });
+    expect(await target.read(`${s.remoteDir}/deployed.txt`)).toBe('by CI');
+    const paused = await at('/pause', { forMs: 60_000 }, `Bearer ${token}`);
+    expect(((await paused.json()) as { targets: { paused: unknown }[] }).targets[0]?.paused).toBeDefined();
+    expect((await at('/resume', {}, `Bearer ${token}`)).status).toBe(200);
+    expect(JSON.parse((await s.health('/status')).body).targets[0].paused).toBeUndefined();
+    await stopCleanly(daemon);
+    const logged = JSON.stringify([...daemon.logs]);
+    expect(logged).toMatch(/POST \/sync, \/pause and \/resume with the control token/);
+    expect(logged).not.toContain(token);
   });
 });

@@ -344,3 +344,50 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('the control token', () => {
+  const token = '0123456789abcdef0123';
+  it('is off unless set, and checked without ever being quoted', () => {
+    const off = parseConfig(base);
+    expect(off.ok && off.config.controlToken).toBeUndefined();
+    const on = parseConfig({ ...base, SYNC_CONTROL_TOKEN: token });
+    expect(on.ok && on.config.controlToken).toBe(token);
+    const short = problems({ ...base, SYNC_CONTROL_TOKEN: 'secret' });
+    expect(short).toEqual([
+      expect.stringMatching(/^SYNC_CONTROL_TOKEN: the token has 6 characters, .*at least 16/),
+    ]);
+    expect(short.join('')).not.toContain('secret');
+    expect(problems({ ...base, SYNC_CONTROL_TOKEN: token, SYNC_CONTROL_TOKEN_FILE: '/run/t' })).toEqual([
+      expect.stringMatching(/both set/),
+    ]);
+    expect(problems({ ...base, SYNC_CONTROL_TOKEN: token, SYNC_HEALTH_PORT: '0' })).toEqual([
+      expect.stringMatching(/SYNC_HEALTH_PORT=0 turns that port off/),
+    ]);
+  });
+
+  it('is read from SYNC_CONTROL_TOKEN_FILE without its newline; a missing or short file is named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-token-'));
+    await writeFile(
+      join(dir, 'key'),
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
+    await writeFile(join(dir, 'token'), `${token}\n`);
+    await writeFile(join(dir, 'short'), 'abc\n');
+    const env = {
+      ...base,
+      SYNC_SOURCE_DIR: dir,
+      SYNC_SSH_KEY: join(dir, 'key'),
+      SYNC_HOST_KEY_POLICY: 'accept-new',
+      SYNC_KNOWN_HOSTS: join(dir, 'kh'),
+    };
+    const read = await loadConfig({ ...env, SYNC_CONTROL_TOKEN_FILE: join(dir, 'token') });
+    expect(read.ok && read.config.controlToken).toBe(token);
+    for (const [file, message] of [
+      ['none', /SYNC_CONTROL_TOKEN_FILE: cannot read .*none \(ENOENT\); mount the Secret there/],
+      ['short', /SYNC_CONTROL_TOKEN_FILE \(.*short\): the token has 3 characters/],
+    ] as const) {
+      const result = await loadConfig({ ...env, SYNC_CONTROL_TOKEN_FILE: join(dir, file) });
+      expect(result.ok ? [] : result.problems).toEqual([expect.stringMatching(message)]);
+    }
+  });
+});
