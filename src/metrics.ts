@@ -90,6 +90,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #hooks = new Counter({
+    name: 'filesync_hooks_total',
+    help: 'Hook calls after a sync (SYNC_HOOK_COMMAND, SYNC_HOOK_URL) by hook (command, url) and result: ok, failed or timeout. Failed calls are retried.',
+    labelNames: ['target', 'hook', 'result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     // The event-loop-lag sampler wakes the process every `precision` ms; prom-client's 10 ms
     // default cost 0.07 s of CPU per idle 30 s on the 100,000-file tree (npm run bench).
@@ -101,9 +108,15 @@ export class Metrics {
   }
 
   /** The sink of one target's scheduler events; its series carry `target="host:port/dir"`. */
-  forTarget(target: string): { observe(event: SchedulerEvent): void } {
+  forTarget(target: string): {
+    observe(event: SchedulerEvent): void;
+    hook(hook: 'command' | 'url', result: 'ok' | 'failed' | 'timeout'): void;
+  } {
     this.#paused.set({ target }, 0);
-    return { observe: (event) => this.#observe(target, event) };
+    return {
+      observe: (event) => this.#observe(target, event),
+      hook: (hook, result) => this.#hooks.inc({ target, hook, result }),
+    };
   }
 
   #observe(target: string, event: SchedulerEvent): void {

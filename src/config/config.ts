@@ -72,6 +72,14 @@ export interface Config {
   readonly readiness: ReadinessMode;
   /** Where alerts are POSTed; undefined: none are sent. */
   readonly webhookUrl: string | undefined;
+  /** What runs after each run that changed something on a target; see hooks/. */
+  readonly hooks: {
+    /** argv, no shell; undefined: none. */
+    readonly command: readonly string[] | undefined;
+    /** POSTed after the command; undefined: none. */
+    readonly url: string | undefined;
+    readonly timeoutMs: number;
+  };
   /** The trash on the target; undefined: deleted and overwritten files are gone. */
   readonly backup:
     | {

@@ -131,6 +131,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   if (!failed('SYNC_BACKUP_RETENTION') && raw.SYNC_BACKUP_RETENTION < 86_400_000) {
     problems.push('SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.');
   }
+  if (!failed('SYNC_HOOK_TIMEOUT') && raw.SYNC_HOOK_TIMEOUT < 1000) {
+    problems.push('SYNC_HOOK_TIMEOUT must be at least 1s.');
+  }
   if (trash === PARTIAL_DIR) {
     problems.push(`SYNC_BACKUP_DIR: ${PARTIAL_DIR} is filesync's partial-dir; choose another name.`);
   }
@@ -183,6 +186,12 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     controlTokenFile: token.file,
     readiness: raw.SYNC_READINESS,
     webhookUrl,
+    hooks: {
+      command:
+        failed('SYNC_HOOK_COMMAND') || raw.SYNC_HOOK_COMMAND.length === 0 ? undefined : raw.SYNC_HOOK_COMMAND,
+      url: failed('SYNC_HOOK_URL') ? undefined : raw.SYNC_HOOK_URL || undefined,
+      timeoutMs: raw.SYNC_HOOK_TIMEOUT,
+    },
     backup: trash === undefined ? undefined : { dir: trash, retentionMs: raw.SYNC_BACKUP_RETENTION },
     log: { level: raw.LOG_LEVEL, format: raw.LOG_FORMAT },
   };

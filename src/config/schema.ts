@@ -2,6 +2,7 @@ import { bool, str } from 'envalid';
 import { formatDuration } from './duration.ts';
 import {
   absolutePath,
+  argv,
   bandwidth,
   count,
   duration,
@@ -135,6 +136,20 @@ export const schema = {
     desc: 'POST a JSON alert here when syncing starts failing and when it recovers (one per change, not per retry). Its `text` field suits Slack-style incoming webhooks.',
     example: 'https://hooks.example.com/services/T0/B0/XXXX',
   }),
+  SYNC_HOOK_COMMAND: argv({
+    default: Object.freeze([]),
+    desc: 'A command run after each run that changed something on a target (and once after the initial pass), as a JSON array, without a shell, in SYNC_SOURCE_DIR. It gets FILESYNC_TARGET, FILESYNC_KIND (initial, batch or full), FILESYNC_FILES, FILESYNC_DELETED, FILESYNC_BYTES and FILESYNC_CHANGES_FILE (the changed paths, NUL-separated). One runs at a time per target; runs that end meanwhile are coalesced into one follow-up, so it must be idempotent. Never delays syncing.',
+    example: '["ssh", "web", "sudo systemctl reload nginx"]',
+  }),
+  SYNC_HOOK_URL: httpUrl({
+    default: undefined,
+    desc: 'POST the same fields as JSON (with a one-line `text`) after each such run, after SYNC_HOOK_COMMAND succeeded when both are set.',
+    example: 'https://ci.example.com/hooks/mirror-updated',
+  }),
+  SYNC_HOOK_TIMEOUT: duration({
+    default: 30_000,
+    desc: 'How long the hook command may run before it is stopped (SIGTERM, then SIGKILL 5 s later) and counted as failed; failed hooks are retried with backoff.',
+  }),
   SYNC_BACKUP_DIR: topLevelName({
     default: undefined,
     desc: 'Trash on the target, a directory at the top of SYNC_REMOTE_DIR: every file the mirror deletes or overwrites is moved into a subdirectory per day (`YYYY-MM-DD/HHMMSS`, UTC) instead of being lost. Never synced into, never deleted by passes. Off when empty.',
@@ -203,6 +218,9 @@ export const settingTypes = {
   SYNC_RESYNC_INTERVAL: 'duration',
   SYNC_SHUTDOWN_TIMEOUT: 'duration',
   SYNC_WEBHOOK_URL: 'URL',
+  SYNC_HOOK_COMMAND: 'JSON argv',
+  SYNC_HOOK_URL: 'URL',
+  SYNC_HOOK_TIMEOUT: 'duration',
   SYNC_BACKUP_DIR: 'name',
   SYNC_BACKUP_RETENTION: 'duration',
   SYNC_HEALTH_PORT: 'port',

@@ -91,3 +91,23 @@ export const count = makeExactValidator<number>((input) =>
 export const words = makeExactValidator<readonly string[]>((input) =>
   Object.freeze(input.split(/\s+/).filter((word) => word !== '')),
 );
+
+/** A command as a JSON array of strings, run without a shell; blank is off. */
+export const argv = makeExactValidator<readonly string[]>((input) => {
+  if (input.trim() === '') return Object.freeze([]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(input);
+  } catch {
+    return fail(
+      'a JSON array of strings such as ["nginx", "-s", "reload"] (no shell: use ["sh", "-c", "…"] for one)',
+      input,
+    );
+  }
+  return Array.isArray(parsed) &&
+    parsed.length > 0 &&
+    parsed.every((word) => typeof word === 'string' && !word.includes('\0')) &&
+    parsed[0] !== ''
+    ? Object.freeze(parsed as string[])
+    : fail('a non-empty JSON array of strings, the program first, such as ["nginx", "-s", "reload"]', input);
+});

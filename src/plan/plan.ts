@@ -24,6 +24,21 @@ export const WHOLE_LIST_MAX_ENTRIES = 250_000;
 /** Paths of each kind a full pass keeps from its itemized output, for the drift warning. */
 export const FULL_PASS_PATHS = 20;
 
+/**
+ * With a hook (SYNC_HOOK_COMMAND, SYNC_HOOK_URL), every run itemizes and keeps up to this many
+ * paths of each kind, which the hook's changes file lists (and says when there were more).
+ */
+export const HOOK_PATHS = 10_000;
+
+/** What a run keeps of its itemized output: the hook's list, or the drift warning's few. */
+function itemizeOf(config: Config): { readonly keep: number } | undefined {
+  return hooked(config) ? { keep: HOOK_PATHS } : undefined;
+}
+
+function hooked(config: Config): boolean {
+  return config.hooks.command !== undefined || config.hooks.url !== undefined;
+}
+
 /** The parts of the runtime a plan depends on. */
 export interface PlanContext {
   readonly config: Config;
@@ -46,7 +61,11 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
       `--out-format=${ITEMIZE_FORMAT}`,
       PROGRESS_ARG,
     ];
-    return { ...rsyncPlan(context, args), itemize: { keep: FULL_PASS_PATHS }, progress: true };
+    return {
+      ...rsyncPlan(context, args),
+      itemize: itemizeOf(config) ?? { keep: FULL_PASS_PATHS },
+      progress: true,
+    };
   }
   // A batch that removes paths may have renamed them: --fuzzy makes a file of the same size and
   // time (or a similar name) in the same directory the basis of a new one, and --delete-delay
@@ -64,11 +83,13 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
       ...moved,
       ...backupArgs(context),
       ...context.filter.rsyncRules(),
+      ...(hooked(config) ? [`--out-format=${ITEMIZE_FORMAT}`] : []),
       PROGRESS_ARG,
     ],
     batchList(job.paths, config.rsync.delete),
   );
-  return { ...plan, progress: true };
+  const itemize = itemizeOf(config);
+  return { ...plan, ...(itemize === undefined ? {} : { itemize }), progress: true };
 }
 
 /** One line for the whole run, rewritten as it goes (see rsync/progress.ts). */

@@ -146,3 +146,23 @@ export function itemizedOf(count: (kind: DifferenceKind) => KindCount): Itemized
 export function firstPaths(itemized: Itemized, limit: number): string[] {
   return DIFFERENCE_KINDS.flatMap((kind) => itemized.kinds[kind].paths).slice(0, limit);
 }
+
+/**
+ * `itemized` with `paths` counted under `kind` as well, those it lists already aside: what a
+ * run's own output cannot show, such as files an earlier step of the same job put in place.
+ */
+export function withPaths(
+  itemized: Itemized,
+  kind: DifferenceKind,
+  paths: readonly string[],
+  keep: number,
+): Itemized {
+  const listed = new Set(DIFFERENCE_KINDS.flatMap((each) => itemized.kinds[each].paths));
+  const added = paths.filter((path) => !listed.has(path));
+  if (added.length === 0) return itemized;
+  return itemizedOf((each) => {
+    const { count, paths: kept } = itemized.kinds[each];
+    if (each !== kind) return { count, paths: kept };
+    return { count: count + added.length, paths: [...kept, ...added].slice(0, keep) };
+  });
+}

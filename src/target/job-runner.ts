@@ -5,6 +5,7 @@ import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
 import { type PlanContext, planJob, planMovePrepass, planMoveRoots } from '../plan/plan.ts';
 import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
+import { withPaths } from '../rsync/itemize.ts';
 import { failure, type Outcome } from '../rsync/outcome.ts';
 import type { Progress } from '../rsync/progress.ts';
 import type { PlanRunner } from '../rsync/runner.ts';
@@ -37,18 +38,26 @@ export function createJobRunner(
             kind: 'batch',
             paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
           } as const);
+    let placed: readonly string[] = [];
     if (surveyed.kind === 'batch') {
       const moved = await sendMoves(surveyed.paths, context, runner, log, signal);
-      if (moved !== undefined) return moved;
+      if ('ok' in moved) return moved; // cancelled
+      placed = moved;
     }
     const plan = planJob(surveyed, context);
     if (log.isLevelEnabled('debug')) {
       const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
       log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');
     }
-    const outcome = await withProgress(log, job.kind, progressEveryMs, (onProgress) =>
+    const sent = await withProgress(log, job.kind, progressEveryMs, (onProgress) =>
       runner.run(plan, signal, onProgress),
     );
+    // Moved files were put in place before the batch, which then finds nothing to do for them:
+    // they are still what this job created there (the hook's changes file lists them).
+    const outcome =
+      sent.ok && sent.itemized !== undefined && placed.length > 0 && plan.itemize !== undefined
+        ? { ...sent, itemized: withPaths(sent.itemized, 'missing', placed, plan.itemize.keep) }
+        : sent;
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
     if (!outcome.ok && outcome.reason === 'max-delete') {
       halted = failure(
@@ -62,8 +71,8 @@ export function createJobRunner(
 
 /**
  * A batch's move pre-passes (see plan/moves.ts), before the batch itself. What they fail to place,
- * the batch sends as usual, so a failure here is only logged; it returns an outcome only when
- * the job was cancelled.
+ * the batch sends as usual, so a failure here is only logged. Returns the paths placed (all or
+ * none), or an outcome only when the job was cancelled.
  */
 async function sendMoves(
   paths: readonly SurveyedPath[],
@@ -71,9 +80,9 @@ async function sendMoves(
   runner: PlanRunner,
   log: Logger,
   signal: AbortSignal,
-): Promise<Outcome | undefined> {
+): Promise<Outcome | readonly string[]> {
   const moves = movePrepasses(paths, (file) => context.filter.accepts(file, false));
-  if (moves.length === 0) return undefined;
+  if (moves.length === 0) return [];
   const roots = moves.map(({ root }) => root).filter((root) => root !== '');
   const plans = [
     ...(roots.length > 0 ? [planMoveRoots(roots, context)] : []),
@@ -90,10 +99,10 @@ async function sendMoves(
         { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
         'placing moved files from their old copies failed; the batch sends them whole',
       );
-    return undefined;
+    return [];
   }
   log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
-  return undefined;
+  return moves.flatMap(({ root, list }) => list.map((file) => (root === '' ? file : `${root}/${file}`)));
 }
 
 /** How often a long run says how far it has got. */

@@ -7,8 +7,11 @@ import { describeTarget, targetName } from '../config/targets.ts';
 import type { TargetSync } from '../control/protocol.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Filter } from '../filter.ts';
+import { hookBatchOf } from '../hooks/batch.ts';
+import { type HookName, type HookResult, Hooks } from '../hooks/hooks.ts';
 import type { Logger } from '../log.ts';
 import type { FullReason } from '../plan/job.ts';
+import { HOOK_PATHS } from '../plan/plan.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import { processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';
@@ -30,9 +33,10 @@ export interface Connection {
   readonly master: SshMaster;
 }
 
-/** Where a target's scheduler events go besides its own history: metrics. */
+/** Where a target's scheduler events and hook results go besides its own history: metrics. */
 export interface EventSink {
   observe(event: SchedulerEvent): void;
+  hook(hook: HookName, result: HookResult): void;
 }
 
 export interface TargetOptions {
@@ -55,6 +59,7 @@ export class Target {
   readonly #scheduler: Scheduler;
   readonly #tracker: StatusTracker;
   readonly #pruner: TrashPruner;
+  readonly #hooks: Hooks | undefined;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
@@ -72,6 +77,21 @@ export class Target {
           { err: loggableFailure('ssh-master', stderr.trim() || 'ssh exited') },
           'shared SSH connection closed; transfers connect on their own until it is back',
         );
+    const { command, url, timeoutMs } = config.hooks;
+    this.#hooks =
+      command === undefined && url === undefined
+        ? undefined
+        : new Hooks({
+            command,
+            url,
+            timeoutMs,
+            cwd: config.sourceDir,
+            target: describeTarget(config.remote),
+            changesDir: runtime.dir,
+            log: log.child({ component: 'hook' }),
+            onResult: (hook, result) => metrics.hook(hook, result),
+            cap: HOOK_PATHS,
+          });
     const runJob = createJobRunner(context, processRunner, syncLog, treeSize);
     this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
       beforeRun: () => master.beforeTransfer(),
@@ -93,6 +113,11 @@ export class Target {
             webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
           logSchedulerEvent(syncLog, event);
           this.#follow(event, wasStarted, treeSize);
+          if (event.type === 'finished' && event.outcome.ok && this.#hooks !== undefined) {
+            const kind = event.job.kind === 'full' && !wasStarted ? 'initial' : event.job.kind;
+            const batch = hookBatchOf(kind, event.outcome, HOOK_PATHS);
+            if (batch !== undefined) this.#hooks.offer(batch);
+          }
         },
       },
     );
@@ -213,7 +238,10 @@ export class Target {
 
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
   async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
+    // The last changes' hook, in what is left of the time (its command is stopped past that).
+    await this.#hooks?.settle(Math.max(0, deadline - Date.now()));
     await this.#pruner.stop();
     await this.#master.stop();
     return flushed;
@@ -222,6 +250,7 @@ export class Target {
   /** Stops at once, sending nothing more. */
   async stop(): Promise<void> {
     await this.#scheduler.stop();
+    await this.#hooks?.settle(0);
     await this.#pruner.stop();
   }
 }

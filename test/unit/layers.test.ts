@@ -8,7 +8,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['cli.ts', 'main.ts'],
   ['commands'],
   ['target'],
-  ['alerts', 'http', 'verify', 'metrics.ts', 'control'],
+  ['alerts', 'hooks', 'http', 'verify', 'metrics.ts', 'control'],
   ['status'],
   ['schedule'],
   ['plan'],

@@ -391,3 +391,31 @@ describe('the control token', () => {
     }
   });
 });
+
+describe('the hook settings', () => {
+  it('take the command as a JSON argv and refuse anything a shell would have to read', () => {
+    const on = parseConfig({
+      ...base,
+      SYNC_HOOK_COMMAND: '["nginx", "-s", "reload"]',
+      SYNC_HOOK_TIMEOUT: '5s',
+    });
+    expect(on.ok && on.config.hooks).toEqual({
+      command: ['nginx', '-s', 'reload'],
+      url: undefined,
+      timeoutMs: 5000,
+    });
+    const off = parseConfig({ ...base, SYNC_HOOK_COMMAND: '' });
+    expect(off.ok && off.config.hooks.command).toBeUndefined();
+    for (const bad of ['nginx -s reload', '[]', '["", "x"]', '"nginx"', '[1]']) {
+      expect(problems({ ...base, SYNC_HOOK_COMMAND: bad }), bad).toEqual([
+        expect.stringMatching(/^SYNC_HOOK_COMMAND: expected a (non-empty )?JSON array of strings/),
+      ]);
+    }
+    expect(problems({ ...base, SYNC_HOOK_TIMEOUT: '10ms' })).toEqual([
+      'SYNC_HOOK_TIMEOUT must be at least 1s.',
+    ]);
+    expect(problems({ ...base, SYNC_HOOK_URL: 'ftp://x' })).toEqual([
+      expect.stringMatching(/^SYNC_HOOK_URL: expected an http/),
+    ]);
+  });
+});

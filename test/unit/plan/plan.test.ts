@@ -5,7 +5,13 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { planProbe, planTypeCheck, planVerify } from '../../../src/plan/dry-runs.ts';
-import { batchList, planJob, WHOLE_LIST_MAX_ENTRIES } from '../../../src/plan/plan.ts';
+import {
+  batchList,
+  FULL_PASS_PATHS,
+  HOOK_PATHS,
+  planJob,
+  WHOLE_LIST_MAX_ENTRIES,
+} from '../../../src/plan/plan.ts';
 import { processRunner } from '../../../src/rsync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell } from '../../../src/rsync/ssh.ts';
 import { testConfig, testSsh } from '../fixtures.ts';
@@ -71,6 +77,21 @@ describe('planJob', () => {
     expect(plan.args).not.toContain('--recursive');
     expect(plan.stdin).toBe(`${[...hostile].sort().join('\0')}\0`);
     for (const path of hostile) expect(plan.args).not.toContain(path);
+  });
+
+  it('itemizes every run, keeping the paths a hook lists, only when a hook is set', () => {
+    const batch = { kind: 'batch', paths: [{ path: 'a', kind: 'file' }] } as const;
+    const full = { kind: 'full', reason: 'start' } as const;
+    const itemizes = (plan: { args: readonly string[] }) =>
+      plan.args.some((arg) => arg.startsWith('--out-format='));
+    expect(itemizes(planJob(batch, context()))).toBe(false);
+    expect(planJob(batch, context()).itemize).toBeUndefined();
+    expect(planJob(full, context()).itemize).toEqual({ keep: FULL_PASS_PATHS });
+    for (const hook of [{ SYNC_HOOK_COMMAND: '["true"]' }, { SYNC_HOOK_URL: 'http://ci.example/x' }]) {
+      expect(itemizes(planJob(batch, context(hook))), JSON.stringify(hook)).toBe(true);
+      expect(planJob(batch, context(hook)).itemize).toEqual({ keep: HOOK_PATHS });
+      expect(planJob(full, context(hook)).itemize).toEqual({ keep: HOOK_PATHS });
+    }
   });
 
   it('builds the -e value from validated parts and pins the host key', () => {
