@@ -30,16 +30,18 @@ type Success = Extract<Outcome, { ok: true }>;
  */
 export function hookBatchOf(kind: HookKind, outcome: Success, cap: number): HookBatch | undefined {
   const { itemized, stats } = outcome;
-  const deleted = itemized?.kinds.extra.count ?? stats.filesDeleted;
-  const files = itemized === undefined ? stats.filesTransferred : itemized.total - deleted;
-  if (files + deleted === 0 && kind !== 'initial') return undefined;
   const listed = itemized === undefined ? [] : DIFFERENCE_KINDS.flatMap((each) => itemized.kinds[each].paths);
-  // The top directory itself ("."), created by the first run, is no path to name.
+  // The top directory itself ("."), created by the first run, is no change to report.
   const union = [...new Set(listed)].filter((path) => path !== '.');
+  const top = listed.includes('.') ? 1 : 0;
+  const deleted = itemized?.kinds.extra.count ?? stats.filesDeleted;
+  const files = itemized === undefined ? stats.filesTransferred : itemized.total - deleted - top;
+  if (files + deleted === 0 && kind !== 'initial') return undefined;
   const complete =
     itemized === undefined
       ? files + deleted === 0
       : DIFFERENCE_KINDS.every((each) => itemized.kinds[each].count === itemized.kinds[each].paths.length);
+  // (The top directory is listed first of its kind whenever it is there, so it is never cut off.)
   return {
     kind,
     files,

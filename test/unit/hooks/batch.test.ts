@@ -36,7 +36,7 @@ describe('hookBatchOf', () => {
     );
     expect(made).toEqual({
       kind: 'batch',
-      files: 3,
+      files: 2,
       deleted: 1,
       bytes: 42,
       paths: ['a.txt', 'old.txt', 'b/c.txt'],

@@ -186,3 +186,29 @@ describe('progress', () => {
     expect(progressLines()).toHaveLength(2);
   });
 });
+
+describe('a batch with a hook', () => {
+  it('lists the files its move pre-pass placed, which the batch then finds in place', async () => {
+    const source = await mkdtemp(join(tmpdir(), 'filesync-moved-'));
+    await mkdir(join(source, 'b'));
+    await writeFile(join(source, 'b', 'x.txt'), 'moved');
+    const config = testConfig({ SYNC_SOURCE_DIR: source, SYNC_HOOK_COMMAND: '["true"]' });
+    const plans: Plan[] = [];
+    const runner: PlanRunner = {
+      async run(plan): Promise<Outcome> {
+        plans.push(plan);
+        const tally = new ItemizedTally(plan.itemize?.keep ?? 0);
+        // The batch itself: the old name goes; the new one is there already.
+        if (plan.args.includes('--delete-delay')) tally.addLine('*deleting   a/x.txt');
+        const stats = { files: 2, filesTransferred: 0, filesDeleted: 1, bytesTransferred: 0 };
+        return { ok: true, stats, vanished: false, itemized: tally.result() };
+      },
+    };
+    const log = createLogger({ level: 'silent', format: 'json' });
+    const run = createJobRunner({ config, filter: new Filter(config.filter), ssh: testSsh }, runner, log);
+    const outcome = await run({ kind: 'batch', paths: ['a/x.txt', 'b/x.txt'] }, new AbortController().signal);
+    expect(plans.some((plan) => plan.args.some((arg) => arg.startsWith('--link-dest=')))).toBe(true);
+    expect(outcome.ok && outcome.itemized?.kinds.missing).toEqual({ count: 1, paths: ['b/x.txt'] });
+    expect(outcome.ok && outcome.itemized?.kinds.extra.paths).toEqual(['a/x.txt']);
+  });
+});
