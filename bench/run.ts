@@ -9,6 +9,9 @@
 //               1,000 files renamed; lsyncd's rsync and rsyncssh modes the same, if installed
 //   targets   — SYNC_TARGETS with two healthy targets and one frozen: latency to both,
 //               RSS and inotify watches next to one target
+//   control   — `filesync sync` after one write on a 10,000-file tree (call → return), 50,000
+//               changes while paused (RSS; resume → converged next to one rsync -a), and a
+//               change made while a 10 s hook runs (write → on the target); see control.ts
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -26,12 +29,13 @@ import {
   TARGET_USER,
 } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
+import { measureControl } from './control.ts';
 import { largeTree } from './large-tree.ts';
 import { measureRenames } from './renames.ts';
 import { countFiles, daemonFor, percentile, rsyncOnce, sshArgs, started, writeTree } from './support.ts';
 import { measureTargets } from './targets.ts';
 
-const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'large'];
+const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'control', 'large'];
 const asked = process.argv.slice(2);
 const selected = new Set(asked.length === 0 ? DEFAULT : asked.includes('all') ? [...DEFAULT, 'huge'] : asked);
 
@@ -140,6 +144,10 @@ if (selected.has('renames')) {
 
 if (selected.has('targets')) {
   report('targets', await measureTargets(target, mirror));
+}
+
+if (selected.has('control')) {
+  report('control', await measureControl(target, mirror));
 }
 
 if (selected.has('large')) {

@@ -1,10 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { Command, Flags, Output } from './commands/command.ts';
 import { COMMANDS, DEFAULT_COMMAND, usage } from './commands/table.ts';
-import { loadConfig, parseHealthPort } from './config/load.ts';
-import { unknownSettings } from './config/unknown.ts';
 import { ExitCode, FilesyncError, messageOf } from './errors.ts';
-import { createLogger, type Logger } from './log.ts';
+import type { Logger } from './log.ts';
 import { packageVersion } from './version.ts';
 
 // Wires things together: the command line against the table of commands (commands/table.ts),
@@ -81,7 +79,10 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
   switch (command.needs) {
     case 'nothing':
       return command.run(flags, output);
+    // The configuration (envalid) and the logger (pino) load only for the commands that use
+    // them: `filesync sync` in a CI step starts in what Node itself takes (npm run bench: control).
     case 'health-port': {
+      const { parseHealthPort } = await import('./config/load.ts');
       const port = parseHealthPort(process.env);
       if (!port.ok) {
         output.err(`filesync: invalid configuration:\n${port.problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -90,6 +91,11 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
       return command.run(port.port, flags, output);
     }
     case 'config': {
+      const [{ loadConfig }, { unknownSettings }, { createLogger }] = await Promise.all([
+        import('./config/load.ts'),
+        import('./config/unknown.ts'),
+        import('./log.ts'),
+      ]);
       const result = await loadConfig(process.env);
       const unknown = unknownSettings(process.env);
       const problems = result.ok

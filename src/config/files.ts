@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { type SettingName, schema } from './schema.ts';
 import { tokenProblem } from './token.ts';
 
@@ -107,4 +107,25 @@ export async function readControlToken(path: string): Promise<{ token?: string; 
   const token = text.replace(/\r?\n$/, '');
   const problem = tokenProblem(`SYNC_CONTROL_TOKEN_FILE (${path})`, token);
   return problem === undefined ? { token } : { problem };
+}
+
+/**
+ * Whether SYNC_HOOK_COMMAND's program can be run: a path (relative to the source directory,
+ * where it runs) that is executable, or a name found on PATH. A hook that cannot start would
+ * fail, and be retried, after every sync.
+ */
+export async function hookProgramProblem(
+  program: string,
+  sourceDir: string,
+  path: string | undefined,
+): Promise<string | undefined> {
+  if (program.includes('/')) {
+    const file = isAbsolute(program) ? program : join(sourceDir, program);
+    if (await readable(file, constants.X_OK)) return undefined;
+    return `SYNC_HOOK_COMMAND: ${program} is not an executable file${file === program ? '' : ` (${file})`}; mount the script there with its execute bit set (chmod +x), or name a program on PATH.`;
+  }
+  for (const dir of (path ?? '').split(delimiter).filter((entry) => entry !== '')) {
+    if (await readable(join(dir, program), constants.X_OK)) return undefined;
+  }
+  return `SYNC_HOOK_COMMAND: ${program} is not on PATH (${path ?? 'unset'}); it runs without a shell, so give its full path, or ["sh", "-c", "…"] for a shell command.`;
 }

@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import { cleanEnv, EnvMissingError } from 'envalid';
 import { PARTIAL_DIR, validatePatterns } from '../filter.ts';
 import type { Config, Remote } from './config.ts';
-import { checkFiles, fileSettingsOf, readControlToken } from './files.ts';
+import { checkFiles, fileSettingsOf, hookProgramProblem, readControlToken } from './files.ts';
 import { extraArgsProblems } from './rsync-args.ts';
 import { type SettingName, schema, settingTypes } from './schema.ts';
 import { parseTargets } from './targets.ts';
@@ -22,6 +22,12 @@ export async function loadConfig(env: NodeJS.ProcessEnv): Promise<ConfigResult> 
   const tokenFile = parsed.ok ? parsed.config.controlTokenFile : undefined;
   const token = tokenFile === undefined ? undefined : await readControlToken(tokenFile);
   if (token?.problem !== undefined) fileProblems.push(token.problem);
+  const program = parsed.ok ? parsed.config.hooks.command?.[0] : undefined;
+  const hookProblem =
+    program === undefined || !parsed.ok
+      ? undefined
+      : await hookProgramProblem(program, parsed.config.sourceDir, env.PATH);
+  if (hookProblem !== undefined) fileProblems.push(hookProblem);
   if (fileProblems.length > 0) return { ok: false, problems: fileProblems };
   const sourceDir = await realpath(parsed.config.sourceDir);
   const controlToken = token?.token ?? parsed.config.controlToken;

@@ -42,7 +42,10 @@ export interface Watcher {
   readonly backend: BackendName;
   /** Entries in the watched tree as the native watcher last listed them; undefined otherwise. */
   readonly entries: number | undefined;
-  /** Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight. */
+  /**
+   * Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight: at
+   * once (after one turn of the event loop) when the last one is that old already.
+   */
   settle(quietMs: number, maxMs: number): Promise<void>;
   close(): Promise<void>;
   readonly closed: boolean;
@@ -158,10 +161,12 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
       return closed;
     },
     async settle(quietMs, maxMs) {
-      const begin = Date.now();
-      const deadline = begin + maxMs;
-      const quietFor = (now: number) => now - Math.max(lastEventAt, begin);
-      for (let now = begin; now < deadline && quietFor(now) < quietMs; now = Date.now()) {
+      const deadline = Date.now() + maxMs;
+      // One turn of the event loop first: events the kernel already holds (of writes made
+      // before the call) are read in it, even where they became ready with the call itself.
+      await new Promise((resolve) => setImmediate(resolve));
+      const quietFor = (now: number) => now - lastEventAt;
+      for (let now = Date.now(); now < deadline && quietFor(now) < quietMs; now = Date.now()) {
         await delay(Math.min(quietMs - quietFor(now), deadline - now));
       }
     },

@@ -419,3 +419,38 @@ describe('the hook settings', () => {
     ]);
   });
 });
+
+describe('the hook program', () => {
+  it('must be an executable path, or a name on PATH, when loading', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-hookprog-'));
+    await writeFile(
+      join(dir, 'key'),
+      '-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n',
+    );
+    await writeFile(join(dir, 'reload.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    await writeFile(join(dir, 'plain.sh'), '#!/bin/sh\n', { mode: 0o644 });
+    const env = {
+      ...base,
+      SYNC_SOURCE_DIR: dir,
+      SYNC_SSH_KEY: join(dir, 'key'),
+      SYNC_HOST_KEY_POLICY: 'accept-new',
+      SYNC_KNOWN_HOSTS: join(dir, 'kh'),
+      PATH: '/usr/bin:/bin',
+    };
+    const load = async (command: string[]) => {
+      const result = await loadConfig({ ...env, SYNC_HOOK_COMMAND: JSON.stringify(command) });
+      return result.ok ? [] : result.problems;
+    };
+    expect(await load([join(dir, 'reload.sh')])).toEqual([]);
+    expect(await load(['./reload.sh'])).toEqual([]); // it runs in the source directory
+    expect(await load(['sh', '-c', 'true'])).toEqual([]);
+    expect(await load([join(dir, 'plain.sh')])).toEqual([
+      expect.stringMatching(/is not an executable file; .*chmod \+x/),
+    ]);
+    expect(await load(['no-such-program'])).toEqual([
+      expect.stringMatching(
+        /^SYNC_HOOK_COMMAND: no-such-program is not on PATH \(\/usr\/bin:\/bin\); it runs without a shell/,
+      ),
+    ]);
+  });
+});
