@@ -12,6 +12,7 @@
 //   control   — `filesync sync` after one write on a 10,000-file tree (call → return), 50,000
 //               changes while paused (RSS; resume → converged next to one rsync -a), and a
 //               change made while a 10 s hook runs (write → on the target); see control.ts
+//               (`npm run bench -- control:paused` runs one of the three)
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -146,8 +147,9 @@ if (selected.has('targets')) {
   report('targets', await measureTargets(target, mirror));
 }
 
-if (selected.has('control')) {
-  report('control', await measureControl(target, mirror));
+if ([...selected].some((name) => name === 'control' || name.startsWith('control:'))) {
+  const parts = ['sync', 'paused', 'hook'].filter((part) => selected.has(`control:${part}`));
+  report('control', await measureControl(target, mirror, parts.length > 0 ? parts : undefined));
 }
 
 if (selected.has('large')) {

@@ -24,7 +24,7 @@ export function controlOf(targets: readonly Target[], watcher: Watcher): Control
       // Polling sees no change until its next pass, and chokidar reports after its own
       // stat()s: there, what was written before the call is found by a full pass.
       if (watcher.backend !== 'native') everyTarget((target) => target.requestFull('rescan'));
-      else if (wait) await watcher.settle(50, Math.min(500, timeoutMs));
+      else if (wait) await watcher.settle(50, Math.min(500, timeoutMs), 'event');
       const left = Math.max(0, deadline - Date.now());
       const reports = await Promise.all(targets.map((target) => target.syncNow(left, wait, timeoutMs)));
       return { ok: reports.every((report) => report.ok), waited: wait, targets: reports };

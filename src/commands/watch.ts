@@ -155,7 +155,10 @@ export async function watchCommand(
   await watcher.close();
   // Every target flushes at once, so one that is down does not eat the others' time.
   const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
-  await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server?.closeIdleConnections();
+  const closing = new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+  server?.closeAllConnections(); // a client holding a request open does not hold the exit
+  await closing;
   control?.closeAllConnections(); // a sync still asked of it has had its answer (stopping)
   await new Promise((resolve) => (control ? control.close(resolve) : resolve(undefined)));
   if (webhook !== undefined && !(await webhook.settle(WEBHOOK_SETTLE_MS)))

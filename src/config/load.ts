@@ -137,8 +137,10 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   if (!failed('SYNC_BACKUP_RETENTION') && raw.SYNC_BACKUP_RETENTION < 86_400_000) {
     problems.push('SYNC_BACKUP_RETENTION must be at least 1d: the trash is kept in whole days.');
   }
-  if (!failed('SYNC_HOOK_TIMEOUT') && raw.SYNC_HOOK_TIMEOUT < 1000) {
-    problems.push('SYNC_HOOK_TIMEOUT must be at least 1s.');
+  if (!failed('SYNC_HOOK_TIMEOUT') && (raw.SYNC_HOOK_TIMEOUT < 1000 || raw.SYNC_HOOK_TIMEOUT > 86_400_000)) {
+    problems.push(
+      'SYNC_HOOK_TIMEOUT must be between 1s and 1d: a hook that may run longer holds every hook after it.',
+    );
   }
   if (trash === PARTIAL_DIR) {
     problems.push(`SYNC_BACKUP_DIR: ${PARTIAL_DIR} is filesync's partial-dir; choose another name.`);

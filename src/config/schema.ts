@@ -148,7 +148,7 @@ export const schema = {
   }),
   SYNC_HOOK_TIMEOUT: duration({
     default: 30_000,
-    desc: 'How long the hook command may run before it is stopped (SIGTERM, then SIGKILL 5 s later) and counted as failed; failed hooks are retried with backoff.',
+    desc: 'How long the hook command may run (1s to 1d) before it is stopped with its process group (SIGTERM, then SIGKILL 5 s later) and counted as `timeout`; failed and timed-out hooks are retried with backoff.',
   }),
   SYNC_BACKUP_DIR: topLevelName({
     default: undefined,

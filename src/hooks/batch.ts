@@ -13,6 +13,7 @@ export interface HookBatch {
   /** Entries created or changed on the target (files, directories, links). */
   readonly files: number;
   readonly deleted: number;
+  /** The size of the files rsync transferred (its delta transfer may send less). */
   readonly bytes: number;
   /** The changed paths, relative to the source, at most `cap` of them. */
   readonly paths: readonly string[];
@@ -72,5 +73,5 @@ export function coalesce(a: HookBatch, b: HookBatch, cap: number): HookBatch {
 /** The one-line summary the URL's `text` carries and the log repeats. */
 export function summaryOf(batch: HookBatch, target: string): string {
   const runs = batch.runs > 1 ? ` (${batch.runs} runs)` : '';
-  return `filesync ${batch.kind} sync to ${target}: ${batch.files} changed, ${batch.deleted} deleted, ${batch.bytes} bytes sent${runs}`;
+  return `filesync ${batch.kind} sync to ${target}: ${batch.files} changed, ${batch.deleted} deleted, ${batch.bytes} bytes of files transferred${runs}`;
 }

@@ -36,6 +36,8 @@ const KILL_GRACE_MS = 5000;
 /** Most paths the URL's body lists; FILESYNC_CHANGES_FILE has them all (up to the cap). */
 const URL_PATHS = 1000;
 const URL_TIMEOUT_MS = 10_000;
+/** How long a command's exit waits for its stderr to close (a process it left running). */
+const DETACH_GRACE_MS = 1000;
 /** Lines of the command's stderr a failure's log line quotes. */
 const STDERR_LINES = 10;
 
@@ -48,7 +50,10 @@ interface Call {
 
 export class Hooks {
   readonly #options: HookOptions;
+  /** Aborted when stopping is past: nothing more is started, a running command is stopped. */
   readonly #stopping = new AbortController();
+  /** Aborted when stopping begins: a backoff ends at once, for one last attempt. */
+  readonly #hurry = new AbortController();
   /** The call to make next, and the step to start from (a retry after the URL failed). */
   #next: Call | undefined;
   #draining: Promise<void> | undefined;
@@ -57,7 +62,7 @@ export class Hooks {
     this.#options = options;
   }
 
-  /** Queues a call for `batch` and returns at once. */
+  /** Queues a call for `batch` and returns at once; the call starts on a later turn. */
   offer(batch: HookBatch): void {
     if (this.#stopping.signal.aborted) return;
     const { cap } = this.#options;
@@ -65,36 +70,31 @@ export class Hooks {
       this.#next === undefined
         ? { batch, from: this.#first }
         : { batch: coalesce(this.#next.batch, batch, cap), from: this.#first };
-    this.#draining ??= this.#drain();
+    // Not in the scheduler's own step: building the changes file (or loading fetch) is no
+    // part of a sync.
+    this.#draining ??= new Promise((resolve) => setImmediate(resolve)).then(() => this.#drain());
   }
 
   /**
-   * Waits up to `timeoutMs` for the calls queued so far; true when they all went through.
-   * After it, nothing is retried or started, and a command still running is stopped.
+   * Stops, giving the calls queued so far up to `timeoutMs`: one waiting out a backoff is tried
+   * once more at once. Past it nothing is retried or started, and a command still running is
+   * stopped (SIGTERM, SIGKILL after 5 s). True when every call went through.
    */
   async settle(timeoutMs: number): Promise<boolean> {
-    const draining = this.#draining;
-    let timer: NodeJS.Timeout | undefined;
-    const done =
-      draining === undefined
-        ? true
-        : await Promise.race([
-            draining.then(() => true),
-            new Promise<false>((resolve) => {
-              timer = setTimeout(() => resolve(false), timeoutMs);
-            }),
-          ]);
-    clearTimeout(timer);
+    this.#hurry.abort();
+    const done = await within(this.#draining ?? Promise.resolve(), timeoutMs);
     const left = this.#next;
     this.#stopping.abort();
-    await this.#draining; // a command being stopped: SIGTERM, then SIGKILL after its grace
-    if (!done || left !== undefined) {
+    // A command being stopped; one whose stderr a process it started keeps open is let go.
+    await within(this.#draining ?? Promise.resolve(), KILL_GRACE_MS + DETACH_GRACE_MS + 1000);
+    const finished = done && left === undefined;
+    if (!finished) {
       this.#options.log.warn(
         { timeoutMs, kind: left?.batch.kind },
-        'stopped before the hook ran for the last changes; it runs after the next start',
+        'stopped before the hook ran for the last changes; the next start runs it (kind initial)',
       );
     }
-    return done && left === undefined;
+    return finished;
   }
 
   #peek(): Call | undefined {
@@ -106,43 +106,47 @@ export class Hooks {
   }
 
   async #drain(): Promise<void> {
-    let failures = 0;
-    while (this.#next !== undefined && !this.#stopping.signal.aborted) {
-      const { batch, from } = this.#next;
-      this.#next = undefined;
-      const failed = await this.#call(batch, from);
-      if (failed === undefined) {
-        failures = 0;
-        continue;
+    try {
+      let failures = 0;
+      while (this.#next !== undefined && !this.#stopping.signal.aborted) {
+        const { batch, from } = this.#next;
+        this.#next = undefined;
+        const failed = await this.#call(batch, from);
+        if (failed === undefined) {
+          failures = 0;
+          continue;
+        }
+        failures += 1;
+        // Newer runs join the retry; the command then runs again for them. (The await above
+        // may have set #next, whatever the compiler's narrowing says.)
+        const newer = this.#peek();
+        this.#next =
+          newer === undefined
+            ? { batch, from: failed }
+            : { batch: coalesce(batch, newer.batch, this.#options.cap), from: this.#first };
+        // Stopping: the one attempt settle() asked for has been made.
+        if (this.#stopping.signal.aborted || (this.#hurry.signal.aborted && failures > 1)) break;
+        const waitMs = (this.#options.backoffMs ?? backoffMs)(failures);
+        this.#options.log.info(
+          { hook: failed, retryInMs: waitMs, attempt: failures + 1 },
+          'hook will be retried',
+        );
+        await sleep(waitMs, AbortSignal.any([this.#stopping.signal, this.#hurry.signal]));
       }
-      if (this.#stopping.signal.aborted) {
-        this.#next ??= { batch, from: failed };
-        break;
-      }
-      failures += 1;
-      // Newer runs join the retry; the command then runs again for them. (The await above
-      // may have set #next, whatever the compiler's narrowing says.)
-      const newer = this.#peek();
-      this.#next =
-        newer === undefined
-          ? { batch, from: failed }
-          : { batch: coalesce(batch, newer.batch, this.#options.cap), from: this.#first };
-      const waitMs = (this.#options.backoffMs ?? backoffMs)(failures);
-      this.#options.log.info(
-        { hook: failed, retryInMs: waitMs, attempt: failures + 1 },
-        'hook will be retried',
-      );
-      await sleep(waitMs, this.#stopping.signal);
+    } finally {
+      // In the same step as the queue was found empty: an offer() from here on starts a new drain.
+      this.#draining = undefined;
     }
-    // In the same step as the queue was found empty: an offer() from here on starts a new drain.
-    this.#draining = undefined;
   }
 
   /** Runs the steps from `from` on; returns the one that failed, if any. */
   async #call(batch: HookBatch, from: HookName): Promise<HookName | undefined> {
     const { command, url, onResult } = this.#options;
     if (command !== undefined && from === 'command') {
-      const result = await this.#runCommand(command, batch);
+      const result = await this.#runCommand(command, batch).catch((error: unknown) => {
+        this.#options.log.warn({ hook: 'command', err: error }, 'hook command could not be run');
+        return 'failed' as const;
+      });
       if (result === 'cancelled') return 'command';
       onResult('command', result);
       if (result !== 'ok') return 'command';
@@ -159,13 +163,14 @@ export class Hooks {
   async #runCommand(command: readonly string[], batch: HookBatch): Promise<HookResult | 'cancelled'> {
     const { cwd, target, changesDir, timeoutMs, log } = this.#options;
     const changesFile = join(changesDir, `hook-changes-${++changesFiles}`);
-    const list = batch.paths.map((path) => Buffer.concat([bytesOf(path), Buffer.of(0)]));
-    await writeFile(changesFile, Buffer.concat(list), { mode: 0o600 });
     const stderr: string[] = [];
-    const began = Date.now();
     try {
+      const list = batch.paths.map((path) => Buffer.concat([bytesOf(path), Buffer.of(0)]));
+      await writeFile(changesFile, Buffer.concat(list), { mode: 0o600 });
       // Loaded on the first hook: execa is not on the way to the first transfer (runner.ts).
       const { execa } = await import('execa');
+      if (this.#stopping.signal.aborted) return 'cancelled';
+      const began = Date.now();
       const subprocess = execa(command[0] ?? '', command.slice(1), {
         cwd,
         // filesync's own environment, but for the control token: the hook needs none.
@@ -206,14 +211,30 @@ export class Hooks {
         group.stop();
       };
       this.#stopping.signal.addEventListener('abort', cancel, { once: true });
-      const result = await subprocess.finally(() => {
+      if (this.#stopping.signal.aborted) cancel();
+      // A process it started outside its group (setsid, ssh -f) may keep its stderr open after
+      // it exits: its exit is what counts, a moment later.
+      const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        subprocess.nodeChildProcess.once('exit', (exitCode, signal) => resolve({ exitCode, signal })),
+      );
+      const outcome = await Promise.race([
+        subprocess,
+        exited.then(async (exit) => {
+          await new Promise((resolve) => setTimeout(resolve, DETACH_GRACE_MS).unref());
+          return { detached: true, ...exit } as const;
+        }),
+      ]).finally(() => {
         clearTimeout(timer);
         this.#stopping.signal.removeEventListener('abort', cancel);
         group.done();
       });
+      if ('detached' in outcome) subprocess.stderr?.destroy();
+      const exitCode = 'detached' in outcome ? (outcome.exitCode ?? undefined) : outcome.exitCode;
+      const signal = 'detached' in outcome ? (outcome.signal ?? undefined) : outcome.signal;
+      const failed = 'detached' in outcome ? exitCode !== 0 : outcome.failed;
       const durationMs = Date.now() - began;
       if (cancelled) return 'cancelled';
-      if (!result.failed) {
+      if (!failed && !timedOut) {
         log.info(
           {
             hook: 'command',
@@ -227,27 +248,28 @@ export class Hooks {
         );
         return 'ok';
       }
+      const notStarted = !('detached' in outcome) && outcome.exitCode === undefined && !timedOut;
       log.warn(
         {
           hook: 'command',
           command: command[0],
-          exitCode: result.exitCode,
-          signal: result.signal,
+          exitCode,
+          signal,
           timedOut: timedOut || undefined,
           killed: group.killed || undefined,
           stderr: stderr.length > 0 ? stderr : undefined,
           durationMs,
           hint: timedOut
             ? `The command ran past SYNC_HOOK_TIMEOUT (${timeoutMs} ms) and was stopped: make it faster, or raise the timeout.`
-            : result.exitCode === undefined
-              ? `${command[0]} could not be started (${result.code ?? result.shortMessage}): check SYNC_HOOK_COMMAND; it runs without a shell, in ${cwd}.`
+            : notStarted && !('detached' in outcome)
+              ? `${command[0]} could not be started (${outcome.code ?? outcome.shortMessage}): check SYNC_HOOK_COMMAND; it runs without a shell, in ${cwd}.`
               : 'The command failed; its stderr is quoted here. Syncing goes on, and the hook is retried.',
         },
         timedOut ? 'hook command timed out' : 'hook command failed',
       );
       return timedOut ? 'timeout' : 'failed';
     } finally {
-      await rm(changesFile, { force: true });
+      await rm(changesFile, { force: true }).catch(() => {});
     }
   }
 
@@ -341,8 +363,21 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 function withoutToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { SYNC_CONTROL_TOKEN: _token, ...rest } = env;
+  const { SYNC_CONTROL_TOKEN: _token, SYNC_CONTROL_TOKEN_FILE: _file, ...rest } = env;
   return rest;
+}
+
+/** Whether `promise` settles within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** 1 s, 2 s, 4 s … up to 5 minutes between retries. */

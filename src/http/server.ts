@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { answerControl, type Control, isControlPath } from '../control/routes.ts';
 import type { Logger } from '../log.ts';
@@ -39,21 +39,21 @@ export async function startHttpServer(
   registry: Registry,
   control?: NetworkControl,
 ): Promise<Server> {
-  const server = createServer((request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
     const send = (status: number, body: unknown, type = 'application/json', headers = {}) => {
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...headers });
       response.end(typeof body === 'string' ? body : `${JSON.stringify(body)}\n`);
     };
     const path = request.url?.split('?')[0] ?? '';
     if (request.method === 'POST' && control !== undefined && isControlPath(path)) {
-      // Without the right token the request is refused before its body is read.
-      if (!bearerMatches(request.headers.authorization, control.token)) {
-        request.resume();
+      // Without the right token the request is refused before its body is read, and the
+      // connection closed: nothing of the body is taken.
+      if (refused(request, control.token)) {
         return send(
           401,
           { error: 'a bearer token is required: Authorization: Bearer <SYNC_CONTROL_TOKEN>' },
           'application/json',
-          { 'www-authenticate': 'Bearer realm="filesync"' },
+          { 'www-authenticate': 'Bearer realm="filesync"', connection: 'close' },
         );
       }
       return answerControl(request, response, control.control, control.log);
@@ -83,6 +83,15 @@ export async function startHttpServer(
       default:
         return send(404, { error: 'not found', endpoints: GET_PATHS });
     }
+  };
+  const server = createServer(handle);
+  // `Expect: 100-continue`: a control request without the right token gets its 401 instead of
+  // an invitation to send its body.
+  server.on('checkContinue', (request, response) => {
+    const path = request.url?.split('?')[0] ?? '';
+    const controlRequest = control !== undefined && request.method === 'POST' && isControlPath(path);
+    if (!(controlRequest && refused(request, control.token))) response.writeContinue();
+    handle(request, response);
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -93,4 +102,9 @@ export async function startHttpServer(
     });
   });
   return server;
+}
+
+/** A control request without the right bearer token. */
+function refused(request: IncomingMessage, token: string): boolean {
+  return !bearerMatches(request.headers.authorization, token);
 }

@@ -71,8 +71,8 @@ export function createJobRunner(
 
 /**
  * A batch's move pre-passes (see plan/moves.ts), before the batch itself. What they fail to place,
- * the batch sends as usual, so a failure here is only logged. Returns the paths placed (all or
- * none), or an outcome only when the job was cancelled.
+ * the batch sends as usual, so a failure here is only logged. Returns the paths placed by the
+ * pre-passes that went through, or an outcome only when the job was cancelled.
  */
 async function sendMoves(
   paths: readonly SurveyedPath[],
@@ -84,13 +84,21 @@ async function sendMoves(
   const moves = movePrepasses(paths, (file) => context.filter.accepts(file, false));
   if (moves.length === 0) return [];
   const roots = moves.map(({ root }) => root).filter((root) => root !== '');
+  // Each plan with the files it places: the move roots' directories place none.
   const plans = [
-    ...(roots.length > 0 ? [planMoveRoots(roots, context)] : []),
-    ...moves.map((move) => planMovePrepass(move, context)),
+    ...(roots.length > 0 ? [{ plan: planMoveRoots(roots, context), files: [] }] : []),
+    ...moves.map((move) => ({
+      plan: planMovePrepass(move, context),
+      files: move.list.map((file) => (move.root === '' ? file : `${move.root}/${file}`)),
+    })),
   ];
-  for (const plan of plans) {
+  const placed: string[] = [];
+  for (const { plan, files } of plans) {
     const outcome = await runner.run(plan, signal);
-    if (outcome.ok) continue;
+    if (outcome.ok) {
+      placed.push(...files);
+      continue;
+    }
     if (outcome.reason === 'cancelled') return outcome;
     // The batch meets an unreachable or stalled target itself, and says so; anything else is
     // worth a word, since the batch will send these files whole.
@@ -99,10 +107,10 @@ async function sendMoves(
         { err: loggableFailure(outcome.reason, outcome.message, outcome.hint) },
         'placing moved files from their old copies failed; the batch sends them whole',
       );
-    return [];
+    return placed;
   }
   log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
-  return moves.flatMap(({ root, list }) => list.map((file) => (root === '' ? file : `${root}/${file}`)));
+  return placed;
 }
 
 /** How often a long run says how far it has got. */

@@ -43,10 +43,12 @@ export interface Watcher {
   /** Entries in the watched tree as the native watcher last listed them; undefined otherwise. */
   readonly entries: number | undefined;
   /**
-   * Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight: at
-   * once (after one turn of the event loop) when the last one is that old already.
+   * Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight.
+   * `since: 'call'` (stopping) counts the quiet from the call, so writes made just after it
+   * are still seen; `since: 'event'` (filesync sync) from the last event, and returns after one
+   * turn of the event loop when that is old enough already.
    */
-  settle(quietMs: number, maxMs: number): Promise<void>;
+  settle(quietMs: number, maxMs: number, since?: 'call' | 'event'): Promise<void>;
   close(): Promise<void>;
   readonly closed: boolean;
 }
@@ -160,12 +162,13 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
     get closed() {
       return closed;
     },
-    async settle(quietMs, maxMs) {
-      const deadline = Date.now() + maxMs;
+    async settle(quietMs, maxMs, since = 'call') {
+      const begin = Date.now();
+      const deadline = begin + maxMs;
       // One turn of the event loop first: events the kernel already holds (of writes made
       // before the call) are read in it, even where they became ready with the call itself.
       await new Promise((resolve) => setImmediate(resolve));
-      const quietFor = (now: number) => now - lastEventAt;
+      const quietFor = (now: number) => now - (since === 'call' ? Math.max(lastEventAt, begin) : lastEventAt);
       for (let now = Date.now(); now < deadline && quietFor(now) < quietMs; now = Date.now()) {
         await delay(Math.min(quietMs - quietFor(now), deadline - now));
       }

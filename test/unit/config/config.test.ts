@@ -411,9 +411,10 @@ describe('the hook settings', () => {
         expect.stringMatching(/^SYNC_HOOK_COMMAND: expected a (non-empty )?JSON array of strings/),
       ]);
     }
-    expect(problems({ ...base, SYNC_HOOK_TIMEOUT: '10ms' })).toEqual([
-      'SYNC_HOOK_TIMEOUT must be at least 1s.',
-    ]);
+    for (const timeout of ['10ms', '30d'])
+      expect(problems({ ...base, SYNC_HOOK_TIMEOUT: timeout })).toEqual([
+        expect.stringMatching(/^SYNC_HOOK_TIMEOUT must be between 1s and 1d/),
+      ]);
     expect(problems({ ...base, SYNC_HOOK_URL: 'ftp://x' })).toEqual([
       expect.stringMatching(/^SYNC_HOOK_URL: expected an http/),
     ]);

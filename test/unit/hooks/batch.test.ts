@@ -85,7 +85,7 @@ describe('coalesce', () => {
 
   it('reads as one line', () => {
     expect(summaryOf(batch(['a', 'b'], { runs: 3 }), 'u@h:22:/m')).toBe(
-      'filesync batch sync to u@h:22:/m: 2 changed, 0 deleted, 1 bytes sent (3 runs)',
+      'filesync batch sync to u@h:22:/m: 2 changed, 0 deleted, 1 bytes of files transferred (3 runs)',
     );
   });
 });

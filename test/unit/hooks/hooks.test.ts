@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -73,8 +74,11 @@ describe('the hook command', () => {
   });
 
   it('runs one at a time: what arrives meanwhile is one follow-up with the union', async () => {
-    const { hooks, dir, calls } = await setup(`while [ ! -e go ]; do sleep 0.05; done; rm go; ${RECORDING}`);
+    const { hooks, dir, calls } = await setup(
+      `touch started; while [ ! -e go ]; do sleep 0.05; done; rm go; ${RECORDING}`,
+    );
     hooks.offer(batch(['first']));
+    await waitFor('the first call to start', () => existsSync(join(dir, 'started')));
     hooks.offer(batch(['second']));
     hooks.offer(batch(['third', 'second'], { kind: 'full' }));
     await writeFile(join(dir, 'go'), '');
@@ -98,7 +102,8 @@ describe('the hook command', () => {
       `n=$(cat tries 2>/dev/null || echo 0); echo $((n+1)) > tries; [ "$n" -ge 2 ] && ${RECORDING}`,
     );
     flaky.hooks.offer(batch(['y']));
-    await waitFor('the third try', async () => (await flaky.calls()).length === 1);
+    await waitFor('the third try', () => flaky.results.length === 3);
+    expect(await flaky.calls()).toHaveLength(1);
     expect(flaky.results).toEqual(['command failed', 'command failed', 'command ok']);
     await flaky.hooks.settle(1000);
 
@@ -107,6 +112,50 @@ describe('the hook command', () => {
     await waitFor('the failure', () => missing.results.length === 1);
     expect(missing.results).toEqual(['command failed']);
     await missing.hooks.settle(0);
+  });
+
+  it('counts a command that outlives its timeout as timed out, even if it then exits 0', async () => {
+    const { hooks, results } = await setup(`trap 'exit 0' TERM; while :; do sleep 0.05; done`, {
+      timeoutMs: 200,
+    });
+    hooks.offer(batch(['x']));
+    await waitFor('the timeout', () => results.length > 0);
+    expect(results[0]).toBe('command timeout');
+    await hooks.settle(0);
+  });
+
+  it('is not held by a process it left running with its stderr, nor by a changes file it cannot write', async () => {
+    const left = await setup(`setsid sleep 3 & ${RECORDING}`);
+    left.hooks.offer(batch(['x']));
+    await waitFor('the call', () => left.results.length > 0, { timeoutMs: 2500 });
+    expect(left.results).toEqual(['command ok']);
+    expect(await left.hooks.settle(1000)).toBe(true);
+
+    const nowhere = await setup(RECORDING, { changesDir: '/nonexistent/filesync', backoffMs: () => 60_000 });
+    nowhere.hooks.offer(batch(['y']));
+    await waitFor('the failure', () => nowhere.results.length > 0);
+    expect(nowhere.results).toEqual(['command failed']);
+    expect(await nowhere.calls()).toEqual([]);
+    expect(await nowhere.hooks.settle(0)).toBe(false);
+  });
+
+  it('when stopping: tries a call waiting out its backoff once more at once, and starts none after', async () => {
+    const retried = await setup(`[ -e tried ] && ${RECORDING}; touch tried; [ -e "$1" ]`, {
+      backoffMs: () => 60_000,
+    });
+    retried.hooks.offer(batch(['late']));
+    await waitFor('the first failure', () => retried.results.length === 1);
+    const begin = Date.now();
+    expect(await retried.hooks.settle(10_000)).toBe(true);
+    expect(Date.now() - begin).toBeLessThan(10_000);
+    expect(retried.results).toEqual(['command failed', 'command ok']);
+
+    const stopped = await setup(RECORDING);
+    stopped.hooks.offer(batch(['never']));
+    expect(await stopped.hooks.settle(0)).toBe(false);
+    stopped.hooks.offer(batch(['after']));
+    expect(await stopped.calls()).toEqual([]);
+    expect(stopped.results).toEqual([]);
   });
 
   it('calls the URL after the command succeeded, and not before', async () => {

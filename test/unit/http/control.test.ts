@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -99,6 +100,39 @@ describe('control over the health port', () => {
       expect(JSON.stringify(answer.body)).not.toContain(TOKEN);
     }
     expect(asked).toEqual([]);
+  });
+
+  it('answers `Expect: 100-continue` without the token with 401, not an invitation to send the body', async () => {
+    const { asked, control } = recording();
+    const server = await startHttpServer(0, health, new Registry(), { control, token: TOKEN, log });
+    servers.push(server);
+    const { port } = server.address() as AddressInfo;
+    const expectContinue = (authorization?: string) =>
+      new Promise<{ status: number | undefined; invited: boolean }>((resolve, reject) => {
+        let invited = false;
+        const asked = request(
+          {
+            port,
+            method: 'POST',
+            path: '/resume',
+            headers: { expect: '100-continue', ...(authorization ? { authorization } : {}) },
+          },
+          (response) => {
+            response.resume();
+            response.on('end', () => resolve({ status: response.statusCode, invited }));
+          },
+        );
+        asked.on('continue', () => {
+          invited = true;
+          asked.end('{}');
+        });
+        asked.on('error', reject);
+        asked.flushHeaders();
+      });
+    expect(await expectContinue()).toEqual({ status: 401, invited: false });
+    expect(asked).toEqual([]);
+    expect(await expectContinue(`Bearer ${TOKEN}`)).toEqual({ status: 200, invited: true });
+    expect(asked).toEqual(['resume']);
   });
 
   it('with the token: sync, pause and resume reach the daemon; bad bodies get 400', async () => {
