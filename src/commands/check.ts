@@ -211,15 +211,26 @@ async function checkRemoteDir(config: Config, ssh: SshTarget): Promise<Verdict> 
       ssh,
     };
     const write = await processRunner.run(planProbe(name, 'write', context), AbortSignal.timeout(60_000));
+    await rm(join(probeDir, name));
+    // A refused owner still leaves the probe there, the SSH user's: it goes too.
+    const remove = await processRunner.run(planProbe(name, 'remove', context), AbortSignal.timeout(60_000));
+    if (!write.ok && write.reason === 'ownership')
+      return {
+        ok: false,
+        detail: `the target refused the owner asked for: ${write.message} — ${write.hint}`,
+      };
     if (!write.ok)
       return {
         ok: false,
         detail: `cannot write into ${config.remote.dir}: ${write.message} — ${write.hint}`,
       };
-    await rm(join(probeDir, name));
-    const remove = await processRunner.run(planProbe(name, 'remove', context), AbortSignal.timeout(60_000));
     if (!remove.ok) return { ok: false, detail: `cannot delete in ${config.remote.dir}: ${remove.message}` };
-    return { ok: true, detail: `${config.remote.dir} is writable (a probe file was written and removed)` };
+    const { chown, usermap, groupmap } = config.rsync.ownership;
+    const owned = chown !== undefined || usermap.length > 0 || groupmap.length > 0;
+    return {
+      ok: true,
+      detail: `${config.remote.dir} is writable (a probe file was written${owned ? ' with the owner asked for' : ''} and removed)`,
+    };
   } finally {
     await rm(probeDir, { recursive: true, force: true });
   }

@@ -46,6 +46,17 @@ export interface Config {
     readonly partial: boolean;
     readonly bwlimit: string | undefined;
     readonly extraArgs: readonly string[];
+    /** What lands on the target: its owner and modes. */
+    readonly ownership: {
+      /** rsync --chown; undefined: the SSH user's (or, as root, the source's). */
+      readonly chown: string | undefined;
+      readonly usermap: readonly string[];
+      readonly groupmap: readonly string[];
+      /** rsync --chmod rules. */
+      readonly chmod: readonly string[];
+      /** `target`: modes are not sent (--no-perms); new entries take the target's umask. */
+      readonly perms: 'preserve' | 'target';
+    };
     readonly ioTimeoutMs: number;
   };
   readonly watch: {

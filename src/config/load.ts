@@ -145,6 +145,25 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
   if (trash === PARTIAL_DIR) {
     problems.push(`SYNC_BACKUP_DIR: ${PARTIAL_DIR} is filesync's partial-dir; choose another name.`);
   }
+  if (
+    !failed('SYNC_CHOWN') &&
+    raw.SYNC_CHOWN &&
+    (raw.SYNC_USERMAP.length > 0 || raw.SYNC_GROUPMAP.length > 0)
+  ) {
+    problems.push(
+      'SYNC_CHOWN cannot be combined with SYNC_USERMAP or SYNC_GROUPMAP (rsync turns --chown into both maps): use the maps alone, ending them with *:user and *:group.',
+    );
+  }
+  if (
+    !failed('SYNC_CHMOD') &&
+    !failed('SYNC_PERMS') &&
+    raw.SYNC_PERMS === 'target' &&
+    raw.SYNC_CHMOD.length > 0
+  ) {
+    problems.push(
+      'SYNC_CHMOD sets modes, and SYNC_PERMS=target leaves them to the target: choose one (remove SYNC_CHMOD, or set SYNC_PERMS=preserve).',
+    );
+  }
   const token = controlTokenOf(raw.SYNC_CONTROL_TOKEN, raw.SYNC_CONTROL_TOKEN_FILE, raw.SYNC_HEALTH_PORT);
   if (token.problem !== undefined) problems.push(token.problem);
   if (problems.length > 0) return { ok: false, problems };
@@ -182,6 +201,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       partial: raw.SYNC_RSYNC_PARTIAL,
       bwlimit: raw.SYNC_RSYNC_BWLIMIT,
       extraArgs: raw.SYNC_RSYNC_EXTRA_ARGS,
+      ownership: {
+        chown: raw.SYNC_CHOWN || undefined,
+        usermap: raw.SYNC_USERMAP,
+        groupmap: raw.SYNC_GROUPMAP,
+        chmod: raw.SYNC_CHMOD,
+        perms: raw.SYNC_PERMS,
+      },
       ioTimeoutMs: raw.SYNC_IO_TIMEOUT,
     },
     watch: { mode: raw.SYNC_WATCH_MODE, pollIntervalMs: raw.SYNC_POLL_INTERVAL },

@@ -4,11 +4,14 @@ import {
   absolutePath,
   argv,
   bandwidth,
+  chmodRules,
   count,
   duration,
   hostname,
   httpUrl,
+  idMap,
   list,
+  owner,
   port,
   text,
   topLevelName,
@@ -24,6 +27,7 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const logFormats = ['json', 'pretty'] as const;
 const watchModes = ['auto', 'native', 'chokidar', 'poll'] as const;
 const readinessModes = ['started', 'syncing'] as const;
+const permsModes = ['preserve', 'target'] as const;
 
 /** The envalid specification of every environment variable. */
 export const schema = {
@@ -109,6 +113,31 @@ export const schema = {
     default: Object.freeze([]),
     desc: 'Further rsync options, separated by spaces (no shell quoting).',
     example: '--chmod=D755,F644',
+  }),
+  SYNC_CHOWN: owner({
+    default: undefined,
+    desc: 'Owner and group of everything filesync writes on the target: `user:group`, `user` or `:group` (rsync --chown). Giving files to another user needs root on the target; a group, membership of it. A change the target refuses fails the run with reason `ownership`, and `filesync check` tries it.',
+    example: 'www-data:www-data',
+  }),
+  SYNC_USERMAP: idMap({
+    default: Object.freeze([]),
+    desc: 'Owners mapped from the source to the target (rsync --usermap), instead of SYNC_CHOWN: comma-separated `from:to`, `from` a name, id, `low-high` range or wildcard.',
+    example: '1000:www-data,*:nobody',
+  }),
+  SYNC_GROUPMAP: idMap({
+    default: Object.freeze([]),
+    desc: 'Groups mapped likewise (rsync --groupmap), instead of SYNC_CHOWN.',
+    example: '1000:www-data',
+  }),
+  SYNC_CHMOD: chmodRules({
+    default: Object.freeze([]),
+    desc: 'Modes applied to what is sent (rsync --chmod): `D` rules for directories, `F` for files, octal or symbolic, comma-separated.',
+    example: 'D2775,F664',
+  }),
+  SYNC_PERMS: str({
+    choices: permsModes,
+    default: 'preserve',
+    desc: "`preserve`: modes as on the source. `target`: modes are not sent; new files take the target user's umask (directories too), existing ones keep theirs (mutagen's portable mode).",
   }),
   SYNC_IO_TIMEOUT: duration({
     default: 60_000,
@@ -212,6 +241,11 @@ export const settingTypes = {
   SYNC_RSYNC_PARTIAL: 'boolean',
   SYNC_RSYNC_BWLIMIT: 'bandwidth',
   SYNC_RSYNC_EXTRA_ARGS: 'words',
+  SYNC_CHOWN: 'owner',
+  SYNC_USERMAP: 'map list',
+  SYNC_GROUPMAP: 'map list',
+  SYNC_CHMOD: 'chmod rules',
+  SYNC_PERMS: permsModes.join(' \\| '),
   SYNC_IO_TIMEOUT: 'duration',
   SYNC_WATCH_MODE: watchModes.join(' \\| '),
   SYNC_POLL_INTERVAL: 'duration',

@@ -111,3 +111,45 @@ export const argv = makeExactValidator<readonly string[]>((input) => {
     ? Object.freeze(parsed as string[])
     : fail('a non-empty JSON array of strings, the program first, such as ["nginx", "-s", "reload"]', input);
 });
+
+/** rsync's --chown: `user`, `user:group` or `:group`, by name or number. */
+export const owner = makeExactValidator<string>((input) => {
+  const value = input.trim();
+  if (value === '') return '';
+  const name = '(?:[A-Za-z_][A-Za-z0-9_.-]*\\$?|\\d+)';
+  return new RegExp(`^(?:${name}(?::${name})?|:${name})$`).test(value)
+    ? value
+    : fail('user, user:group or :group (names or numeric ids), such as www-data:www-data', input);
+});
+
+/** rsync's --usermap/--groupmap: comma-separated `from:to`, from a name, id, range or wildcard. */
+export const idMap = makeExactValidator<readonly string[]>((input) => {
+  const items = input
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  const bad = items.find(
+    (item) => !/^(?:[A-Za-z0-9_.*?[\]-]+|\d+-\d+):(?:[A-Za-z_][A-Za-z0-9_.-]*|\d+)$/.test(item),
+  );
+  return bad === undefined
+    ? Object.freeze(items)
+    : fail(
+        'comma-separated from:to pairs, such as 1000:www-data,*:nobody (a name, id, low-high range or wildcard, then a name or id)',
+        bad,
+      );
+});
+
+/** rsync's --chmod: comma-separated rules such as D2775,F664 or Dg+s,ug+w,o-w. */
+export const chmodRules = makeExactValidator<readonly string[]>((input) => {
+  const items = input
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+  const bad = items.find((item) => !/^[DF]?(?:[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*)$/.test(item));
+  return bad === undefined
+    ? Object.freeze(items)
+    : fail(
+        'rsync --chmod rules such as D2775,F664 or Dg+s,ug+w,o-w (D: directories only, F: files only)',
+        bad,
+      );
+});

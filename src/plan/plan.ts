@@ -160,9 +160,35 @@ export function commonArgs({ config, ssh }: PlanContext): string[] {
     ...(rsync.update ? ['--update'] : []),
     ...(rsync.partial ? [`--partial-dir=${PARTIAL_DIR}`] : []),
     ...(rsync.bwlimit === undefined ? [] : [`--bwlimit=${rsync.bwlimit}`]),
+    ...ownershipArgs(config),
     ...rsync.extraArgs,
     '--rsh',
     rsyncShell(ssh),
+  ];
+}
+
+/**
+ * Owner and modes on the target. With an owner asked for, the receiver is told to act as root
+ * (--super): rsync as any other user drops an owner or group it cannot give silently, and this
+ * way the target's refusal is an error (`ownership`, see rsync/outcome.ts) instead of a mirror
+ * owned by the wrong user. `target` modes are rsync's recipe for the destination's defaults.
+ */
+export function ownershipArgs(config: Config): string[] {
+  const { chown, usermap, groupmap, chmod, perms } = config.rsync.ownership;
+  const [user = '', group = ''] = chown?.split(':') ?? [];
+  const users = user !== '' || usermap.length > 0;
+  const groups = group !== '' || groupmap.length > 0;
+  // What is not asked for is left to the target (the SSH user, its group), not taken from the
+  // source: acting as root, rsync would try that too, and a user that is not would be refused.
+  return [
+    ...(chown === undefined ? [] : [`--chown=${chown}`]),
+    ...(usermap.length > 0 ? [`--usermap=${usermap.join(',')}`] : []),
+    ...(groupmap.length > 0 ? [`--groupmap=${groupmap.join(',')}`] : []),
+    ...(users || groups ? ['--super'] : []),
+    ...(groups && !users ? ['--no-owner'] : []),
+    ...(users && !groups ? ['--no-group'] : []),
+    ...(chmod.length > 0 ? [`--chmod=${chmod.join(',')}`] : []),
+    ...(perms === 'target' ? ['--no-perms', '--chmod=ugo=rwX'] : []),
   ];
 }
 

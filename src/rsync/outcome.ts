@@ -14,6 +14,7 @@ export type FailureReason =
   | 'restricted'
   | 'partial'
   | 'max-delete'
+  | 'ownership'
   | 'empty-source'
   | 'timeout'
   | 'usage'
@@ -85,6 +86,8 @@ const HINTS: Readonly<Record<FailureReason, string>> = {
     "The target's forced command, rrsync, refused the run (see the message). filesync needs rrsync without -ro, without -no-del while SYNC_DELETE is on, and with -no-lock, so that its runs may overlap (a prune beside a batch, a check beside the daemon); SYNC_REMOTE_DIR is read inside rrsync's directory, where / is that directory itself.",
   'max-delete':
     'A run reached SYNC_MAX_DELETE and deleted no more. If the deletions are meant, raise SYNC_MAX_DELETE (or unset it) and start filesync again; otherwise find out what removed so much from the source first.',
+  ownership:
+    "The target refused the owner or group asked for (SYNC_CHOWN, SYNC_USERMAP, SYNC_GROUPMAP): giving files to another user needs root there, and a group needs the SSH user's membership of it. Log in as root, add the user to the group, or ask only for what it may give (SYNC_CHOWN=:group). What was sent meanwhile belongs to the SSH user; every run tries the owner again.",
   'empty-source':
     'The source directory is empty or missing while the mirror is not, so filesync deletes nothing: check that the source volume is mounted (Docker creates an empty directory for a missing host path). To empty the mirror on purpose, set SYNC_ALLOW_EMPTY_SOURCE=true.',
   partial: 'Some files could not be transferred: see the message for which, and why.',
@@ -107,6 +110,7 @@ const STDERR_PATTERNS: readonly [RegExp, FailureReason][] = [
     /Connection refused|Connection timed out|No route to host|Could not resolve hostname|Name or service not known|Network is unreachable|Connection closed by|Connection reset|Broken pipe|kex_exchange_identification/i,
     'unreachable',
   ],
+  [/\b(?:l?chown|chgrp) .*failed: Operation not permitted/, 'ownership'],
   [/rsync: (command )?not found|rsync: No such file or directory|exec: rsync/i, 'remote-rsync-missing'],
   [
     /(mkdir|recv_generator|rename|open) .*failed: (Permission denied|Read-only file system|No space left)/i,

@@ -455,3 +455,39 @@ describe('the hook program', () => {
     ]);
   });
 });
+
+describe('owner and modes on the target', () => {
+  it("takes rsync's owner, map and chmod forms, and refuses others when loading", () => {
+    const ok = parseConfig({ ...base, SYNC_CHOWN: 'www-data:www-data', SYNC_CHMOD: 'D2775, F664,o-w' });
+    expect(ok.ok && ok.config.rsync.ownership).toEqual({
+      chown: 'www-data:www-data',
+      usermap: [],
+      groupmap: [],
+      chmod: ['D2775', 'F664', 'o-w'],
+      perms: 'preserve',
+    });
+    for (const chown of ['nginx', ':www-data', '33:33', 'deploy:staff'])
+      expect(problems({ ...base, SYNC_CHOWN: chown }), chown).toEqual([]);
+    for (const chown of [':', 'a b', 'x:y:z', '../root'])
+      expect(problems({ ...base, SYNC_CHOWN: chown }), chown).toEqual([
+        expect.stringMatching(/^SYNC_CHOWN: expected user, user:group or :group/),
+      ]);
+    for (const chmod of ['D2775,F66', 'rwx', 'F+q', '8777'])
+      expect(problems({ ...base, SYNC_CHMOD: chmod }), chmod).toEqual([
+        expect.stringMatching(/^SYNC_CHMOD: expected rsync --chmod rules/),
+      ]);
+    expect(problems({ ...base, SYNC_USERMAP: '1000' })).toEqual([
+      expect.stringMatching(/^SYNC_USERMAP: expected comma-separated from:to pairs/),
+    ]);
+    expect(problems({ ...base, SYNC_GROUPMAP: '100-200:www-data,*:nogroup' })).toEqual([]);
+    expect(problems({ ...base, SYNC_CHOWN: 'a:b', SYNC_USERMAP: '*:c' })).toEqual([
+      expect.stringMatching(/cannot be combined/),
+    ]);
+    expect(problems({ ...base, SYNC_PERMS: 'target', SYNC_CHMOD: 'F644' })).toEqual([
+      expect.stringMatching(/choose one/),
+    ]);
+    expect(problems({ ...base, SYNC_PERMS: 'portable' })).toEqual([
+      expect.stringMatching(/^SYNC_PERMS: expected one of preserve, target/),
+    ]);
+  });
+});

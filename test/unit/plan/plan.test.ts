@@ -94,6 +94,29 @@ describe('planJob', () => {
     }
   });
 
+  it('maps owner and modes in every run, and asks the receiver to act as root only for an owner', () => {
+    const args = (env: Record<string, string>) =>
+      planJob({ kind: 'full', reason: 'start' }, context(env)).args;
+    expect(args({}).filter((arg) => /chown|chmod|map|super|perms/.test(arg))).toEqual([]);
+    expect(args({ SYNC_CHOWN: 'www-data:www-data', SYNC_CHMOD: 'D2775,F664' })).toEqual(
+      expect.arrayContaining(['--chown=www-data:www-data', '--super', '--chmod=D2775,F664']),
+    );
+    expect(args({ SYNC_USERMAP: '1000:www-data, *:nobody', SYNC_GROUPMAP: '1000:www-data' })).toEqual(
+      expect.arrayContaining(['--usermap=1000:www-data,*:nobody', '--groupmap=1000:www-data', '--super']),
+    );
+    // What is not asked for is the target's, not the source's.
+    expect(args({ SYNC_CHOWN: ':www-data' })).toEqual(expect.arrayContaining(['--super', '--no-owner']));
+    expect(args({ SYNC_CHOWN: 'nginx' })).toEqual(expect.arrayContaining(['--super', '--no-group']));
+    expect(args({ SYNC_CHOWN: 'a:b' }).filter((arg) => arg.startsWith('--no-'))).toEqual([]);
+    const portable = args({ SYNC_PERMS: 'target' });
+    expect(portable).toEqual(expect.arrayContaining(['--no-perms', '--chmod=ugo=rwX']));
+    expect(portable).not.toContain('--super');
+    // verify compares by the same mapping, so what it changes on purpose is no drift
+    expect(planVerify(context({ SYNC_CHOWN: ':www-data' })).args).toEqual(
+      expect.arrayContaining(['--chown=:www-data', '--super', '--dry-run']),
+    );
+  });
+
   it('builds the -e value from validated parts and pins the host key', () => {
     const plan = planJob({ kind: 'full', reason: 'start' }, context());
     const rsh = plan.args[plan.args.indexOf('--rsh') + 1];

@@ -36,6 +36,7 @@ describe('classify', () => {
     ],
     [23, 'rsync: [receiver] mkdir "/srv/x" failed: Permission denied (13)', 'remote-path'],
     [23, 'some files could not be transferred', 'partial'],
+    [23, 'rsync: [receiver] chown "/srv/m/.a.G317oa" failed: Operation not permitted (1)', 'ownership'],
     [30, 'timeout in data send/receive', 'timeout'],
     [1, 'rsync: --bogus: unknown option', 'usage'],
     [20, 'received SIGINT', 'unknown'], // from outside: filesync's own cancel is the runner's
@@ -45,6 +46,12 @@ describe('classify', () => {
     const outcome = classify(exitCode, stderr, '');
     expect(outcome).toMatchObject({ ok: false, reason, exitCode });
     expect(outcome.ok ? '' : outcome.hint).not.toBe('');
+  });
+
+  it('takes a refused owner for the whole target, not a path failing on its own', () => {
+    const stderr = 'rsync: [receiver] chown "/srv/m/a.txt" failed: Operation not permitted (1)';
+    const roots = { source: '/data', target: '/srv/m' };
+    expect(classify(23, stderr, '', undefined, roots)).toMatchObject({ ok: false, reason: 'ownership' });
   });
 
   it('keeps the last lines of stderr as the message', () => {

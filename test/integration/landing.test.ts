@@ -1,0 +1,126 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './support/daemon.ts';
+import {
+  scenario as scenarioOn,
+  stopCleanly,
+  useTarget,
+  waitForRemote,
+  watching,
+} from './support/scenario.ts';
+import type { Target } from './support/target.ts';
+
+// What lands on the target: owner and modes (SYNC_CHOWN, SYNC_CHMOD, SYNC_PERMS), against the
+// sshd target, whose user `filesync` is not root and is a member of www-data.
+
+let target: Target;
+useTarget((started) => {
+  target = started;
+});
+
+/** `mode user group` of each path on the target. */
+async function modes(remoteDir: string, paths: readonly string[], on = target): Promise<string[]> {
+  const { output } = await on.exec([
+    'stat',
+    '-c',
+    '%a %U %G',
+    ...paths.map((path) => `${remoteDir}/${path}`),
+  ]);
+  return output.trim().split('\n');
+}
+
+/** A file 0600 and a directory 0700 holding a file 0755. */
+async function privateTree(file: (path: string) => string) {
+  await writeFile(file('a.txt'), 'a');
+  await chmod(file('a.txt'), 0o600);
+  await mkdir(file('sub'));
+  await writeFile(file('sub/run.sh'), '#!/bin/sh\n');
+  await chmod(file('sub/run.sh'), 0o755);
+  await chmod(file('sub'), 0o700);
+}
+
+describe('owner and modes on the target', () => {
+  it('gives files and directories the group and modes asked for, live and in full passes; verify is clean', async () => {
+    const s = await scenarioOn(target, { SYNC_CHOWN: ':www-data', SYNC_CHMOD: 'D2775,F664' });
+    await privateTree(s.file);
+    const daemon = await watching(s.env);
+    expect(await modes(s.remoteDir, ['a.txt', 'sub', 'sub/run.sh'])).toEqual([
+      '664 filesync www-data',
+      '2775 filesync www-data',
+      '664 filesync www-data',
+    ]);
+    await writeFile(s.file('sub/live.txt'), 'written while watching');
+    await waitForRemote('the live file', s.remote, (entries) => entries.has('sub/live.txt'));
+    expect(await modes(s.remoteDir, ['sub/live.txt'])).toEqual(['664 filesync www-data']);
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    const check = await runCli(s.env, ['check']);
+    expect(check.exitCode, check.stdout).toBe(0);
+    expect(check.stdout).toMatch(/PASS .*a probe file was written with the owner asked for and removed/);
+    await stopCleanly(daemon);
+  });
+
+  it('fails as one clear ownership failure when the target cannot give files away, and check says so first', async () => {
+    const s = await scenarioOn(target, { SYNC_CHOWN: 'root:root' });
+    await writeFile(s.file('a.txt'), 'a');
+    const check = await runCli(s.env, ['check']);
+    expect(check.exitCode).toBe(1);
+    expect(check.stdout).toMatch(
+      /FAIL .*the target refused the owner asked for: .*chown .*Operation not permitted/,
+    );
+    expect(check.stdout).toMatch(/needs root there/);
+    // The probe is gone although its owner was refused.
+    expect([...(await s.remote()).keys()].filter((name) => name.startsWith('.filesync-check'))).toEqual([]);
+    const once = await runCli(s.env, ['once']);
+    expect(once.exitCode).toBe(1);
+    const failed = once.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { msg: string; result?: string; failedPaths?: unknown })
+      .find((line) => line.msg.startsWith('sync failed'));
+    expect(failed).toMatchObject({ result: 'ownership' });
+    expect(failed?.failedPaths).toBeUndefined(); // the whole target, not a path on its own
+  });
+
+  it('with SYNC_PERMS=target sends no modes: new entries take the target user’s umask', async () => {
+    const s = await scenarioOn(target, { SYNC_PERMS: 'target' });
+    await privateTree(s.file);
+    const daemon = await watching(s.env);
+    const umask = Number.parseInt((await target.exec(['sh', '-c', 'umask'])).output.trim(), 8);
+    const expected = (mode: number) => (mode & ~umask).toString(8);
+    expect(await modes(s.remoteDir, ['a.txt', 'sub', 'sub/run.sh'])).toEqual([
+      `${expected(0o666)} filesync filesync`,
+      `${expected(0o777)} filesync filesync`,
+      `${expected(0o777)} filesync filesync`, // executable on the source: rwX keeps its x
+    ]);
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    await stopCleanly(daemon);
+  });
+});
+
+describe('through an rrsync-restricted key', () => {
+  let restricted: Target;
+  useTarget(
+    (started) => {
+      restricted = started;
+    },
+    { restricted: true },
+  );
+
+  it('maps the group and modes the same way, and refuses an owner the same way', async () => {
+    const s = await scenarioOn(restricted, { SYNC_CHOWN: ':www-data', SYNC_CHMOD: 'D2775,F664' });
+    await privateTree(s.file);
+    const once = await runCli(s.env, ['once']);
+    expect(once.exitCode, once.stdout + once.stderr).toBe(0);
+    expect(await modes(s.remoteDir, ['a.txt', 'sub', 'sub/run.sh'], restricted)).toEqual([
+      '664 filesync www-data',
+      '2775 filesync www-data',
+      '664 filesync www-data',
+    ]);
+    expect((await runCli(s.env, ['verify'])).exitCode).toBe(0);
+    const refused = await runCli({ ...s.env, SYNC_CHOWN: 'root' }, ['once']);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout).toMatch(/"result":"ownership"/);
+  });
+});
