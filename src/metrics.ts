@@ -90,6 +90,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #unsafeLinks = new Counter({
+    name: 'filesync_unsafe_symlinks_total',
+    help: 'Symlinks not sent under SYNC_SYMLINKS=safe (absolute, or pointing out of the source), each counted once.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+  });
+
   readonly #hooks = new Counter({
     name: 'filesync_hooks_total',
     help: 'Hook calls after a sync (SYNC_HOOK_COMMAND, SYNC_HOOK_URL) by hook (command, url) and result: ok, failed or timeout. Failed calls are retried.',
@@ -111,11 +118,13 @@ export class Metrics {
   forTarget(target: string): {
     observe(event: SchedulerEvent): void;
     hook(hook: 'command' | 'url', result: 'ok' | 'failed' | 'timeout'): void;
+    unsafeLink(): void;
   } {
     this.#paused.set({ target }, 0);
     return {
       observe: (event) => this.#observe(target, event),
       hook: (hook, result) => this.#hooks.inc({ target, hook, result }),
+      unsafeLink: () => this.#unsafeLinks.inc({ target }),
     };
   }
 

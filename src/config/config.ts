@@ -46,6 +46,8 @@ export interface Config {
     readonly partial: boolean;
     readonly bwlimit: string | undefined;
     readonly extraArgs: readonly string[];
+    /** What a symlink becomes on the target; see SYNC_SYMLINKS. */
+    readonly symlinks: 'keep' | 'safe' | 'copy-unsafe' | 'ignore';
     /** What lands on the target: its owner and modes. */
     readonly ownership: {
       /** rsync --chown; undefined: the SSH user's (or, as root, the source's). */

@@ -201,6 +201,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       partial: raw.SYNC_RSYNC_PARTIAL,
       bwlimit: raw.SYNC_RSYNC_BWLIMIT,
       extraArgs: raw.SYNC_RSYNC_EXTRA_ARGS,
+      symlinks: raw.SYNC_SYMLINKS,
       ownership: {
         chown: raw.SYNC_CHOWN || undefined,
         usermap: raw.SYNC_USERMAP,

@@ -28,6 +28,7 @@ const logFormats = ['json', 'pretty'] as const;
 const watchModes = ['auto', 'native', 'chokidar', 'poll'] as const;
 const readinessModes = ['started', 'syncing'] as const;
 const permsModes = ['preserve', 'target'] as const;
+const symlinkModes = ['keep', 'safe', 'copy-unsafe', 'ignore'] as const;
 
 /** The envalid specification of every environment variable. */
 export const schema = {
@@ -139,6 +140,11 @@ export const schema = {
     default: 'preserve',
     desc: "`preserve`: modes as on the source. `target`: modes are not sent; new files take the target user's umask (directories too), existing ones keep theirs (mutagen's portable mode).",
   }),
+  SYNC_SYMLINKS: str({
+    choices: symlinkModes,
+    default: 'keep',
+    desc: 'Symlinks on the target. `keep`: sent as links, whatever they point to. `safe`: links that are absolute or point out of the source are not sent (logged once each, counted). `copy-unsafe`: such links are sent as the files or directories they point to (not watched: the periodic pass sends their changes). `ignore`: no links are sent.',
+  }),
   SYNC_IO_TIMEOUT: duration({
     default: 60_000,
     desc: 'Give up on a transfer when no data moves for this long (`rsync --timeout`).',
@@ -246,6 +252,7 @@ export const settingTypes = {
   SYNC_GROUPMAP: 'map list',
   SYNC_CHMOD: 'chmod rules',
   SYNC_PERMS: permsModes.join(' \\| '),
+  SYNC_SYMLINKS: symlinkModes.join(' \\| '),
   SYNC_IO_TIMEOUT: 'duration',
   SYNC_WATCH_MODE: watchModes.join(' \\| '),
   SYNC_POLL_INTERVAL: 'duration',

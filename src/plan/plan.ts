@@ -161,11 +161,24 @@ export function commonArgs({ config, ssh }: PlanContext): string[] {
     ...(rsync.partial ? [`--partial-dir=${PARTIAL_DIR}`] : []),
     ...(rsync.bwlimit === undefined ? [] : [`--bwlimit=${rsync.bwlimit}`]),
     ...ownershipArgs(config),
+    ...SYMLINK_ARGS[config.rsync.symlinks],
     ...rsync.extraArgs,
     '--rsh',
     rsyncShell(ssh),
   ];
 }
+
+/**
+ * What a symlink becomes (SYNC_SYMLINKS). rsync decides which links are unsafe — absolute, or
+ * climbing out of the transfer's top by their place in it — and under `safe` names each one it
+ * skips at --info=name1 (see rsync/outcome.ts), which adds no line to an itemizing run.
+ */
+const SYMLINK_ARGS: Readonly<Record<Config['rsync']['symlinks'], readonly string[]>> = {
+  keep: [],
+  safe: ['--safe-links', '--info=name1'],
+  'copy-unsafe': ['--copy-unsafe-links'],
+  ignore: ['--no-links'],
+};
 
 /**
  * Owner and modes on the target. With an owner asked for, the receiver is told to act as root

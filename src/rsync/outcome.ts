@@ -1,5 +1,5 @@
 import { type FailedPath, parseFailedPaths, type Roots } from './failed-paths.ts';
-import type { Itemized } from './itemize.ts';
+import { decodeName, type Itemized } from './itemize.ts';
 
 // What a finished rsync run meant. rsync's exit code and its stderr together name the cause;
 // each cause gets a hint that tells the user what to do about it.
@@ -38,6 +38,8 @@ export type Outcome =
       readonly vanished: boolean;
       /** What the run changed, by kind, when its plan itemized (full passes, verify). */
       readonly itemized: Itemized | undefined;
+      /** Links rsync did not send under SYNC_SYMLINKS=safe: absolute, or out of the source. */
+      readonly unsafeLinks?: readonly UnsafeLink[];
       /**
        * Paths this run could not bring in line (rsync's exit 23 confined to them): everything
        * else it was given counts as sent.
@@ -51,6 +53,22 @@ export type Outcome =
       readonly message: string;
       readonly hint: string;
     };
+
+/** A symlink rsync skipped as unsafe, and what it points to. */
+export interface UnsafeLink {
+  readonly path: string;
+  readonly target: string;
+}
+
+const UNSAFE_LINK = /^ignoring unsafe symlink "(.*)" -> "(.*)"$/gm;
+
+/** The links a run skipped as unsafe (--safe-links at --info=name1), names unescaped. */
+export function unsafeLinksOf(stdout: string): UnsafeLink[] {
+  return [...stdout.matchAll(UNSAFE_LINK)].map((match) => ({
+    path: decodeName(match[1] ?? ''),
+    target: decodeName(match[2] ?? ''),
+  }));
+}
 
 /** rsync's exit codes (rsync(1), EXIT VALUES). */
 export const RsyncExit = {
@@ -133,8 +151,10 @@ export function classify(
     exitCode === RsyncExit.partialTransfer && roots !== undefined && !wholeTarget(stderr)
       ? parseFailedPaths(stderr, stdout, roots)
       : undefined;
+  const unsafe = unsafeLinksOf(stdout);
+  const unsafeLinks = unsafe.length > 0 ? { unsafeLinks: unsafe } : {};
   if (failedPaths !== undefined) {
-    return { ok: true, stats: parseStats(stdout), vanished: false, itemized, failedPaths };
+    return { ok: true, stats: parseStats(stdout), vanished: false, itemized, failedPaths, ...unsafeLinks };
   }
   if (exitCode === RsyncExit.ok || exitCode === RsyncExit.vanishedSourceFiles) {
     return {
@@ -142,6 +162,7 @@ export function classify(
       stats: parseStats(stdout),
       vanished: exitCode === RsyncExit.vanishedSourceFiles,
       itemized,
+      ...unsafeLinks,
     };
   }
   const reason = reasonFor(exitCode, stderr);

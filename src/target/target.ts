@@ -10,9 +10,11 @@ import type { Filter } from '../filter.ts';
 import { hookBatchOf } from '../hooks/batch.ts';
 import { type HookName, type HookResult, Hooks } from '../hooks/hooks.ts';
 import type { Logger } from '../log.ts';
+import { printable } from '../names.ts';
 import type { FullReason } from '../plan/job.ts';
 import { HOOK_PATHS } from '../plan/plan.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
+import type { UnsafeLink } from '../rsync/outcome.ts';
 import { processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
@@ -28,6 +30,9 @@ import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
 // schedule, so a slow or unreachable target never delays another.
 
 /** What a target is handed already started: the shared SSH connection comes up while we load. */
+/** Past this many unsafe links, further ones are neither logged nor counted (memory stays bounded). */
+const UNSAFE_LINKS_REMEMBERED = 100_000;
+
 export interface Connection {
   readonly runtime: Runtime;
   readonly master: SshMaster;
@@ -37,6 +42,7 @@ export interface Connection {
 export interface EventSink {
   observe(event: SchedulerEvent): void;
   hook(hook: HookName, result: HookResult): void;
+  unsafeLink(): void;
 }
 
 export interface TargetOptions {
@@ -60,6 +66,8 @@ export class Target {
   readonly #tracker: StatusTracker;
   readonly #pruner: TrashPruner;
   readonly #hooks: Hooks | undefined;
+  /** Links skipped as unsafe that have been logged (`path -> target`), each once; bounded. */
+  readonly #unsafeLinks = new Set<string>();
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
@@ -113,6 +121,8 @@ export class Target {
             webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
           logSchedulerEvent(syncLog, event);
           this.#follow(event, wasStarted, treeSize);
+          if (event.type === 'finished' && event.outcome.ok)
+            this.#noteUnsafeLinks(event.outcome.unsafeLinks ?? [], syncLog, metrics);
           if (event.type === 'finished' && event.outcome.ok && this.#hooks !== undefined) {
             const kind = event.job.kind === 'full' && !wasStarted ? 'initial' : event.job.kind;
             const batch = hookBatchOf(kind, event.outcome, HOOK_PATHS);
@@ -121,6 +131,24 @@ export class Target {
         },
       },
     );
+  }
+
+  /** SYNC_SYMLINKS=safe: each link not sent is logged and counted once, not once per pass. */
+  #noteUnsafeLinks(links: readonly UnsafeLink[], log: Logger, metrics: EventSink): void {
+    for (const { path, target } of links) {
+      const key = `${path}\0${target}`;
+      if (this.#unsafeLinks.has(key) || this.#unsafeLinks.size >= UNSAFE_LINKS_REMEMBERED) continue;
+      this.#unsafeLinks.add(key);
+      metrics.unsafeLink();
+      log.warn(
+        {
+          path: printable(path),
+          linkTarget: printable(target),
+          hint: 'SYNC_SYMLINKS=safe sends no link that is absolute or points out of the source: make it relative and inside, or set SYNC_SYMLINKS=copy-unsafe to send what it points to.',
+        },
+        'symlink not sent: it is absolute or points out of the source',
+      );
+    }
   }
 
   /** The initial pass's two log lines, and the pruner once it is done. */

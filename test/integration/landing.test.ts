@@ -1,4 +1,5 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './support/daemon.ts';
 import {
@@ -38,6 +39,20 @@ async function privateTree(file: (path: string) => string) {
   await chmod(file('sub/run.sh'), 0o755);
   await chmod(file('sub'), 0o700);
 }
+
+/** A relative link, a dangling one inside, an absolute one, and one that climbs out. */
+async function linkTree(source: string, file: (path: string) => string) {
+  const outside = join(source, '..', `${basename(source)}-outside.txt`);
+  await writeFile(outside, 'from outside the source');
+  await writeFile(file('in.txt'), 'inside');
+  await symlink('in.txt', file('rel'));
+  await symlink('nowhere', file('dangle'));
+  await symlink(outside, file('abs'));
+  await mkdir(file('d'));
+  await symlink(`../../${basename(outside)}`, file('d/esc'));
+}
+const kinds = (entries: Map<string, string>) =>
+  Object.fromEntries(['rel', 'dangle', 'abs', 'd/esc'].map((name) => [name, entries.get(name)]));
 
 describe('owner and modes on the target', () => {
   it('gives files and directories the group and modes asked for, live and in full passes; verify is clean', async () => {
@@ -122,5 +137,67 @@ describe('through an rrsync-restricted key', () => {
     const refused = await runCli({ ...s.env, SYNC_CHOWN: 'root' }, ['once']);
     expect(refused.exitCode).toBe(1);
     expect(refused.stdout).toMatch(/"result":"ownership"/);
+  });
+
+  it.each([
+    ['safe', { rel: 'l', dangle: 'l', abs: undefined, 'd/esc': undefined }],
+    ['copy-unsafe', { rel: 'l', dangle: 'l', abs: 'f', 'd/esc': 'f' }],
+    ['ignore', { rel: undefined, dangle: undefined, abs: undefined, 'd/esc': undefined }],
+  ] as const)('SYNC_SYMLINKS=%s lands the same way, and verify is clean', async (mode, expected) => {
+    const s = await scenarioOn(restricted, { SYNC_SYMLINKS: mode });
+    await linkTree(s.source, s.file);
+    const once = await runCli(s.env, ['once']);
+    expect(once.exitCode, once.stdout + once.stderr).toBe(0);
+    expect(kinds(await s.remote())).toEqual(expected);
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
+});
+
+describe('SYNC_SYMLINKS', () => {
+  it.each([
+    ['keep', { rel: 'l', dangle: 'l', abs: 'l', 'd/esc': 'l' }],
+    ['copy-unsafe', { rel: 'l', dangle: 'l', abs: 'f', 'd/esc': 'f' }],
+    ['ignore', { rel: undefined, dangle: undefined, abs: undefined, 'd/esc': undefined }],
+  ] as const)('%s: each kind of link lands as it says, and verify is clean', async (mode, expected) => {
+    const s = await scenarioOn(target, { SYNC_SYMLINKS: mode });
+    await linkTree(s.source, s.file);
+    const once = await runCli(s.env, ['once']);
+    expect(once.exitCode, once.stdout + once.stderr).toBe(0);
+    expect(kinds(await s.remote())).toEqual(expected);
+    if (mode === 'copy-unsafe')
+      expect(await target.read(`${s.remoteDir}/d/esc`)).toBe('from outside the source');
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('safe: drops the absolute and the escaping link, logs and counts each once, live too', async () => {
+    const s = await scenarioOn(target, { SYNC_SYMLINKS: 'safe' });
+    await linkTree(s.source, s.file);
+    const daemon = await watching(s.env);
+    expect(kinds(await s.remote())).toEqual({ rel: 'l', dangle: 'l', abs: undefined, 'd/esc': undefined });
+    const skipped = () => daemon.logs.filter((line) => line.msg.startsWith('symlink not sent'));
+    expect(
+      skipped()
+        .map((line) => line.path)
+        .sort(),
+    ).toEqual(['abs', 'd/esc']);
+    await symlink('/etc', s.file('d/etc'));
+    await writeFile(s.file('d/after.txt'), 'a batch after the new link');
+    await waitForRemote('the batch', s.remote, (entries) => entries.has('d/after.txt'));
+    expect((await s.remote()).has('d/etc')).toBe(false);
+    await waitForRemote('nothing more', s.remote, () => skipped().length === 3);
+    // Another full pass skips them again, and says nothing new.
+    daemon.signal('SIGUSR2');
+    await waitForRemote('the full pass', s.remote, () =>
+      daemon.logs.some((line) => line.msg === 'synced' && line.kind === 'full' && line.reason === 'resync'),
+    );
+    expect(skipped()).toHaveLength(3);
+    expect((await s.health('/metrics')).body).toMatch(
+      /^filesync_unsafe_symlinks_total\{target="[^"]+"\} 3$/m,
+    );
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    await stopCleanly(daemon);
   });
 });

@@ -491,3 +491,17 @@ describe('owner and modes on the target', () => {
     ]);
   });
 });
+
+describe('symlink policy', () => {
+  it('keeps links by default and takes only the four policies', () => {
+    const dflt = parseConfig(base);
+    expect(dflt.ok && dflt.config.rsync.symlinks).toBe('keep');
+    for (const mode of ['keep', 'safe', 'copy-unsafe', 'ignore']) {
+      const parsed = parseConfig({ ...base, SYNC_SYMLINKS: mode });
+      expect(parsed.ok && parsed.config.rsync.symlinks, mode).toBe(mode);
+    }
+    expect(problems({ ...base, SYNC_SYMLINKS: 'portable' })).toEqual([
+      expect.stringMatching(/^SYNC_SYMLINKS: expected one of keep, safe, copy-unsafe, ignore/),
+    ]);
+  });
+});

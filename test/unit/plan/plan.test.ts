@@ -117,6 +117,20 @@ describe('planJob', () => {
     );
   });
 
+  it('passes the symlink policy to every run, verify included', () => {
+    const args = (env: Record<string, string>) =>
+      planJob({ kind: 'full', reason: 'start' }, context(env)).args;
+    const linkArgs = (list: readonly string[]) => list.filter((arg) => /links|info=name/.test(arg));
+    expect(linkArgs(args({}))).toEqual([]);
+    expect(linkArgs(args({ SYNC_SYMLINKS: 'keep' }))).toEqual([]);
+    expect(linkArgs(args({ SYNC_SYMLINKS: 'safe' }))).toEqual(['--safe-links', '--info=name1']);
+    expect(linkArgs(args({ SYNC_SYMLINKS: 'copy-unsafe' }))).toEqual(['--copy-unsafe-links']);
+    expect(linkArgs(args({ SYNC_SYMLINKS: 'ignore' }))).toEqual(['--no-links']);
+    expect(linkArgs(planVerify(context({ SYNC_SYMLINKS: 'copy-unsafe' })).args)).toEqual([
+      '--copy-unsafe-links',
+    ]);
+  });
+
   it('builds the -e value from validated parts and pins the host key', () => {
     const plan = planJob({ kind: 'full', reason: 'start' }, context());
     const rsh = plan.args[plan.args.indexOf('--rsh') + 1];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, parseStats } from '../../../src/rsync/outcome.ts';
+import { classify, parseStats, unsafeLinksOf } from '../../../src/rsync/outcome.ts';
 
 const stats = `
 Number of files: 1,234 (reg: 1,200, dir: 34)
@@ -61,5 +61,26 @@ describe('classify', () => {
 
   it('reads zeros from output without stats', () => {
     expect(parseStats('')).toEqual({ files: 0, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 });
+  });
+});
+
+describe('unsafeLinksOf', () => {
+  it('reads the links --safe-links skipped, names unescaped, and nothing from a run that skipped none', () => {
+    const stdout = [
+      'ignoring unsafe symlink "abs" -> "/etc/passwd"',
+      'd/new.txt',
+      'ignoring unsafe symlink "d/esc\\#012ape" -> "../../caf\\#303\\#251"',
+      stats,
+    ].join('\n');
+    expect(unsafeLinksOf(stdout)).toEqual([
+      { path: 'abs', target: '/etc/passwd' },
+      { path: 'd/esc\nape', target: '../../café' },
+    ]);
+    expect(unsafeLinksOf(stats)).toEqual([]);
+    expect(classify(0, '', stdout)).toMatchObject({
+      ok: true,
+      unsafeLinks: [{ path: 'abs' }, { path: 'd/esc\nape' }],
+    });
+    expect(classify(0, '', stats)).not.toHaveProperty('unsafeLinks');
   });
 });
