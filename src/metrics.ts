@@ -69,6 +69,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read when scraped: the watcher's directories as they are then. */
+  #directories: () => number | undefined = () => undefined;
+
+  readonly #watchedDirectories = new Gauge({
+    name: 'filesync_watched_directories',
+    help: 'Directories the native watcher holds an inotify watch on (0 while polling).',
+    registers: [this.registry],
+    collect: () => {
+      this.#watchedDirectories.set(this.#directories() ?? 0);
+    },
+  });
+
+  readonly #watchLimit = new Gauge({
+    name: 'filesync_watch_limit',
+    help: "The kernel's inotify watch limit for filesync's uid (fs.inotify.max_user_watches, or the user namespace's lower one), shared by every process of that uid.",
+    registers: [this.registry],
+  });
+
   readonly #failingPaths = new Gauge({
     name: 'filesync_failing_paths',
     help: 'Paths that fail on their own (unreadable here, refused there) while the rest syncs; each is retried on its own schedule.',
@@ -171,6 +189,12 @@ export class Metrics {
 
   webhookResult(result: 'delivered' | 'failed' | 'dropped'): void {
     this.#alerts.inc({ result });
+  }
+
+  /** The watch budget: directories read from the watcher when scraped, the limit as read at start. */
+  watchBudget(directories: () => number | undefined, limit: number | undefined): void {
+    this.#directories = directories;
+    if (limit !== undefined) this.#watchLimit.set(limit);
   }
 
   watchError(): void {

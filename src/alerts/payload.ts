@@ -26,6 +26,35 @@ export interface Alert {
   readonly downForMs?: number;
 }
 
+/** Sent once, when the watcher gives up and filesync polls instead (out of kernel watches). */
+export interface WatchAlert {
+  readonly event: 'watch-fallback';
+  readonly text: string;
+  readonly host: string;
+  readonly time: string;
+  readonly backend: string;
+  readonly previous: string;
+  readonly reason: string;
+  readonly hint: string;
+}
+
+export function watchAlertOf(
+  fallback: { readonly from: string; readonly to: string; readonly reason: string; readonly hint: string },
+  host: string,
+  now: Date,
+): WatchAlert {
+  return {
+    event: 'watch-fallback',
+    text: `filesync on ${host}: the ${fallback.from} watcher gave up (${fallback.reason}); ${fallback.to === 'poll' ? 'polling' : `watching with ${fallback.to}`} now, so changes arrive late — ${fallback.hint}`,
+    host,
+    time: now.toISOString(),
+    backend: fallback.to,
+    previous: fallback.from,
+    reason: fallback.reason,
+    hint: fallback.hint,
+  };
+}
+
 export function alertOf(transition: Transition, status: Status, host: string, now: Date): Alert {
   const common = {
     host,

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import type { Alert } from './payload.ts';
+import type { Alert, WatchAlert } from './payload.ts';
 
 // Sends alerts to SYNC_WEBHOOK_URL: one POST at a time, in order, each with a timeout and a
 // couple of retries. Never blocks syncing and never throws: a failed delivery is logged and
@@ -26,7 +26,7 @@ export class Webhook {
   readonly #fetch: typeof globalThis.fetch;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #onResult: (result: 'delivered' | 'failed' | 'dropped') => void;
-  readonly #queue: Alert[] = [];
+  readonly #queue: (Alert | WatchAlert)[] = [];
   #sending: Promise<void> | undefined;
   readonly #closing = new AbortController();
 
@@ -43,7 +43,7 @@ export class Webhook {
   }
 
   /** Queues the alert and returns at once. */
-  send(alert: Alert): void {
+  send(alert: Alert | WatchAlert): void {
     this.#queue.push(alert);
     while (this.#queue.length > this.#maxQueued) {
       const dropped = this.#queue.shift();
@@ -82,7 +82,7 @@ export class Webhook {
     this.#sending = undefined;
   }
 
-  async #deliver(alert: Alert): Promise<void> {
+  async #deliver(alert: Alert | WatchAlert): Promise<void> {
     const body = JSON.stringify(alert);
     const attempts = this.#retryDelaysMs.length + 1;
     for (let attempt = 1; ; attempt++) {

@@ -11,6 +11,7 @@ import { classify, type Outcome, RsyncExit } from '../rsync/outcome.ts';
 import { processRunner } from '../rsync/runner.ts';
 import { createRuntime } from '../rsync/runtime.ts';
 import { commandArgs, type SshTarget } from '../rsync/ssh.ts';
+import { countWatchedDirectories, inotifyInUse, judgeBudget, readInotifyLimits } from '../watch/budget.ts';
 
 // `filesync check`: each step of reaching the target, one line a verdict, in the order they
 // depend on each other. It stops at the first failure, since later steps cannot pass.
@@ -58,6 +59,32 @@ export async function checkCommand(config: Config, print: (line: string) => void
   }
   print('all checks passed');
   return ExitCode.ok;
+}
+
+/**
+ * The watch budget, once for every target: the directories the native watcher will watch
+ * against the kernel's limits for this uid. Warns from 80 %, fails at 100 % (exit 1), each with
+ * the sysctl to run on the host. Local: it does not stop the target's checks.
+ */
+export function checkWatchBudget(config: Config, print: (line: string) => void): ExitCode {
+  const step = 'watch budget'.padEnd(17);
+  if (config.watch.mode === 'poll') {
+    print(`PASS  ${step}SYNC_WATCH_MODE=poll holds no watches`);
+    return ExitCode.ok;
+  }
+  const directories = countWatchedDirectories(config.sourceDir, new Filter(config.filter));
+  const verdict = judgeBudget(directories, readInotifyLimits(), inotifyInUse());
+  const chokidar =
+    config.watch.mode === 'chokidar'
+      ? ' (SYNC_WATCH_MODE=chokidar also watches every file: more than this)'
+      : '';
+  const label = { ok: 'PASS', warn: 'WARN', fail: 'FAIL' }[verdict.level];
+  print(
+    `${label}  ${step}${verdict.detail}${chokidar}${verdict.hint === undefined ? '' : `: ${verdict.hint}`}`,
+  );
+  if (verdict.level === 'fail')
+    print('the watcher would run out of watches and fall back to polling: raise the limit before starting.');
+  return verdict.level === 'fail' ? ExitCode.failure : ExitCode.ok;
 }
 
 async function checkKey(config: Config, ssh: SshTarget): Promise<Verdict> {

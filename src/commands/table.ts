@@ -54,13 +54,15 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'check',
-    summary: 'verify the key, host key, login, remote rsync and remote directory',
+    summary: 'verify the watch budget, key, host key, login, remote rsync and remote directory',
     options: {},
     needs: 'config',
     strictSettings: true,
     async run({ config, output }) {
-      const { checkCommand } = await import('./check.ts');
+      const { checkCommand, checkWatchBudget } = await import('./check.ts');
       const several = config.targets.length > 1;
+      const budget = checkWatchBudget(config, output.out);
+      if (several) output.out('');
       const codes = await eachTarget(config, { concurrent: false }, (view, index) => {
         if (several) output.out(`${index > 0 ? '\n' : ''}target ${targetName(view)}`);
         return checkCommand(view, output.out);
@@ -71,7 +73,7 @@ export const COMMANDS: readonly Command[] = [
           .map(targetName);
         output.out(failing.length === 0 ? '\nevery target passed' : `\nfailing: ${failing.join(', ')}`);
       }
-      return worst(codes);
+      return worst([budget, ...codes]);
     },
   },
   {

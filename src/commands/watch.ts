@@ -1,19 +1,22 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { watchAlertOf } from '../alerts/payload.ts';
 import { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import { startControlServer } from '../control/server.ts';
 import { controlSocketPath } from '../control/socket.ts';
-import { ExitCode } from '../errors.ts';
+import { ExitCode, messageOf } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
-import { daemonStatus } from '../status/status.ts';
+import { daemonStatus, type WatchStatus } from '../status/status.ts';
 import { type Connection, Target } from '../target/target.ts';
+import { inotifyInUse, judgeBudget, readInotifyLimits } from '../watch/budget.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { controlOf } from './daemon-control.ts';
-import { logBackendChange, logWatchError } from './watch-log.ts';
+import { logBackendChange, logWatchBudget, logWatchError } from './watch-log.ts';
 
 export type { Connection } from '../target/target.ts';
 
@@ -45,6 +48,7 @@ export async function watchCommand(
           onResult: (result) => metrics.webhookResult(result),
         });
   let treeSize = (): number | undefined => undefined; // the watcher's count, once it runs
+  let fallback: WatchStatus['fallback'];
   const targets = setups.map((setup) => {
     const name = targetName(setup.config);
     return new Target({
@@ -81,10 +85,32 @@ export async function watchCommand(
       onBackend: (change) => {
         metrics.watchBackend(change);
         logBackendChange(watchLog, change);
+        const { previous } = change;
+        if (previous === undefined) return;
+        // Loud, once: /status names it, and the webhook says it (a fall-back is never undone).
+        const reason = messageOf(previous.cause);
+        fallback = { from: previous.backend, since: new Date().toISOString(), reason, hint: previous.hint };
+        webhook?.send(
+          watchAlertOf(
+            { from: previous.backend, to: change.backend, reason, hint: previous.hint },
+            hostname(),
+            new Date(),
+          ),
+        );
       },
     },
   );
   treeSize = () => watcher.entries;
+  const limits = readInotifyLimits();
+  metrics.watchBudget(() => watcher.directories, limits.watches?.value);
+  if (watcher.directories !== undefined)
+    logWatchBudget(watchLog, watcher.directories, judgeBudget(watcher.directories, limits, inotifyInUse()));
+  const watchStatus = (): WatchStatus => ({
+    backend: watcher.backend,
+    directories: watcher.directories,
+    limit: limits.watches,
+    fallback,
+  });
   everyTarget((target) => target.requestFull('start'));
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () =>
@@ -122,7 +148,11 @@ export async function watchCommand(
         {
           live: () => !watcher.closed && targets.every((target) => target.running),
           ready,
-          status: () => daemonStatus(targets.map((target) => target.status())),
+          status: () =>
+            daemonStatus(
+              targets.map((target) => target.status()),
+              watchStatus(),
+            ),
         },
         metrics.registry,
         config.controlToken === undefined

@@ -3,6 +3,8 @@ import { printable } from '../names.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
+import type { BackendName } from '../watch/backend.ts';
+import type { Limit } from '../watch/budget.ts';
 
 // The one owner of a target's readiness and status: a pure fold of its scheduler's events that
 // `/readyz`, `GET /status`, `filesync status` and the webhook all read. Each target's tracker
@@ -159,16 +161,36 @@ export interface DaemonStatus {
   /** Every target is ready. */
   readonly ready: boolean;
   readonly targets: readonly Status[];
+  /** The watcher feeding every target. */
+  readonly watch?: WatchStatus;
+}
+
+/** The watcher as /status shows it: which one runs, its watches, and a fall-back if one came. */
+export interface WatchStatus {
+  readonly backend: BackendName;
+  /** Directories the native watcher holds a watch on. */
+  readonly directories: number | undefined;
+  /** The kernel's watch limit for this uid, and the sysctl that sets it. */
+  readonly limit: Limit | undefined;
+  /** Set once a watcher gave up and filesync polls instead: changes arrive a poll late. */
+  readonly fallback:
+    | {
+        readonly from: BackendName;
+        readonly since: string;
+        readonly reason: string;
+        readonly hint: string;
+      }
+    | undefined;
 }
 
 const SEVERITY: Readonly<Record<Status['state'], number>> = { syncing: 0, starting: 1, failing: 2 };
 
-export function daemonStatus(targets: readonly Status[]): DaemonStatus {
+export function daemonStatus(targets: readonly Status[], watch?: WatchStatus): DaemonStatus {
   const state = targets.reduce<Status['state']>(
     (worst, { state }) => (SEVERITY[state] > SEVERITY[worst] ? state : worst),
     'syncing',
   );
-  return { state, ready: targets.every((target) => target.ready), targets };
+  return { state, ready: targets.every((target) => target.ready), targets, ...(watch && { watch }) };
 }
 
 /** Healthy: ready, no run failing and no path failing on its own. */
@@ -182,12 +204,27 @@ export function formatStatus(status: DaemonStatus, shownPaths = 20): string[] {
   const lines = [
     `${isHealthy(status) ? 'healthy' : 'NOT HEALTHY'}: ${status.state}, ${status.ready ? 'ready' : 'not ready'}`,
   ];
+  if (status.watch !== undefined) lines.push(...formatWatch(status.watch));
   const several = status.targets.length > 1;
   for (const target of status.targets) {
     if (several) lines.push('', `state         ${target.state}, ${target.ready ? 'ready' : 'not ready'}`);
     lines.push(...formatTarget(target, shownPaths));
   }
   return lines;
+}
+
+function formatWatch({ backend, directories, limit, fallback }: WatchStatus): string[] {
+  if (fallback !== undefined) {
+    return [
+      `watcher       POLLING since ${fallback.since}: the ${fallback.from} watcher gave up (${fallback.reason})`,
+      `hint          ${fallback.hint}`,
+    ];
+  }
+  const watches =
+    directories === undefined
+      ? ''
+      : `, ${directories.toLocaleString('en-US')} directories watched${limit === undefined ? '' : ` of ${limit.sysctl}=${limit.value.toLocaleString('en-US')}`}`;
+  return [`watcher       ${backend}${watches}`];
 }
 
 function formatTarget(status: Status, shownPaths: number): string[] {

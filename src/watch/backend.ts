@@ -26,6 +26,8 @@ export interface Backend {
   readonly name: BackendName;
   /** Entries in the watched tree, where the backend lists every directory (native). */
   readonly entries?: number;
+  /** Directories holding a kernel watch, where the backend keeps one per directory (native). */
+  readonly directories?: number;
   close(): Promise<void>;
 }
 

@@ -35,6 +35,9 @@ export const startNative: StartBackend = async ({ root, filter }, events) => {
     get entries() {
       return tree.entries;
     },
+    get directories() {
+      return tree.directories;
+    },
     async close() {
       tree.close();
     },
@@ -90,6 +93,11 @@ class WatchedTree {
         if (!this.#filter.isExcluded(child, true)) stack.push(child);
       }
     }
+  }
+
+  /** Directories holding a watch. */
+  get directories(): number {
+    return this.#dirs.size;
   }
 
   watches(rel: string): boolean {

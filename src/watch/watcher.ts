@@ -42,6 +42,8 @@ export interface Watcher {
   readonly backend: BackendName;
   /** Entries in the watched tree as the native watcher last listed them; undefined otherwise. */
   readonly entries: number | undefined;
+  /** Directories holding a kernel watch (native); undefined for the other backends. */
+  readonly directories: number | undefined;
   /**
    * Waits until no event has arrived for `quietMs` (at most `maxMs`), so none is in flight.
    * `since: 'call'` (stopping) counts the quiet from the call, so writes made just after it
@@ -158,6 +160,9 @@ export async function startWatcher(options: WatcherOptions, handlers: WatchHandl
     },
     get entries() {
       return current?.entries;
+    },
+    get directories() {
+      return current?.directories;
     },
     get closed() {
       return closed;

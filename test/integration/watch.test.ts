@@ -10,13 +10,15 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesOf } from '../../src/names.ts';
 import { inotifyQueueLimit } from '../../src/watch/overflow.ts';
 import { inotifyWatches } from '../support/proc.ts';
-import { Daemon } from './support/daemon.ts';
+import { Daemon, runCli } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
   stopCleanly,
@@ -314,14 +316,85 @@ describe('watch modes', () => {
     await stopCleanly(daemon);
   });
 
-  it('falls back to polling when new directories exhaust the watches while running', async () => {
-    const s = await live({ SYNC_POLL_INTERVAL: '500ms' }, limited(5));
-    const daemon = await s.start();
-    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
-    await mkdir(s.file('a/b/c/d/e/f/g'), { recursive: true });
-    await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
-    await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
-    await s.converged();
+  it('falls back to polling when new directories exhaust the watches while running, and says so loudly: /status, status and one webhook alert', async () => {
+    const alerts: Record<string, unknown>[] = [];
+    const receiver = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        alerts.push(JSON.parse(body));
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.address() as AddressInfo;
+    try {
+      const s = await live(
+        { SYNC_POLL_INTERVAL: '500ms', SYNC_WEBHOOK_URL: `http://127.0.0.1:${port}/alerts` },
+        limited(5),
+      );
+      const daemon = await s.start();
+      expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
+      const watch = async () => JSON.parse((await s.health('/status')).body).watch;
+      const before = await watch();
+      expect(before).toMatchObject({ backend: 'native', directories: 1 });
+      expect(before).not.toHaveProperty('fallback');
+      await mkdir(s.file('a/b/c/d/e/f/g'), { recursive: true });
+      await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
+      await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
+      await s.converged();
+      expect(await watch()).toMatchObject({
+        backend: 'poll',
+        limit: { value: 5, sysctl: 'user.max_inotify_watches' },
+        fallback: { from: 'native', hint: expect.stringMatching(/max_user_watches/) },
+      });
+      const status = await runCli(s.env, ['status']);
+      expect(status.stdout).toMatch(/^watcher +POLLING since .*: the native watcher gave up/m);
+      await waitFor('the alert', async () => alerts.length > 0);
+      expect(alerts).toEqual([
+        expect.objectContaining({ event: 'watch-fallback', previous: 'native', backend: 'poll' }),
+      ]);
+      await writeFile(s.file('more.txt'), 'another change while polling');
+      await s.converged();
+      await stopCleanly(daemon);
+      expect(alerts).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
+  it('check warns from 80 % of the watches and fails at 100 %, with the sysctl; the daemon logs and exports the same figures', async () => {
+    const s = await live({}, limited(12));
+    for (let d = 0; d < 10; d++) await mkdir(s.file(`d${d}`));
+    await mkdir(s.file('node_modules/x'), { recursive: true });
+    const excluded = { ...s.env, SYNC_EXCLUDE: 'node_modules/' };
+    const warned = await runCli(excluded, ['check'], limited(12));
+    expect(warned.exitCode, warned.stdout + warned.stderr).toBe(0);
+    expect(warned.stdout).toMatch(
+      /^WARN {2}watch budget +11 directories to watch: 91% of user\.max_inotify_watches=12\b.*`sysctl user\.max_inotify_watches=32`/m,
+    );
+    expect(warned.stdout).toMatch(/^all checks passed$/m);
+    const failed = await runCli(s.env, ['check'], limited(12));
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stdout).toMatch(
+      /^FAIL {2}watch budget +13 directories to watch: 108% of user\.max_inotify_watches=12/m,
+    );
+    const roomy = await runCli(excluded, ['check']);
+    expect(roomy.stdout).toMatch(/^PASS {2}watch budget +11 directories to watch: 0% of /m);
+    expect(roomy.exitCode).toBe(0);
+
+    const daemon = await watching(excluded, limited(12));
+    const budget = daemon.logs.find((line) => line.msg.startsWith('watch budget'));
+    expect(budget).toMatchObject({ level: 'warn', directories: 11, hint: expect.stringMatching(/sysctl/) });
+    const metrics = (await s.health('/metrics')).body;
+    expect(metrics).toMatch(/^filesync_watched_directories 11$/m);
+    expect(metrics).toMatch(/^filesync_watch_limit 12$/m);
+    await mkdir(s.file('d0/new'));
+    await waitFor('the new directory watched', async () =>
+      /^filesync_watched_directories 12$/m.test((await s.health('/metrics')).body),
+    );
     await stopCleanly(daemon);
   });
 });

@@ -101,8 +101,8 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Runs a filesync command to completion. */
-export async function runCli(env: Record<string, string>, args: string[]) {
-  const result = await spawnCli(env, args);
+/** Runs a filesync command to completion (under `prefix`, as spawnCli). */
+export async function runCli(env: Record<string, string>, args: string[], prefix: readonly string[] = []) {
+  const result = await spawnCli(env, args, prefix);
   return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }

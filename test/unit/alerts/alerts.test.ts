@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type Alert, alertOf } from '../../../src/alerts/payload.ts';
+import { type Alert, alertOf, watchAlertOf } from '../../../src/alerts/payload.ts';
 import { Webhook } from '../../../src/alerts/webhook.ts';
 import { createLogger } from '../../../src/log.ts';
 import type { Status } from '../../../src/status/status.ts';
@@ -54,6 +54,31 @@ describe('alertOf', () => {
       'filesync on pod-1: syncing to sync@backup:22:/srv/mirror recovered after 1h 2m 5s (7 failed runs, 0 pending)',
     );
     expect(alert.reason).toBeUndefined();
+  });
+});
+
+describe('watchAlertOf', () => {
+  it('says the watcher gave up, what that costs and what to run', () => {
+    const alert = watchAlertOf(
+      {
+        from: 'native',
+        to: 'poll',
+        reason: 'ENOSPC: System limit for number of file watchers reached',
+        hint: 'raise it',
+      },
+      'pod-1',
+      new Date('2026-12-01T10:00:00.000Z'),
+    );
+    expect(alert).toEqual({
+      event: 'watch-fallback',
+      text: 'filesync on pod-1: the native watcher gave up (ENOSPC: System limit for number of file watchers reached); polling now, so changes arrive late — raise it',
+      host: 'pod-1',
+      time: '2026-12-01T10:00:00.000Z',
+      backend: 'poll',
+      previous: 'native',
+      reason: 'ENOSPC: System limit for number of file watchers reached',
+      hint: 'raise it',
+    });
   });
 });
 

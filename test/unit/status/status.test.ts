@@ -204,3 +204,29 @@ it('shows a pause, with its end, and forgets it on resume; a pause is no failure
   tracker.observe({ type: 'resumed', at: Date.parse('2026-12-04T10:10:00Z') });
   expect(tracker.status(now).paused).toBeUndefined();
 });
+
+it('names the watcher, its watches, and a fall-back to polling loudly', () => {
+  const tracker = new StatusTracker('started');
+  const status = tracker.status({ target: 'u@h:22:/m', pending: 0, failingPaths: [] });
+  const watching = daemonStatus([status], {
+    backend: 'native',
+    directories: 1204,
+    limit: { value: 8192, sysctl: 'fs.inotify.max_user_watches' },
+    fallback: undefined,
+  });
+  expect(formatStatus(watching)[1]).toBe(
+    'watcher       native, 1,204 directories watched of fs.inotify.max_user_watches=8,192',
+  );
+  const polling = daemonStatus([status], {
+    backend: 'poll',
+    directories: undefined,
+    limit: { value: 8192, sysctl: 'fs.inotify.max_user_watches' },
+    fallback: { from: 'native', since: '2026-12-01T10:00:00.000Z', reason: 'ENOSPC', hint: 'raise it' },
+  });
+  expect(polling.watch?.fallback?.from).toBe('native');
+  expect(formatStatus(polling).slice(1, 3)).toEqual([
+    'watcher       POLLING since 2026-12-01T10:00:00.000Z: the native watcher gave up (ENOSPC)',
+    'hint          raise it',
+  ]);
+  expect(daemonStatus([status])).not.toHaveProperty('watch');
+});

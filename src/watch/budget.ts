@@ -1,0 +1,178 @@
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import type { Filter } from '../filter.ts';
+import { readdirNamed } from '../names.ts';
+
+// The watch budget: the native watcher holds one inotify watch per directory, and the kernel
+// allows each uid a number of watches and of inotify instances in all — per user namespace, so
+// on a node every container of the same uid shares them, and they cannot be raised from inside
+// one. `check` and the daemon's start compare the directories to watch with what is allowed,
+// so a tree that will not fit is said before the kernel refuses a watch (after which filesync
+// polls). The figures are read from /proc here; judging them is pure (judgeBudget).
+
+/** A limit as the kernel applies it, and the sysctl that sets it. */
+export interface Limit {
+  readonly value: number;
+  /** `fs.inotify.max_user_watches`, or `user.max_inotify_watches` where a user namespace's own is lower. */
+  readonly sysctl: string;
+}
+
+export interface InotifyLimits {
+  readonly watches: Limit | undefined;
+  readonly instances: Limit | undefined;
+}
+
+/**
+ * The limits that bind this process: each kernel setting and the user namespace's own
+ * (/proc/sys/user, which can only be lower than its parent's), the lower of the two. Undefined
+ * where /proc has neither (not Linux).
+ */
+export function readInotifyLimits(proc = '/proc'): InotifyLimits {
+  const pick = (...candidates: [string, string][]): Limit | undefined => {
+    let lowest: Limit | undefined;
+    for (const [file, sysctl] of candidates) {
+      const value = readNumber(`${proc}/sys/${file}`);
+      if (value !== undefined && (lowest === undefined || value < lowest.value)) lowest = { value, sysctl };
+    }
+    return lowest;
+  };
+  return {
+    watches: pick(
+      ['fs/inotify/max_user_watches', 'fs.inotify.max_user_watches'],
+      ['user/max_inotify_watches', 'user.max_inotify_watches'],
+    ),
+    instances: pick(
+      ['fs/inotify/max_user_instances', 'fs.inotify.max_user_instances'],
+      ['user/max_inotify_instances', 'user.max_inotify_instances'],
+    ),
+  };
+}
+
+function readNumber(path: string): number | undefined {
+  try {
+    const value = Number(readFileSync(path, 'utf8').trim());
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** inotify instances and watches held by processes of this uid that this process can see. */
+export interface InUse {
+  readonly instances: number;
+  readonly watches: number;
+}
+
+/**
+ * What other processes of the same uid hold, as far as this process can see them (in a
+ * container: its own processes only — the rest of the node's share is invisible from here).
+ * This process itself is left out.
+ */
+export function inotifyInUse(proc = '/proc', uid = process.getuid?.() ?? 0, self = process.pid): InUse {
+  let instances = 0;
+  let watches = 0;
+  for (const pid of safeList(proc)) {
+    if (!/^\d+$/.test(pid) || Number(pid) === self) continue;
+    try {
+      if (statSync(`${proc}/${pid}`).uid !== uid) continue;
+    } catch {
+      continue;
+    }
+    for (const fd of safeList(`${proc}/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`${proc}/${pid}/fd/${fd}`) !== 'anon_inode:inotify') continue;
+        instances++;
+        watches += readFileSync(`${proc}/${pid}/fdinfo/${fd}`, 'utf8').match(/^inotify wd:/gm)?.length ?? 0;
+      } catch {
+        // the descriptor or the process went away while we looked
+      }
+    }
+  }
+  return { instances, watches };
+}
+
+function safeList(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The directories the native watcher will watch: the source and every directory below it that
+ * the filter keeps, symlinks not followed (as native.ts walks it).
+ */
+export function countWatchedDirectories(root: string, filter: Filter): number {
+  let count = 0;
+  const stack = [''];
+  for (let dir = stack.pop(); dir !== undefined; dir = stack.pop()) {
+    let entries: ReturnType<typeof readdirNamed>;
+    try {
+      entries = readdirNamed(dir === '' ? root : `${root}/${dir}`);
+    } catch {
+      continue; // unreadable or gone: the watcher cannot watch it either
+    }
+    count++;
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const child = dir === '' ? entry.name : `${dir}/${entry.name}`;
+      if (!filter.isExcluded(child, true)) stack.push(child);
+    }
+  }
+  return count;
+}
+
+/** Warned from this share of a limit; refused at all of it. */
+export const WARN_SHARE = 0.8;
+
+export interface BudgetVerdict {
+  readonly level: 'ok' | 'warn' | 'fail';
+  /** The figures, for people: `1,204 directories to watch: 1% of fs.inotify.max_user_watches=…`. */
+  readonly detail: string;
+  /** What to run on the host, when not ok. */
+  readonly hint?: string;
+}
+
+/**
+ * Judges `directories` (one watch each, one instance in all) against the limits, with what
+ * other processes of the uid already hold. Pure.
+ */
+export function judgeBudget(directories: number, limits: InotifyLimits, inUse: InUse): BudgetVerdict {
+  const parts: string[] = [];
+  let level: BudgetVerdict['level'] = 'ok';
+  const hints: string[] = [];
+  const raise = (what: string, needed: number, limit: Limit) => {
+    // Room for the tree to double, rounded to a power of two as the kernel's defaults are.
+    const value = 2 ** Math.ceil(Math.log2(Math.max(needed * 2, limit.value + 1)));
+    hints.push(
+      `raise ${what} on the host (it is per uid and shared by every container of that uid on the node): \`sysctl ${limit.sysctl}=${value}\``,
+    );
+  };
+  const judge = (needed: number, limit: Limit, what: string) => {
+    const share = needed / Math.max(1, limit.value);
+    const verdict = share >= 1 ? 'fail' : share >= WARN_SHARE ? 'warn' : 'ok';
+    if (verdict === 'fail' || (verdict === 'warn' && level === 'ok')) level = verdict;
+    if (verdict !== 'ok') raise(what, needed, limit);
+    return `${Math.floor(share * 100)}% of ${limit.sysctl}=${count(limit.value)}`;
+  };
+  const { watches, instances } = limits;
+  const others =
+    inUse.watches > 0 ? ` (${count(inUse.watches)} more held by other processes of this uid seen here)` : '';
+  parts.push(
+    watches === undefined
+      ? `${count(directories)} directories to watch (the kernel's limit could not be read)`
+      : `${count(directories)} directories to watch: ${judge(directories, watches, 'the watches')}${others}`,
+  );
+  if (instances !== undefined) {
+    parts.push(
+      `1 inotify instance, ${count(inUse.instances)} more in use by this uid seen here: ${judge(inUse.instances + 1, instances, 'the instances')}`,
+    );
+  }
+  if (level !== 'ok' && watches !== undefined && directories >= watches.value * WARN_SHARE)
+    hints.push('or exclude large directories with SYNC_EXCLUDE, or set SYNC_WATCH_MODE=poll');
+  return { level, detail: parts.join('; '), ...(hints.length > 0 ? { hint: `${hints.join('; ')}.` } : {}) };
+}
+
+function count(value: number): string {
+  return value.toLocaleString('en-US');
+}
