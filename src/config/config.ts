@@ -44,6 +44,8 @@ export interface Config {
     readonly checksum: boolean;
     readonly update: boolean;
     readonly partial: boolean;
+    /** Files of a run are staged and renamed into place at its end; see SYNC_DELAY_UPDATES. */
+    readonly delayUpdates: boolean;
     readonly bwlimit: string | undefined;
     readonly extraArgs: readonly string[];
     /** What a symlink becomes on the target; see SYNC_SYMLINKS. */

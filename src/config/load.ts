@@ -164,6 +164,12 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       'SYNC_CHMOD sets modes, and SYNC_PERMS=target leaves them to the target: choose one (remove SYNC_CHMOD, or set SYNC_PERMS=preserve).',
     );
   }
+  const inPlace = raw.SYNC_RSYNC_EXTRA_ARGS.find((arg) => /^(--inplace|--append(-verify)?)$/.test(arg));
+  if (raw.SYNC_DELAY_UPDATES && inPlace !== undefined) {
+    problems.push(
+      `SYNC_DELAY_UPDATES stages every file and puts it in place at the end, and ${inPlace} in SYNC_RSYNC_EXTRA_ARGS writes into the file itself: choose one.`,
+    );
+  }
   const token = controlTokenOf(raw.SYNC_CONTROL_TOKEN, raw.SYNC_CONTROL_TOKEN_FILE, raw.SYNC_HEALTH_PORT);
   if (token.problem !== undefined) problems.push(token.problem);
   if (problems.length > 0) return { ok: false, problems };
@@ -199,6 +205,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       checksum: raw.SYNC_RSYNC_CHECKSUM,
       update: raw.SYNC_RSYNC_UPDATE,
       partial: raw.SYNC_RSYNC_PARTIAL,
+      delayUpdates: raw.SYNC_DELAY_UPDATES,
       bwlimit: raw.SYNC_RSYNC_BWLIMIT,
       extraArgs: raw.SYNC_RSYNC_EXTRA_ARGS,
       symlinks: raw.SYNC_SYMLINKS,

@@ -145,6 +145,10 @@ export const schema = {
     default: 'keep',
     desc: 'Symlinks on the target. `keep`: sent as links, whatever they point to. `safe`: links that are absolute or point out of the source are not sent (logged once each, counted). `copy-unsafe`: such links are sent as the files or directories they point to (not watched: the periodic pass sends their changes). `ignore`: no links are sent.',
   }),
+  SYNC_DELAY_UPDATES: bool({
+    default: false,
+    desc: 'Put every file of a run in place at its end, in one quick rename loop (`rsync --delay-updates`), so a reader on the target sees the old or the new set of files, not a mix for the whole transfer. Files are staged in the partial-dir; symlinks and deletions are not delayed.',
+  }),
   SYNC_IO_TIMEOUT: duration({
     default: 60_000,
     desc: 'Give up on a transfer when no data moves for this long (`rsync --timeout`).',
@@ -253,6 +257,7 @@ export const settingTypes = {
   SYNC_CHMOD: 'chmod rules',
   SYNC_PERMS: permsModes.join(' \\| '),
   SYNC_SYMLINKS: symlinkModes.join(' \\| '),
+  SYNC_DELAY_UPDATES: 'boolean',
   SYNC_IO_TIMEOUT: 'duration',
   SYNC_WATCH_MODE: watchModes.join(' \\| '),
   SYNC_POLL_INTERVAL: 'duration',

@@ -158,7 +158,8 @@ export function commonArgs({ config, ssh }: PlanContext): string[] {
     ...(rsync.compress ? ['--compress'] : []),
     ...(rsync.checksum ? ['--checksum'] : []),
     ...(rsync.update ? ['--update'] : []),
-    ...(rsync.partial ? [`--partial-dir=${PARTIAL_DIR}`] : []),
+    ...(rsync.partial || rsync.delayUpdates ? [`--partial-dir=${PARTIAL_DIR}`] : []),
+    ...(rsync.delayUpdates ? DELAY_UPDATE_ARGS : []),
     ...(rsync.bwlimit === undefined ? [] : [`--bwlimit=${rsync.bwlimit}`]),
     ...ownershipArgs(config),
     ...SYMLINK_ARGS[config.rsync.symlinks],
@@ -167,6 +168,16 @@ export function commonArgs({ config, ssh }: PlanContext): string[] {
     rsyncShell(ssh),
   ];
 }
+
+/**
+ * SYNC_DELAY_UPDATES: each updated file is staged in its directory's partial-dir and renamed
+ * into place when the run ends. A run that is killed leaves its staged files there, and rsync
+ * protects the partial-dir from deletion: the risk rule, ahead of that protection and of every
+ * other filter, lets a run that deletes in the directory remove them (and verify, which leaves
+ * the rule out, never sees them). Itemized, such a removal is no difference (rsync/itemize.ts).
+ */
+export const CLEAN_STAGED = `--filter=R ${PARTIAL_DIR}/***`;
+const DELAY_UPDATE_ARGS: readonly string[] = ['--delay-updates', CLEAN_STAGED];
 
 /**
  * What a symlink becomes (SYNC_SYMLINKS). rsync decides which links are unsafe — absolute, or

@@ -1,7 +1,9 @@
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/daemon.ts';
+import { Daemon, runCli } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
   stopCleanly,
@@ -199,5 +201,141 @@ describe('SYNC_SYMLINKS', () => {
     const verify = await runCli(s.env, ['verify']);
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
     await stopCleanly(daemon);
+  });
+});
+
+/** The generation of `count` files of `size` bytes: each starts with `gen<n>`. */
+async function generation(file: (path: string) => string, n: number, count: number, size: number) {
+  await mkdir(file('batch'), { recursive: true });
+  // Random after the marker: nothing of the old generation matches, so all of it is sent.
+  for (let i = 0; i < count; i++) {
+    const body = `gen${n}${randomBytes(size)
+      .toString('base64')
+      .slice(0, size - 4)}`;
+    await writeFile(file(`batch/f${String(i).padStart(4, '0')}`), body);
+  }
+}
+
+/**
+ * Reads every file of the batch on the target over and over, until all show generation 2 (or a
+ * minute passed); one line per read: how many files showed gen1 and how many gen2.
+ */
+function reader(on: Target, remoteDir: string, count: number): Promise<{ gen1: number; gen2: number }[]> {
+  const script = `end=$(($(date +%s) + 60)); while [ "$(date +%s)" -lt "$end" ]; do
+    heads=$(head -qc 4 ${remoteDir}/batch/f* 2>/dev/null | fold -w 4)
+    one=$(printf '%s\\n' "$heads" | grep -c gen1); two=$(printf '%s\\n' "$heads" | grep -c gen2)
+    echo "$one $two"; [ "$two" -eq ${count} ] && break; done`;
+  return on.exec(['sh', '-c', script]).then(({ output }) =>
+    output
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ').map(Number))
+      .map(([gen1 = 0, gen2 = 0]) => ({ gen1, gen2 })),
+  );
+}
+
+/** Kills the process and everything it started, by PID (a daemon killed with its rsync). */
+function killTree(pid: number): void {
+  const children = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      return [];
+    }
+  })();
+  process.kill(pid, 'SIGKILL');
+  for (const child of children) killTree(Number(child));
+}
+
+describe('SYNC_DELAY_UPDATES', () => {
+  const count = 200;
+  const size = 10_000; // 2 MB at 500 KiB/s: about 4 s of transfer for a reader to watch
+
+  it.each([
+    { delay: 'false', sees: 'a mix of old and new files for most of the transfer' },
+    { delay: 'true', sees: 'the old or the new generation, a mix only within the rename loop' },
+  ] as const)('SYNC_DELAY_UPDATES=$delay: a reader on the target sees $sees', async ({ delay }) => {
+    const s = await scenarioOn(target, { SYNC_DELAY_UPDATES: delay, SYNC_RSYNC_BWLIMIT: '500' });
+    await generation(s.file, 1, count, size);
+    const first = await runCli(s.env, ['once']);
+    expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+    await generation(s.file, 2, count, size);
+    const reads = reader(target, s.remoteDir, count);
+    const second = await runCli(s.env, ['once']);
+    expect(second.exitCode, second.stdout + second.stderr).toBe(0);
+    const seen = await reads;
+    expect(seen.at(-1)).toEqual({ gen1: 0, gen2: count });
+    const mixed = seen.filter(({ gen1, gen2 }) => gen1 > 0 && gen2 > 0).length;
+    const old = seen.filter(({ gen2 }) => gen2 === 0).length;
+    if (delay === 'true') {
+      expect(old, 'reads of the old generation while the new one was sent').toBeGreaterThan(10);
+      expect(
+        mixed,
+        JSON.stringify(seen.filter(({ gen1, gen2 }) => gen1 > 0 && gen2 > 0)),
+      ).toBeLessThanOrEqual(2);
+      expect([...(await s.remote()).keys()].filter((path) => path.includes('.filesync-partial'))).toEqual([]);
+    } else {
+      expect(mixed).toBeGreaterThan(10);
+    }
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  async function killedRun(on: Target, extra: Record<string, string>) {
+    const s = await scenarioOn(on, { SYNC_DELAY_UPDATES: 'true', ...extra });
+    await generation(s.file, 1, 100, size);
+    const daemon = Daemon.start({ ...s.env, SYNC_RSYNC_BWLIMIT: '200' }, ['watch']);
+    // Killed, with its rsync, once files are staged but before any is in place.
+    await waitForRemote(
+      'files staged',
+      s.remote,
+      (entries) =>
+        [...entries.keys()].filter((path) => path.startsWith('batch/.filesync-partial/')).length >= 5,
+    );
+    if (daemon.pid === undefined) throw new Error('no pid');
+    killTree(daemon.pid);
+    await daemon.stop('SIGKILL');
+    const left = [...(await s.remote()).keys()];
+    expect(left.filter((path) => /^batch\/f\d+$/.test(path))).toEqual([]);
+    const stagedNames = left.filter((path) => path.startsWith('batch/.filesync-partial/'));
+    expect(stagedNames.length).toBeGreaterThan(0);
+    // One staged file's source goes away meanwhile: nothing will rename it into place.
+    const stale = stagedNames[0]?.slice('batch/.filesync-partial/'.length) ?? '';
+    await rm(s.file(`batch/${stale}`));
+    const verifyBefore = await runCli(s.env, ['verify']);
+    expect(verifyBefore.stdout, 'staged files are no drift').not.toMatch(/filesync-partial/);
+    const again = await runCli(s.env, ['once']);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).not.toMatch(/filesync-partial/);
+    const after = [...(await s.remote()).keys()];
+    const mirror = after.filter((path) => !path.startsWith('.trash/'));
+    expect(mirror.filter((path) => path.includes('.filesync-partial'))).toEqual([]);
+    expect(after.filter((path) => /^batch\/f\d+$/.test(path))).toHaveLength(99);
+    expect(after).not.toContain(`batch/${stale}`);
+    const verify = await runCli(s.env, ['verify']);
+    expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
+    return { after, stale };
+  }
+
+  it('a killed run leaves staged files that the next run removes, never reported as drift; with the trash', async () => {
+    const { after, stale } = await killedRun(target, { SYNC_BACKUP_DIR: '.trash' });
+    // Removed as any deletion is with a trash: kept there, not lost.
+    expect(
+      after.filter((path) => path.startsWith('.trash/') && path.endsWith(`/.filesync-partial/${stale}`)),
+    ).toHaveLength(1);
+  });
+
+  describe('through an rrsync-restricted key', () => {
+    let restricted: Target;
+    useTarget(
+      (started) => {
+        restricted = started;
+      },
+      { restricted: true },
+    );
+
+    it('stages, cleans up after a killed run and verifies the same way', async () => {
+      await killedRun(restricted, {});
+    });
   });
 });

@@ -505,3 +505,16 @@ describe('symlink policy', () => {
     ]);
   });
 });
+
+describe('delayed updates', () => {
+  it('is off by default, and refuses an extra argument that writes in place', () => {
+    const dflt = parseConfig(base);
+    expect(dflt.ok && dflt.config.rsync.delayUpdates).toBe(false);
+    const on = parseConfig({ ...base, SYNC_DELAY_UPDATES: 'true' });
+    expect(on.ok && on.config.rsync.delayUpdates).toBe(true);
+    expect(problems({ ...base, SYNC_DELAY_UPDATES: 'true', SYNC_RSYNC_EXTRA_ARGS: '--inplace' })).toEqual([
+      expect.stringMatching(/^SYNC_DELAY_UPDATES .* --inplace .*: choose one/),
+    ]);
+    expect(problems({ ...base, SYNC_RSYNC_EXTRA_ARGS: '--inplace' })).toEqual([]);
+  });
+});

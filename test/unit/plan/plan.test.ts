@@ -117,6 +117,26 @@ describe('planJob', () => {
     );
   });
 
+  it('stages every run with SYNC_DELAY_UPDATES, lets runs remove what a killed one staged, and verify not', () => {
+    const delayed = context({ SYNC_DELAY_UPDATES: 'true', SYNC_RSYNC_PARTIAL: 'false' });
+    const batch = { kind: 'batch', paths: [{ path: 'a', kind: 'file' }] } as const;
+    const staging = [
+      '--partial-dir=.filesync-partial',
+      '--delay-updates',
+      '--filter=R .filesync-partial/***',
+    ];
+    for (const plan of [planJob(batch, delayed), planJob({ kind: 'full', reason: 'start' }, delayed)]) {
+      expect(plan.args).toEqual(expect.arrayContaining(staging));
+      // The risk rule comes before every other filter: the first that matches decides.
+      const firstFilter = plan.args.findIndex((arg) => arg.startsWith('--filter='));
+      expect(plan.args[firstFilter]).toBe('--filter=R .filesync-partial/***');
+    }
+    const verify = planVerify(delayed).args;
+    expect(verify).toEqual(expect.arrayContaining(['--delay-updates', '--partial-dir=.filesync-partial']));
+    expect(verify).not.toContain('--filter=R .filesync-partial/***');
+    expect(planJob(batch, context()).args.filter((arg) => /delay|R \./.test(arg))).toEqual([]);
+  });
+
   it('passes the symlink policy to every run, verify included', () => {
     const args = (env: Record<string, string>) =>
       planJob({ kind: 'full', reason: 'start' }, context(env)).args;
