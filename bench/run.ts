@@ -13,6 +13,10 @@
 //               changes while paused (RSS; resume → converged next to one rsync -a), and a
 //               change made while a 10 s hook runs (write → on the target); see control.ts
 //               (`npm run bench -- control:paused` runs one of the three)
+//   landing   — a 2,000-file batch with a reader polling the mirror: how long it can see old and
+//               new files mixed, next to the transfer, without and with SYNC_DELAY_UPDATES; and
+//               the latency and burst rows with the mapping, symlink policy and delayed updates
+//               on, interleaved with the defaults; see landing.ts (`landing:mix`, `landing:cost`)
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -31,12 +35,13 @@ import {
 } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
 import { measureControl } from './control.ts';
+import { measureLanding } from './landing.ts';
 import { largeTree } from './large-tree.ts';
 import { measureRenames } from './renames.ts';
 import { countFiles, daemonFor, percentile, rsyncOnce, sshArgs, started, writeTree } from './support.ts';
 import { measureTargets } from './targets.ts';
 
-const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'control', 'large'];
+const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'control', 'landing', 'large'];
 const asked = process.argv.slice(2);
 const selected = new Set(asked.length === 0 ? DEFAULT : asked.includes('all') ? [...DEFAULT, 'huge'] : asked);
 
@@ -150,6 +155,11 @@ if (selected.has('targets')) {
 if ([...selected].some((name) => name === 'control' || name.startsWith('control:'))) {
   const parts = ['sync', 'paused', 'hook'].filter((part) => selected.has(`control:${part}`));
   report('control', await measureControl(target, mirror, parts.length > 0 ? parts : undefined));
+}
+
+if ([...selected].some((name) => name === 'landing' || name.startsWith('landing:'))) {
+  const parts = ['mix', 'cost'].filter((part) => selected.has(`landing:${part}`));
+  report('landing', await measureLanding(target, mirror, parts.length > 0 ? parts : undefined));
 }
 
 if (selected.has('large')) {

@@ -1,0 +1,203 @@
+// What lands on the target (issue #21's targets), against the real sshd target:
+//   mix  — a 2,000-file batch replacing an older generation, with a reader polling the mirror
+//          as fast as it can: how long a reader could see old and new files together, next to
+//          the batch's transfer time; without and with SYNC_DELAY_UPDATES, rounds interleaved
+//   cost — the latency (p50 over the 200 ms debounce) and burst (10,000 files) rows with the
+//          mapping, the symlink policy and delayed updates on, interleaved with the defaults
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Target } from '../test/integration/support/target.ts';
+import { waitFor } from '../test/integration/support/wait.ts';
+import { countFiles, daemonFor, median, percentile, started, writeTree } from './support.ts';
+
+const MIX_FILES = 2_000;
+const MIX_DIRS = 20;
+/** Small files, where rsync's rename loop weighs most against the transfer, and larger ones. */
+const MIX_SIZES = [8_192, 65_536];
+const MIX_ROUNDS = 3;
+const COST_ROUNDS = 3;
+
+/** Every setting of the issue at once: group and modes mapped, links judged, updates delayed. */
+const LANDING = {
+  SYNC_CHOWN: ':www-data',
+  SYNC_CHMOD: 'D2775,F664',
+  SYNC_SYMLINKS: 'safe',
+  SYNC_DELAY_UPDATES: 'true',
+};
+
+export async function measureLanding(target: Target, mirror: string, parts = ['mix', 'cost']) {
+  return {
+    ...(parts.includes('mix') ? { mix: await measureMix(target, mirror) } : {}),
+    ...(parts.includes('cost') ? { cost: await measureCost(target, mirror) } : {}),
+  };
+}
+
+const path = (root: string, i: number) => join(root, `dir${i % MIX_DIRS}`, `file${i}`);
+
+async function writeGeneration(root: string, generation: number, size: number) {
+  for (let d = 0; d < MIX_DIRS; d++) await mkdir(join(root, `dir${d}`), { recursive: true });
+  // Random after the marker: nothing of the old generation matches, so all of it is sent.
+  const writes = [];
+  for (let i = 0; i < MIX_FILES; i++) {
+    const body = Buffer.concat([Buffer.from(`gen${generation}`), randomBytes(size - 4)]);
+    writes.push(writeFile(path(root, i), body));
+  }
+  await Promise.all(writes);
+}
+
+/**
+ * One pass over the mirror's files, by inode: rsync puts each new file in place by a rename, so
+ * a path still on its old inode shows the old generation. One lstat a file (a third of an
+ * open/read/close), so a pass takes a few ms: the resolution of the window measured.
+ */
+function readAll(
+  local: string,
+  old: ReadonlyMap<number, bigint>,
+): { begin: number; end: number; gen1: number; gen2: number } {
+  const begin = performance.now();
+  let gen1 = 0;
+  let gen2 = 0;
+  for (let i = 0; i < MIX_FILES; i++) {
+    const ino = lstatSync(path(local, i), { bigint: true, throwIfNoEntry: false })?.ino;
+    if (ino === undefined) continue;
+    if (ino === old.get(i)) gen1++;
+    else gen2++;
+  }
+  return { begin, end: performance.now(), gen1, gen2 };
+}
+
+async function mixRound(target: Target, mirror: string, name: string, delayed: boolean, size: number) {
+  const { source, env, local } = await daemonFor(target, mirror, name, {
+    SYNC_DELAY_UPDATES: String(delayed),
+  });
+  await writeGeneration(source, 1, size);
+  const { daemon } = await started(env);
+  const batches = () => daemon.logs.filter((line) => line.msg === 'synced' && line.kind === 'batch');
+  const before = batches().length;
+  const old = new Map<number, bigint>();
+  for (let i = 0; i < MIX_FILES; i++) old.set(i, lstatSync(path(local, i), { bigint: true }).ino);
+  const reads: ReturnType<typeof readAll>[] = [];
+  await writeGeneration(source, 2, size);
+  // The reader: as fast as it can, yielding between passes so the daemon's output is read.
+  for (;;) {
+    const read = readAll(local, old);
+    reads.push(read);
+    if (read.gen2 === MIX_FILES) break;
+    if (reads.length > 100_000) throw new Error('the new generation never arrived');
+    await delay(0);
+  }
+  await waitFor('the batch logged', () => batches().length > before, { timeoutMs: 60_000, intervalMs: 5 });
+  await daemon.stop();
+  const runs = batches().slice(before);
+  const transferMs = runs.reduce((sum, line) => sum + Number(line.durationMs), 0);
+  const mixed = reads.filter((read) => read.gen1 > 0 && read.gen2 > 0);
+  const first = mixed[0];
+  const last = mixed.at(-1);
+  // The reads that saw both generations span this long; one read's length is the resolution.
+  const mixMs = first === undefined || last === undefined ? 0 : last.end - first.begin;
+  // At the least, the window ran from the end of the first mixed read to the start of the last.
+  const mixAtLeastMs = first === undefined || last === undefined ? 0 : Math.max(0, last.begin - first.end);
+  return {
+    transferMs,
+    batches: runs.length,
+    mixMs,
+    mixAtLeastMs,
+    mixedReads: mixed.length,
+    reads: reads.length,
+    readMs: median(reads.map((read) => read.end - read.begin)),
+  };
+}
+
+async function measureMix(target: Target, mirror: string) {
+  type Round = Awaited<ReturnType<typeof mixRound>>;
+  const summary = (list: Round[]) => ({
+    transferMs: Math.round(median(list.map((r) => r.transferMs))),
+    mixMs: Math.round(median(list.map((r) => r.mixMs))),
+    mixAtLeastMs: Math.round(median(list.map((r) => r.mixAtLeastMs))),
+    mixShare: Number(median(list.map((r) => r.mixMs / Math.max(1, r.transferMs))).toFixed(3)),
+    mixedReads: list.map((r) => r.mixedReads),
+    reads: list.map((r) => r.reads),
+    readMs: Math.round(median(list.map((r) => r.readMs))),
+    batches: list.map((r) => r.batches),
+  });
+  const bySize = [];
+  for (const size of MIX_SIZES) {
+    const rounds: { plain: Round[]; delayed: Round[] } = { plain: [], delayed: [] };
+    for (let round = 0; round < MIX_ROUNDS; round++) {
+      rounds.plain.push(await mixRound(target, mirror, `mix-${size}-plain-${round}`, false, size));
+      rounds.delayed.push(await mixRound(target, mirror, `mix-${size}-delayed-${round}`, true, size));
+    }
+    bySize.push({ bytesEach: size, plain: summary(rounds.plain), delayed: summary(rounds.delayed) });
+  }
+  return { files: MIX_FILES, rounds: MIX_ROUNDS, bySize, targetShare: 0.05 };
+}
+
+async function latency(target: Target, mirror: string, name: string, extra: Record<string, string>) {
+  const { source, env, local } = await daemonFor(target, mirror, name, { SYNC_DEBOUNCE: '200ms', ...extra });
+  const { daemon } = await started(env);
+  const samples: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const start = performance.now();
+    await writeFile(join(source, `f${i}.txt`), `sample ${i}`);
+    await waitFor('arrival', () => existsSync(join(local, `f${i}.txt`)), {
+      intervalMs: 5,
+      timeoutMs: 30_000,
+    });
+    samples.push(performance.now() - start);
+    await delay(300);
+  }
+  await daemon.stop();
+  return percentile(samples, 50) - 200;
+}
+
+async function burst(target: Target, mirror: string, name: string, extra: Record<string, string>) {
+  const files = 10_000;
+  const { source, env, local } = await daemonFor(target, mirror, name, extra);
+  const { daemon } = await started(env);
+  const start = performance.now();
+  await writeTree(source, files, 100);
+  const written = performance.now();
+  const synced = () => daemon.logs.filter((l) => l.msg === 'synced' && l.kind === 'batch').length;
+  const before = synced();
+  await waitFor('a batch after the last write', () => synced() > before, {
+    intervalMs: 5,
+    timeoutMs: 600_000,
+  });
+  await waitFor('every file', async () => (await countFiles(local)) === files, {
+    intervalMs: 5,
+    timeoutMs: 600_000,
+  });
+  const arrived = performance.now();
+  await daemon.stop();
+  return { allOnTargetMs: arrived - start, afterLastWriteMs: arrived - written };
+}
+
+async function measureCost(target: Target, mirror: string) {
+  const latencyOverDebounce = { defaults: [] as number[], landing: [] as number[] };
+  const burstAfterLastWrite = { defaults: [] as number[], landing: [] as number[] };
+  for (let round = 0; round < COST_ROUNDS; round++) {
+    latencyOverDebounce.defaults.push(await latency(target, mirror, `cost-lat-d${round}`, {}));
+    latencyOverDebounce.landing.push(await latency(target, mirror, `cost-lat-l${round}`, LANDING));
+    burstAfterLastWrite.defaults.push(
+      (await burst(target, mirror, `cost-burst-d${round}`, {})).afterLastWriteMs,
+    );
+    burstAfterLastWrite.landing.push(
+      (await burst(target, mirror, `cost-burst-l${round}`, LANDING)).afterLastWriteMs,
+    );
+  }
+  const row = (values: { defaults: number[]; landing: number[] }) => ({
+    defaultsMs: values.defaults.map(Math.round),
+    landingMs: values.landing.map(Math.round),
+    medianDefaultsMs: Math.round(median(values.defaults)),
+    medianLandingMs: Math.round(median(values.landing)),
+  });
+  return {
+    settings: LANDING,
+    rounds: COST_ROUNDS,
+    latencyP50OverDebounce: row(latencyOverDebounce),
+    burstAfterLastWrite: row(burstAfterLastWrite),
+  };
+}
