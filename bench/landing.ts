@@ -176,26 +176,35 @@ async function burst(target: Target, mirror: string, name: string, extra: Record
 }
 
 async function measureCost(target: Target, mirror: string) {
-  const latencyOverDebounce = { defaults: [] as number[], landing: [] as number[] };
-  const burstAfterLastWrite = { defaults: [] as number[], landing: [] as number[] };
+  // Each variant in turn within a round, so the machine's drift falls on all of them alike.
+  const variants: Record<string, Record<string, string>> = {
+    defaults: {},
+    mapped: {
+      SYNC_CHOWN: LANDING.SYNC_CHOWN,
+      SYNC_CHMOD: LANDING.SYNC_CHMOD,
+      SYNC_SYMLINKS: LANDING.SYNC_SYMLINKS,
+    },
+    mappedAndDelayed: LANDING,
+  };
+  const names = Object.keys(variants);
+  const latencyOverDebounce = Object.fromEntries(names.map((name) => [name, [] as number[]]));
+  const burstAfterLastWrite = Object.fromEntries(names.map((name) => [name, [] as number[]]));
   for (let round = 0; round < COST_ROUNDS; round++) {
-    latencyOverDebounce.defaults.push(await latency(target, mirror, `cost-lat-d${round}`, {}));
-    latencyOverDebounce.landing.push(await latency(target, mirror, `cost-lat-l${round}`, LANDING));
-    burstAfterLastWrite.defaults.push(
-      (await burst(target, mirror, `cost-burst-d${round}`, {})).afterLastWriteMs,
-    );
-    burstAfterLastWrite.landing.push(
-      (await burst(target, mirror, `cost-burst-l${round}`, LANDING)).afterLastWriteMs,
-    );
+    for (const [name, extra] of Object.entries(variants)) {
+      latencyOverDebounce[name]?.push(await latency(target, mirror, `cost-lat-${name}-${round}`, extra));
+      const burstRun = await burst(target, mirror, `cost-burst-${name}-${round}`, extra);
+      burstAfterLastWrite[name]?.push(burstRun.afterLastWriteMs);
+    }
   }
-  const row = (values: { defaults: number[]; landing: number[] }) => ({
-    defaultsMs: values.defaults.map(Math.round),
-    landingMs: values.landing.map(Math.round),
-    medianDefaultsMs: Math.round(median(values.defaults)),
-    medianLandingMs: Math.round(median(values.landing)),
-  });
+  const row = (values: Record<string, number[]>) =>
+    Object.fromEntries(
+      Object.entries(values).map(([name, list]) => [
+        name,
+        { medianMs: Math.round(median(list)), roundsMs: list.map(Math.round) },
+      ]),
+    );
   return {
-    settings: LANDING,
+    settings: variants,
     rounds: COST_ROUNDS,
     latencyP50OverDebounce: row(latencyOverDebounce),
     burstAfterLastWrite: row(burstAfterLastWrite),
