@@ -81,6 +81,30 @@ export class Metrics {
     },
   });
 
+  /** Read when scraped: each target's oldest change not yet on it. */
+  readonly #oldestChanges = new Map<string, () => number | undefined>();
+
+  readonly #lag = new Gauge({
+    name: 'filesync_oldest_pending_change_seconds',
+    help: 'How far behind the target is: the age of the oldest change not yet on it (pending, or in a run not yet finished), 0 when none. Grows while the target is down or syncing is paused.',
+    labelNames: ['target'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const now = Date.now();
+      for (const [target, oldest] of this.#oldestChanges) {
+        const at = oldest();
+        this.#lag.set({ target }, at === undefined ? 0 : Math.max(0, now - at) / 1000);
+      }
+    },
+  });
+
+  readonly #buildInfo = new Gauge({
+    name: 'filesync_build_info',
+    help: "1, labelled with filesync's version, Node's and the local rsync's.",
+    labelNames: ['version', 'node', 'rsync'] as const,
+    registers: [this.registry],
+  });
+
   readonly #watchLimit = new Gauge({
     name: 'filesync_watch_limit',
     help: "The kernel's inotify watch limit for filesync's uid (fs.inotify.max_user_watches, or the user namespace's lower one), shared by every process of that uid.",
@@ -189,6 +213,16 @@ export class Metrics {
 
   webhookResult(result: 'delivered' | 'failed' | 'dropped'): void {
     this.#alerts.inc({ result });
+  }
+
+  /** The lag of `target`, read from `oldest` (epoch ms of its oldest change not on it) when scraped. */
+  lag(target: string, oldest: () => number | undefined): void {
+    this.#oldestChanges.set(target, oldest);
+    this.#lag.set({ target }, 0);
+  }
+
+  buildInfo(labels: { version: string; node: string; rsync: string }): void {
+    this.#buildInfo.set(labels, 1);
   }
 
   /** The watch budget: directories read from the watcher when scraped, the limit as read at start. */

@@ -11,8 +11,10 @@ import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
+import { localRsyncVersion } from '../rsync/local-version.ts';
 import { daemonStatus, type WatchStatus } from '../status/status.ts';
 import { type Connection, Target } from '../target/target.ts';
+import { packageVersion } from '../version.ts';
 import { inotifyInUse, judgeBudget, readInotifyLimits } from '../watch/budget.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { controlOf } from './daemon-control.ts';
@@ -101,6 +103,10 @@ export async function watchCommand(
     },
   );
   treeSize = () => watcher.entries;
+  for (const target of targets) metrics.lag(target.name, () => target.oldestChangeAt);
+  void localRsyncVersion().then((rsync) =>
+    metrics.buildInfo({ version: packageVersion(), node: process.version, rsync }),
+  );
   const limits = readInotifyLimits();
   metrics.watchBudget(() => watcher.directories, limits.watches?.value);
   if (watcher.directories !== undefined)

@@ -88,6 +88,14 @@ export class Scheduler {
   /** `filesync pause`: no transfer starts; the timer of a pause that ends by itself. */
   #paused = false;
   #resumeTimer: unknown;
+  /**
+   * The lag: when the oldest change not yet on the target was seen, among those pending and
+   * those of the run in flight. A path's own retry is no change (failing paths are reported
+   * apart), nor is a periodic full pass; start-up, rescans and overflows are (what they find
+   * may be missing since then).
+   */
+  #pendingChangeAt: number | undefined;
+  #inFlightChangeAt: number | undefined;
   /** Callers of syncNow() waiting for what was pending to be sent, or for a failure. */
   #syncWaiters: ((result: SyncResult | undefined) => void)[] = [];
 
@@ -131,10 +139,17 @@ export class Scheduler {
     return this.#pending.size;
   }
 
+  /** When the oldest change not yet on the target was seen (epoch ms); undefined when none. */
+  get oldestChangeAt(): number | undefined {
+    const times = [this.#pendingChangeAt, this.#inFlightChangeAt].filter((at) => at !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  }
+
   /** Records changed paths (relative to the source) for the next batch. */
   add(paths: Iterable<string>): void {
     if (this.#state === 'stopped') return;
     this.#changed = true;
+    this.#pendingChangeAt ??= this.#clock.now();
     this.#queue(paths);
   }
 
@@ -150,6 +165,7 @@ export class Scheduler {
   /** Asks for a full pass at once, skipping the debounce (start-up, periodic resync, rescans). */
   requestFull(reason: FullReason): void {
     if (this.#state === 'stopped') return;
+    if (reason !== 'resync') this.#pendingChangeAt ??= this.#clock.now();
     this.#setFull(reason);
     this.#noteChange(true);
   }
@@ -319,6 +335,8 @@ export class Scheduler {
     this.#pending = new Set();
     this.#pendingFull = undefined;
     this.#firstChangeAt = 0;
+    this.#inFlightChangeAt = this.#pendingChangeAt;
+    this.#pendingChangeAt = undefined;
     this.#state = 'running';
     const controller = new AbortController();
     const done = this.#execute(job, controller.signal);
@@ -343,6 +361,10 @@ export class Scheduler {
     );
     this.#inFlight = undefined;
     const durationMs = this.#clock.now() - startedAt;
+    const changeAt = this.#inFlightChangeAt;
+    this.#inFlightChangeAt = undefined;
+    if (!outcome.ok && changeAt !== undefined)
+      this.#pendingChangeAt = Math.min(changeAt, this.#pendingChangeAt ?? changeAt);
     if (outcome.ok) {
       this.#failures = 0;
       this.#settlePaths(job, outcome.failedPaths ?? []);

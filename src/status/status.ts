@@ -30,6 +30,12 @@ export interface Status {
   /** Set while `filesync pause` holds transfers back; `until` when it ends by itself. */
   readonly paused: { readonly since: string; readonly until: string | undefined } | undefined;
   readonly pending: number;
+  /**
+   * How far behind the target is: the age of the oldest change not yet on it, in seconds (0
+   * when none), and when that change was seen.
+   */
+  readonly lagSeconds: number;
+  readonly oldestPendingChange: string | undefined;
   readonly counters: {
     readonly runs: number;
     readonly failedRuns: number;
@@ -52,6 +58,8 @@ export type Readiness = { readonly ready: true } | { readonly ready: false; read
 export interface Now {
   readonly target: string;
   readonly pending: number;
+  /** When the oldest change not yet on the target was seen (epoch ms), if one is. */
+  readonly oldestChangeAt?: number | undefined;
   readonly failingPaths: readonly FailedPath[];
 }
 
@@ -149,9 +157,17 @@ export class StatusTracker {
       failingPaths: now.failingPaths.map(({ path, reason }) => ({ path: printable(path), reason })),
       paused: this.#paused,
       pending: now.pending,
+      lagSeconds: lagSeconds(now.oldestChangeAt, this.#clock().getTime()),
+      oldestPendingChange:
+        now.oldestChangeAt === undefined ? undefined : new Date(now.oldestChangeAt).toISOString(),
       counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
     };
   }
+}
+
+/** The age of the oldest change not yet on the target, in seconds to the millisecond; 0 when none. */
+export function lagSeconds(oldestChangeAt: number | undefined, now: number): number {
+  return oldestChangeAt === undefined ? 0 : Math.max(0, now - oldestChangeAt) / 1000;
 }
 
 /** What `GET /status` answers: the daemon as a whole, and each target. */
@@ -232,6 +248,7 @@ function formatTarget(status: Status, shownPaths: number): string[] {
     `target        ${status.target}`,
     `last success  ${status.lastSuccess ?? 'none yet'}`,
     `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,
+    `lag           ${status.oldestPendingChange === undefined ? 'none: every change seen is on the target' : `${status.lagSeconds.toFixed(1)}s (the oldest change not on the target was seen at ${status.oldestPendingChange})`}`,
   ];
   const { failure, paused } = status;
   if (paused !== undefined)

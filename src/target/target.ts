@@ -181,8 +181,14 @@ export class Target {
     return this.#tracker.status({
       target: describeTarget(this.#config.remote),
       pending: this.#scheduler.pendingCount,
+      oldestChangeAt: this.#scheduler.oldestChangeAt,
       failingPaths: this.#scheduler.failingPaths,
     });
+  }
+
+  /** When the oldest change not yet on the target was seen (epoch ms); undefined when none. */
+  get oldestChangeAt(): number | undefined {
+    return this.#scheduler.oldestChangeAt;
   }
 
   get running(): boolean {

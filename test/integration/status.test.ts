@@ -121,6 +121,16 @@ describe('the webhook', () => {
         const status = JSON.parse((await s.health('/status')).body);
         expect(status).toMatchObject({ state: 'failing', ready: true });
         expect(status.targets[0].failure.reason).toMatch(/^(timeout|unreachable)$/);
+        // The lag: the change made while down is not on the target, and it ages.
+        expect(status.targets[0].lagSeconds).toBeGreaterThan(1);
+        const lag = async () =>
+          Number(
+            /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} (\S+)$/m.exec(
+              (await s.health('/metrics')).body,
+            )?.[1],
+          );
+        const first = await lag();
+        await waitFor('the lag to grow', async () => (await lag()) > first + 0.5);
       } finally {
         clearInterval(asking);
         await execa('docker', ['unpause', target.container.getId()]);
@@ -128,6 +138,16 @@ describe('the webhook', () => {
       expect(readiness.length).toBeGreaterThan(10);
       expect(new Set(readiness)).toEqual(new Set([200]));
       await waitFor('the recovery alert', () => received.length === 2, { timeoutMs: 90_000 });
+      await waitFor('no lag once the change is there', async () => {
+        const { targets } = JSON.parse((await s.health('/status')).body);
+        return targets[0].lagSeconds === 0 && targets[0].oldestPendingChange === undefined;
+      });
+      expect((await s.health('/metrics')).body).toMatch(
+        /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} 0$/m,
+      );
+      expect((await s.health('/metrics')).body).toMatch(
+        /^filesync_build_info\{version="[^"]+",node="v\d+[^"]*",rsync="\d[^"]*"\} 1$/m,
+      );
       expect(received[0]).toMatchObject({
         event: 'failing',
         contentType: 'application/json',

@@ -19,6 +19,8 @@ const status: Status = {
   failingPaths: [],
   paused: undefined,
   pending: 42,
+  lagSeconds: 63.5,
+  oldestPendingChange: '2026-12-01T09:59:57.000Z',
   counters: { runs: 5, failedRuns: 1, filesTransferred: 3 },
 };
 

@@ -209,6 +209,53 @@ describe('Scheduler', () => {
   });
 });
 
+describe('Scheduler, the lag', () => {
+  it('dates the oldest change not yet on the target, through the run, a failure and its retry', async () => {
+    const { clock, scheduler, runs } = setup({ debounceMs: 100 });
+    expect(scheduler.oldestChangeAt).toBeUndefined();
+    await clock.advance(1000);
+    scheduler.add(['a']);
+    await clock.advance(50);
+    scheduler.add(['b']); // a later change does not make the lag younger
+    expect(scheduler.oldestChangeAt).toBe(1000);
+    await clock.advance(100);
+    expect(runs).toHaveLength(1);
+    expect(scheduler.oldestChangeAt).toBe(1000); // in flight: not on the target yet
+    scheduler.add(['c']);
+    expect(scheduler.oldestChangeAt).toBe(1000);
+    runs[0]?.finish(down);
+    await settle();
+    expect(scheduler.oldestChangeAt).toBe(1000); // failed: still the oldest
+    await clock.advance(1000 + 100); // the backoff
+    expect(runs).toHaveLength(2);
+    runs[1]?.finish(ok);
+    await settle();
+    expect(scheduler.oldestChangeAt).toBeUndefined();
+  });
+
+  it("counts start-up and rescans as changes, not a periodic pass or a path's own retry", async () => {
+    const { clock, scheduler, runs } = setup({ debounceMs: 100 });
+    scheduler.requestFull('resync');
+    expect(scheduler.oldestChangeAt).toBeUndefined();
+    await clock.advance(0);
+    runs[0]?.finish(ok);
+    await settle();
+    await clock.advance(500);
+    scheduler.requestFull('start');
+    expect(scheduler.oldestChangeAt).toBe(500);
+    await clock.advance(0);
+    runs[1]?.finish({
+      ...ok,
+      failedPaths: [{ path: 'bad', reason: 'Permission denied', message: 'denied' }],
+    });
+    await settle();
+    expect(scheduler.oldestChangeAt).toBeUndefined(); // a failing path is reported apart
+    await clock.advance(10_000 + 100); // its retry runs: no change, no lag
+    expect(paths(runs[2]?.job)).toEqual(['bad']);
+    expect(scheduler.oldestChangeAt).toBeUndefined();
+  });
+});
+
 describe('Scheduler, paths that fail on their own', () => {
   const denied = (path: string, reason = 'Permission denied'): Outcome => ({
     ...ok,

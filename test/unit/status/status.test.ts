@@ -230,3 +230,22 @@ it('names the watcher, its watches, and a fall-back to polling loudly', () => {
   ]);
   expect(daemonStatus([status])).not.toHaveProperty('watch');
 });
+
+it('shows the lag: the age of the oldest change not on the target, none when there is none', () => {
+  const tracker = new StatusTracker('started', () => new Date('2026-12-01T10:00:10.500Z'));
+  const behind = tracker.status({
+    target: 'u@h:22:/m',
+    pending: 3,
+    failingPaths: [],
+    oldestChangeAt: Date.parse('2026-12-01T10:00:00.000Z'),
+  });
+  expect(behind).toMatchObject({ lagSeconds: 10.5, oldestPendingChange: '2026-12-01T10:00:00.000Z' });
+  expect(formatStatus(daemonStatus([behind]))).toContain(
+    'lag           10.5s (the oldest change not on the target was seen at 2026-12-01T10:00:00.000Z)',
+  );
+  const current = tracker.status({ target: 'u@h:22:/m', pending: 0, failingPaths: [] });
+  expect(current).toMatchObject({ lagSeconds: 0, oldestPendingChange: undefined });
+  expect(formatStatus(daemonStatus([current]))).toContain(
+    'lag           none: every change seen is on the target',
+  );
+});
