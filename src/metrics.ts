@@ -5,6 +5,9 @@ import { driftOf } from './status/drift.ts';
 import type { BackendChange } from './watch/watcher.ts';
 
 /** Prometheus metrics, fed from scheduler and watcher events. */
+const TARGET_STATES = ['starting', 'syncing', 'failing'] as const;
+type TargetState = (typeof TARGET_STATES)[number];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly #syncs = new Counter({
@@ -78,6 +81,29 @@ export class Metrics {
     registers: [this.registry],
     collect: () => {
       this.#watchedDirectories.set(this.#directories() ?? 0);
+    },
+  });
+
+  readonly #watchFallback = new Gauge({
+    name: 'filesync_watch_fallback',
+    help: '1 once a watcher gave up (the kernel refused a watch, the source went away) and filesync polls instead, until it is restarted; 0 otherwise (SYNC_WATCH_MODE=poll chosen is 0).',
+    registers: [this.registry],
+  });
+
+  /** Read when scraped: each target's state. */
+  readonly #states = new Map<string, () => TargetState>();
+
+  readonly #targetState = new Gauge({
+    name: 'filesync_target_state',
+    help: "1 for the target's state (starting: the initial pass is not done; syncing; failing: runs fail and are retried), 0 for the others; /status says why.",
+    labelNames: ['target', 'state'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [target, state] of this.#states) {
+        const now = state();
+        for (const name of TARGET_STATES)
+          this.#targetState.set({ target, state: name }, name === now ? 1 : 0);
+      }
     },
   });
 
@@ -207,12 +233,18 @@ export class Metrics {
   /** A watcher started; one that took over from another counts as a watcher error. */
   watchBackend({ backend, previous }: BackendChange): void {
     if (previous !== undefined) this.#watchErrors.inc();
+    this.#watchFallback.set(previous === undefined ? 0 : 1);
     for (const name of ['native', 'chokidar', 'poll'] as const)
       this.#watchBackend.set({ backend: name }, name === backend ? 1 : 0);
   }
 
   webhookResult(result: 'delivered' | 'failed' | 'dropped'): void {
     this.#alerts.inc({ result });
+  }
+
+  /** The state of `target`, read when scraped. */
+  targetState(target: string, state: () => TargetState): void {
+    this.#states.set(target, state);
   }
 
   /** The lag of `target`, read from `oldest` (epoch ms of its oldest change not on it) when scraped. */

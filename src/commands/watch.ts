@@ -103,7 +103,10 @@ export async function watchCommand(
     },
   );
   treeSize = () => watcher.entries;
-  for (const target of targets) metrics.lag(target.name, () => target.oldestChangeAt);
+  for (const target of targets) {
+    metrics.lag(target.name, () => target.oldestChangeAt);
+    metrics.targetState(target.name, () => target.status().state);
+  }
   void localRsyncVersion().then((rsync) =>
     metrics.buildInfo({ version: packageVersion(), node: process.version, rsync }),
   );

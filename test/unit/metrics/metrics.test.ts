@@ -21,6 +21,24 @@ describe('the lag and build metrics', () => {
     );
   });
 
+  it("exports each target's state one-hot, and a watcher's fall-back", async () => {
+    const metrics = new Metrics();
+    let state: 'starting' | 'syncing' | 'failing' = 'starting';
+    metrics.targetState('u@a:22:/m', () => state);
+    state = 'failing';
+    const scraped = await metrics.registry.metrics();
+    expect(scraped).toMatch(/^filesync_target_state\{target="u@a:22:\/m",state="failing"\} 1$/m);
+    expect(scraped).toMatch(/^filesync_target_state\{target="u@a:22:\/m",state="syncing"\} 0$/m);
+    expect(scraped).toMatch(/^filesync_watch_fallback 0$/m);
+    metrics.watchBackend({ backend: 'native' });
+    expect(await metrics.registry.metrics()).toMatch(/^filesync_watch_fallback 0$/m);
+    metrics.watchBackend({
+      backend: 'poll',
+      previous: { backend: 'native', cause: new Error('ENOSPC'), hint: 'raise it' },
+    });
+    expect(await metrics.registry.metrics()).toMatch(/^filesync_watch_fallback 1$/m);
+  });
+
   it('labels build_info with the versions', async () => {
     const metrics = new Metrics();
     metrics.buildInfo({ version: '0.1.0', node: 'v24.1.0', rsync: '3.2.7' });
