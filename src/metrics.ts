@@ -188,7 +188,13 @@ export class Metrics {
     hook(hook: 'command' | 'url', result: 'ok' | 'failed' | 'timeout'): void;
     unsafeLink(): void;
   } {
+    // Every per-target series exists from the start at 0, so a rate() or an alert's expression
+    // has a series to read before the first event of its kind.
     this.#paused.set({ target }, 0);
+    this.#pending.set({ target }, 0);
+    this.#failingPaths.set({ target }, 0);
+    for (const counter of [this.#files, this.#deleted, this.#bytes, this.#drift, this.#unsafeLinks])
+      counter.inc({ target }, 0);
     return {
       observe: (event) => this.#observe(target, event),
       hook: (hook, result) => this.#hooks.inc({ target, hook, result }),

@@ -83,3 +83,56 @@ describe('the alert rules', () => {
     }
   });
 });
+
+interface Panel {
+  readonly title: string;
+  readonly datasource: { readonly uid: string };
+  readonly targets: readonly { readonly expr: string; readonly datasource: { readonly uid: string } }[];
+}
+
+describe('the Grafana dashboard', () => {
+  const dashboard = JSON.parse(readFileSync('monitoring/filesync.dashboard.json', 'utf8')) as {
+    panels: Panel[];
+    templating: { list: { name: string; type: string; query: unknown }[] };
+  };
+
+  it('has a data source and a target variable, and every panel reads the one chosen', () => {
+    const variables = dashboard.templating.list.map((variable) => [variable.name, variable.type]);
+    expect(variables).toEqual([
+      ['datasource', 'datasource'],
+      ['target', 'query'],
+    ]);
+    const chosen = '$' + '{datasource}'; // Grafana's variable syntax, not a template string
+    for (const panel of dashboard.panels) {
+      expect(panel.datasource.uid, panel.title).toBe(chosen);
+      for (const target of panel.targets) expect(target.datasource.uid, panel.title).toBe(chosen);
+    }
+  });
+
+  it('shows what the issue asks for, filtered by target, with $__rate_interval windows', () => {
+    const exprs = dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr));
+    for (const metric of [
+      'filesync_target_state',
+      'filesync_oldest_pending_change_seconds',
+      'filesync_syncs_total',
+      'filesync_sync_duration_seconds_bucket',
+      'filesync_files_transferred_total',
+      'filesync_transferred_bytes_total',
+      'filesync_pending_paths',
+      'filesync_failing_paths',
+      'filesync_drift_repaired_total',
+      'filesync_watch_backend',
+      'filesync_webhook_alerts_total',
+    ])
+      expect(
+        exprs.some((expr) => expr.includes(metric)),
+        metric,
+      ).toBe(true);
+    expect(exprs.filter((expr) => expr.includes('histogram_quantile(0.95'))).toHaveLength(1);
+    for (const expr of exprs) {
+      for (const window of expr.match(/\[[^\]]*\]/g) ?? []) expect(window, expr).toBe('[$__rate_interval]');
+      const perTarget = /filesync_(?!watch_|webhook_|build_info)\w+/.test(expr);
+      if (perTarget) expect(expr, 'filtered by $target').toContain('target=~"$target"');
+    }
+  });
+});
