@@ -1,7 +1,7 @@
 import { ITEMIZE_FORMAT } from '../rsync/itemize.ts';
 import type { Plan } from '../rsync/runner.ts';
 import { remoteSpec } from '../rsync/ssh.ts';
-import { CLEAN_STAGED, commonArgs, type PlanContext, PROGRESS_ARG, planJob, rsyncPlan } from './plan.ts';
+import { commonArgs, type PlanContext, PROGRESS_ARG, planJob, rsyncPlan } from './plan.ts';
 
 // Runs that change nothing on the target, or only a probe's own name: `filesync verify`, the
 // empty-source guard's count, and `filesync check`'s probes. Pure, as the planner is.
@@ -18,7 +18,7 @@ export function planVerify(context: PlanContext): Plan {
   // Every difference is reported, however many deletions SYNC_MAX_DELETE lets a real run make.
   // Nor does it report progress: nothing listens to a dry run's.
   // A dry run moves nothing into the trash, and names no run directory of it (rrsync 3.5 would
-  // create one). Files a killed run staged (SYNC_DELAY_UPDATES) stay protected: no difference.
+  // create one).
   const options = full.args
     .slice(0, -2)
     .filter(
@@ -26,7 +26,6 @@ export function planVerify(context: PlanContext): Plan {
         !arg.startsWith('--max-delete=') &&
         arg !== PROGRESS_ARG &&
         arg !== '--backup' &&
-        arg !== CLEAN_STAGED &&
         !arg.startsWith('--backup-dir='),
     );
   const args = [...options, '--dry-run', source ?? '', target ?? ''];

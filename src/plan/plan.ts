@@ -32,7 +32,10 @@ export const HOOK_PATHS = 10_000;
 
 /** What a run keeps of its itemized output: the hook's list, or the drift warning's few. */
 function itemizeOf(config: Config): { readonly keep: number } | undefined {
-  return hooked(config) ? { keep: HOOK_PATHS } : undefined;
+  if (hooked(config)) return { keep: HOOK_PATHS };
+  // SYNC_SYMLINKS=safe names the links it skips at --info=name1, which would also print every
+  // name sent: itemized, those lines are counted and dropped (rsync/runner.ts), not kept.
+  return config.rsync.symlinks === 'safe' ? { keep: 0 } : undefined;
 }
 
 function hooked(config: Config): boolean {
@@ -83,7 +86,7 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
       ...moved,
       ...backupArgs(context),
       ...context.filter.rsyncRules(),
-      ...(hooked(config) ? [`--out-format=${ITEMIZE_FORMAT}`] : []),
+      ...(itemizeOf(config) === undefined ? [] : [`--out-format=${ITEMIZE_FORMAT}`]),
       PROGRESS_ARG,
     ],
     batchList(job.paths, config.rsync.delete),
@@ -171,18 +174,38 @@ export function commonArgs({ config, ssh }: PlanContext): string[] {
 
 /**
  * SYNC_DELAY_UPDATES: each updated file is staged in its directory's partial-dir and renamed
- * into place when the run ends. A run that is killed leaves its staged files there, and rsync
- * protects the partial-dir from deletion: the risk rule, ahead of that protection and of every
- * other filter, lets a run that deletes in the directory remove them (and verify, which leaves
- * the rule out, never sees them). Itemized, such a removal is no difference (rsync/itemize.ts).
+ * into place when the run ends. A run that is killed leaves what it staged there, which rsync
+ * protects from deletion and would keep forever: planStagedCleanup removes it.
  */
-export const CLEAN_STAGED = `--filter=R ${PARTIAL_DIR}/***`;
-const DELAY_UPDATE_ARGS: readonly string[] = ['--delay-updates', CLEAN_STAGED];
+const DELAY_UPDATE_ARGS: readonly string[] = ['--delay-updates'];
+
+/**
+ * Removes what killed runs left staged (SYNC_DELAY_UPDATES) in the partial-dirs of the target's
+ * directories, and nothing else: the source's directories are sent, no file, and nothing is
+ * created or updated (--existing --ignore-existing); on the target every name is protected but
+ * the partial-dirs, whose risk rule comes first. Apart from the runs: no SYNC_MAX_DELETE (these
+ * are filesync's own files, not the mirror's), no trash, no itemized differences, no drift.
+ */
+export function planStagedCleanup(context: PlanContext): Plan {
+  return rsyncPlan(context, [
+    '--delete',
+    '--existing',
+    '--ignore-existing',
+    '--omit-dir-times',
+    '--no-perms',
+    `--filter=R ${PARTIAL_DIR}/***`,
+    '--filter=P *',
+    ...context.filter.rsyncRules(),
+    '--filter=S */',
+    '--filter=H *',
+  ]);
+}
 
 /**
  * What a symlink becomes (SYNC_SYMLINKS). rsync decides which links are unsafe — absolute, or
  * climbing out of the transfer's top by their place in it — and under `safe` names each one it
- * skips at --info=name1 (see rsync/outcome.ts), which adds no line to an itemizing run.
+ * skips at --info=name1 (see rsync/outcome.ts), which adds no line to an itemizing run (every
+ * run itemizes under `safe`: see itemizeOf).
  */
 const SYMLINK_ARGS: Readonly<Record<Config['rsync']['symlinks'], readonly string[]>> = {
   keep: [],

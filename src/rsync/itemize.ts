@@ -1,5 +1,4 @@
 import { Buffer } from 'node:buffer';
-import { PARTIAL_DIR } from '../filter.ts';
 import { nameOf } from '../names.ts';
 
 // Reads rsync's itemized changes (`--out-format=%i %n`, rsync(1) --itemize-changes) as kinds
@@ -54,19 +53,7 @@ export function parseItemizedLine(line: string): ItemizedLine | undefined {
   const flags = line.slice(0, 11);
   if (line.length < 13 || line[11] !== ' ' || !FLAGS.test(flags)) return undefined;
   const path = decodeName(line.slice(12)).replace(/(.)\/$/, '$1');
-  // Staged files of a killed run (SYNC_DELAY_UPDATES) being cleaned up: filesync's own, no
-  // difference of the mirror.
-  if (isStaged(path)) return { path, kind: undefined };
   return { path, kind: kindOf(flags) };
-}
-
-function isStaged(path: string): boolean {
-  return (
-    path === PARTIAL_DIR ||
-    path.startsWith(`${PARTIAL_DIR}/`) ||
-    path.includes(`/${PARTIAL_DIR}/`) ||
-    path.endsWith(`/${PARTIAL_DIR}`)
-  );
 }
 
 function kindOf(flags: string): DifferenceKind | undefined {

@@ -3,7 +3,13 @@ import type { Logger } from '../log.ts';
 import { planDeletionCount } from '../plan/dry-runs.ts';
 import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
-import { type PlanContext, planJob, planMovePrepass, planMoveRoots } from '../plan/plan.ts';
+import {
+  type PlanContext,
+  planJob,
+  planMovePrepass,
+  planMoveRoots,
+  planStagedCleanup,
+} from '../plan/plan.ts';
 import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
 import { withPaths } from '../rsync/itemize.ts';
 import { failure, type Outcome } from '../rsync/outcome.ts';
@@ -26,11 +32,20 @@ export function createJobRunner(
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
   let halted: Outcome | undefined;
+  // SYNC_DELAY_UPDATES: a run killed before this process started, or one that failed since,
+  // may have left staged files on the target (see planStagedCleanup).
+  let stagedMayRemain = context.config.rsync.delayUpdates;
   return async (job: Job, signal: AbortSignal) => {
     // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
     if (halted !== undefined) return halted;
     const held = await holdDeletions(context, runner, signal);
     if (held !== undefined) return held;
+    if (stagedMayRemain) {
+      const cleaned = await runner.run(planStagedCleanup(context), signal);
+      if (!cleaned.ok && cleaned.reason === 'cancelled') return cleaned;
+      // Otherwise the job meets whatever failed here itself, and says so; it is tried again.
+      if (cleaned.ok) stagedMayRemain = false;
+    }
     const surveyed =
       job.kind === 'full'
         ? { ...job, entries: largest(treeSize(), lastFullPassEntries) }
@@ -59,6 +74,7 @@ export function createJobRunner(
         ? { ...sent, itemized: withPaths(sent.itemized, 'missing', placed, plan.itemize.keep) }
         : sent;
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
+    if (!outcome.ok && context.config.rsync.delayUpdates) stagedMayRemain = true;
     if (!outcome.ok && outcome.reason === 'max-delete') {
       halted = failure(
         'max-delete',

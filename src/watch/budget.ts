@@ -65,15 +65,23 @@ export interface InUse {
 /**
  * What other processes of the same uid hold, as far as this process can see them (in a
  * container: its own processes only — the rest of the node's share is invisible from here).
- * This process itself is left out.
+ * This process is left out, and so is any other running `program` (filesync's own CLI: a
+ * daemon next to `filesync check` holds the very watches check is counting).
  */
-export function inotifyInUse(proc = '/proc', uid = process.getuid?.() ?? 0, self = process.pid): InUse {
+export function inotifyInUse(
+  proc = '/proc',
+  uid = process.getuid?.() ?? 0,
+  self = process.pid,
+  program = process.argv[1],
+): InUse {
   let instances = 0;
   let watches = 0;
   for (const pid of safeList(proc)) {
     if (!/^\d+$/.test(pid) || Number(pid) === self) continue;
     try {
       if (statSync(`${proc}/${pid}`).uid !== uid) continue;
+      const argv = readFileSync(`${proc}/${pid}/cmdline`, 'utf8').split('\0');
+      if (program !== undefined && argv.includes(program)) continue;
     } catch {
       continue;
     }
@@ -156,19 +164,20 @@ export function judgeBudget(directories: number, limits: InotifyLimits, inUse: I
     return `${Math.floor(share * 100)}% of ${limit.sysctl}=${count(limit.value)}`;
   };
   const { watches, instances } = limits;
+  // The limit is the uid's: what other processes hold counts against it too.
   const others =
-    inUse.watches > 0 ? ` (${count(inUse.watches)} more held by other processes of this uid seen here)` : '';
+    inUse.watches > 0 ? ` and ${count(inUse.watches)} held by other processes of this uid here` : '';
   parts.push(
     watches === undefined
       ? `${count(directories)} directories to watch (the kernel's limit could not be read)`
-      : `${count(directories)} directories to watch: ${judge(directories, watches, 'the watches')}${others}`,
+      : `${count(directories)} directories to watch${others}: ${judge(directories + inUse.watches, watches, 'the watches')}`,
   );
   if (instances !== undefined) {
     parts.push(
       `1 inotify instance, ${count(inUse.instances)} more in use by this uid seen here: ${judge(inUse.instances + 1, instances, 'the instances')}`,
     );
   }
-  if (level !== 'ok' && watches !== undefined && directories >= watches.value * WARN_SHARE)
+  if (level !== 'ok' && watches !== undefined && directories + inUse.watches >= watches.value * WARN_SHARE)
     hints.push('or exclude large directories with SYNC_EXCLUDE, or set SYNC_WATCH_MODE=poll');
   return { level, detail: parts.join('; '), ...(hints.length > 0 ? { hint: `${hints.join('; ')}.` } : {}) };
 }

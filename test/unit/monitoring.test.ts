@@ -78,8 +78,8 @@ describe('the alert rules', () => {
       const row = readme.split('\n').find((line) => line.includes(`></a>${rule.alert} (`));
       expect(row, `a row for ${rule.alert}`).toBeDefined();
       if (rule.for !== undefined) expect(row, rule.alert).toContain(`for ${rule.for}`);
-      for (const number of rule.expr.match(/(?<=[<>] )\d+/g) ?? [])
-        expect(row, `${rule.alert}'s threshold ${number}`).toContain(number);
+      for (const threshold of rule.expr.match(/[<>] \d+/g) ?? [])
+        expect(row, `${rule.alert}'s threshold ${threshold}`).toContain(threshold);
     }
   });
 });

@@ -10,6 +10,7 @@ import {
   FULL_PASS_PATHS,
   HOOK_PATHS,
   planJob,
+  planStagedCleanup,
   WHOLE_LIST_MAX_ENTRIES,
 } from '../../../src/plan/plan.ts';
 import { processRunner } from '../../../src/rsync/runner.ts';
@@ -117,24 +118,30 @@ describe('planJob', () => {
     );
   });
 
-  it('stages every run with SYNC_DELAY_UPDATES, lets runs remove what a killed one staged, and verify not', () => {
-    const delayed = context({ SYNC_DELAY_UPDATES: 'true', SYNC_RSYNC_PARTIAL: 'false' });
+  it('stages every run with SYNC_DELAY_UPDATES, and removes what a killed run staged apart, touching nothing else', () => {
+    const delayed = context({
+      SYNC_DELAY_UPDATES: 'true',
+      SYNC_RSYNC_PARTIAL: 'false',
+      SYNC_MAX_DELETE: '5',
+    });
     const batch = { kind: 'batch', paths: [{ path: 'a', kind: 'file' }] } as const;
-    const staging = [
-      '--partial-dir=.filesync-partial',
-      '--delay-updates',
-      '--filter=R .filesync-partial/***',
-    ];
-    for (const plan of [planJob(batch, delayed), planJob({ kind: 'full', reason: 'start' }, delayed)]) {
+    const staging = ['--partial-dir=.filesync-partial', '--delay-updates'];
+    for (const plan of [
+      planJob(batch, delayed),
+      planJob({ kind: 'full', reason: 'start' }, delayed),
+      planVerify(delayed),
+    ]) {
       expect(plan.args).toEqual(expect.arrayContaining(staging));
-      // The risk rule comes before every other filter: the first that matches decides.
-      const firstFilter = plan.args.findIndex((arg) => arg.startsWith('--filter='));
-      expect(plan.args[firstFilter]).toBe('--filter=R .filesync-partial/***');
+      expect(plan.args.filter((arg) => arg.startsWith('--filter=R'))).toEqual([]);
     }
-    const verify = planVerify(delayed).args;
-    expect(verify).toEqual(expect.arrayContaining(['--delay-updates', '--partial-dir=.filesync-partial']));
-    expect(verify).not.toContain('--filter=R .filesync-partial/***');
-    expect(planJob(batch, context()).args.filter((arg) => /delay|R \./.test(arg))).toEqual([]);
+    const cleanup = planStagedCleanup(delayed).args;
+    const filters = cleanup.filter((arg) => arg.startsWith('--filter='));
+    // The first rule that matches decides: the partial-dirs may go, every other name stays.
+    expect(filters.slice(0, 2)).toEqual(['--filter=R .filesync-partial/***', '--filter=P *']);
+    expect(filters.slice(-2)).toEqual(['--filter=S */', '--filter=H *']);
+    expect(cleanup).toEqual(expect.arrayContaining(['--delete', '--existing', '--ignore-existing']));
+    expect(cleanup.filter((arg) => /^--(max-delete|backup)/.test(arg))).toEqual([]);
+    expect(planJob(batch, context()).args.filter((arg) => /delay/.test(arg))).toEqual([]);
   });
 
   it('passes the symlink policy to every run, verify included', () => {
@@ -144,6 +151,13 @@ describe('planJob', () => {
     expect(linkArgs(args({}))).toEqual([]);
     expect(linkArgs(args({ SYNC_SYMLINKS: 'keep' }))).toEqual([]);
     expect(linkArgs(args({ SYNC_SYMLINKS: 'safe' }))).toEqual(['--safe-links', '--info=name1']);
+    // A batch under `safe` itemizes too: the names rsync prints are counted, not kept.
+    const safeBatch = planJob(
+      { kind: 'batch', paths: [{ path: 'a', kind: 'file' }] },
+      context({ SYNC_SYMLINKS: 'safe' }),
+    );
+    expect(safeBatch.itemize).toEqual({ keep: 0 });
+    expect(safeBatch.args.some((arg) => arg.startsWith('--out-format='))).toBe(true);
     expect(linkArgs(args({ SYNC_SYMLINKS: 'copy-unsafe' }))).toEqual(['--copy-unsafe-links']);
     expect(linkArgs(args({ SYNC_SYMLINKS: 'ignore' }))).toEqual(['--no-links']);
     expect(linkArgs(planVerify(context({ SYNC_SYMLINKS: 'copy-unsafe' })).args)).toEqual([

@@ -66,22 +66,6 @@ describe('parseItemizedLine', () => {
     expect(parseItemizedLine('.f          same')).toEqual({ path: 'same', kind: undefined });
     expect(parseItemizedLine('cd+++++++++ ./')).toEqual({ path: '.', kind: 'missing' });
   });
-
-  it('counts no difference for files a killed run staged (SYNC_DELAY_UPDATES) being cleaned up', () => {
-    expect(parseItemizedLine('*deleting   a/.filesync-partial/f1')).toEqual({
-      path: 'a/.filesync-partial/f1',
-      kind: undefined,
-    });
-    expect(parseItemizedLine('*deleting   .filesync-partial/')).toEqual({
-      path: '.filesync-partial',
-      kind: undefined,
-    });
-    expect(parseItemizedLine('*deleting   a/.filesync-partial/')).toEqual({
-      path: 'a/.filesync-partial',
-      kind: undefined,
-    });
-    expect(parseItemizedLine('*deleting   a/.filesync-partial-not')).toMatchObject({ kind: 'extra' });
-  });
 });
 
 describe('decodeName', () => {

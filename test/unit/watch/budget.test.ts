@@ -63,9 +63,14 @@ describe('the limits', () => {
     expect(readInotifyLimits().watches?.value).toBeGreaterThan(0);
   });
 
-  it("counts the instances and watches other processes of the uid hold, not this process's", async () => {
-    const proc = await fakeProc({}, { '100': [3, 2], '200': [], '300': [5], self: [9] });
-    expect(inotifyInUse(proc, process.getuid?.() ?? 0, 300)).toEqual({ instances: 2, watches: 5 });
+  it("counts the instances and watches other processes of the uid hold, not this process's nor a filesync daemon's", async () => {
+    const proc = await fakeProc({}, { '100': [3, 2], '200': [], '300': [5], '400': [7], self: [9] });
+    writeFileSync(join(proc, '400', 'cmdline'), 'node\0/app/dist/cli.js\0watch\0');
+    for (const pid of ['100', '200', '300']) writeFileSync(join(proc, pid, 'cmdline'), 'vim\0notes.txt\0');
+    const uid = process.getuid?.() ?? 0;
+    // 300 is this process, 400 a filesync daemon (the same program): neither counts.
+    expect(inotifyInUse(proc, uid, 300, '/app/dist/cli.js')).toEqual({ instances: 2, watches: 5 });
+    expect(inotifyInUse(proc, uid, 300, '/other/cli.js')).toEqual({ instances: 3, watches: 12 });
     expect(inotifyInUse(proc, 12345, 0)).toEqual({ instances: 0, watches: 0 });
   });
 });
@@ -113,10 +118,15 @@ describe('the verdict', () => {
     expect(fail.hint).toMatch(/sysctl fs\.inotify\.max_user_watches=524288/);
   });
 
-  it('judges the instances with those in use, and shows the watches others hold', () => {
-    const busy = judgeBudget(10, limits, { instances: 127, watches: 4000 });
+  it('judges the watches and the instances with those other processes of the uid hold', () => {
+    const shared = judgeBudget(700, limits, { instances: 0, watches: 400 });
+    expect(shared.level).toBe('fail');
+    expect(shared.detail).toMatch(
+      /^700 directories to watch and 400 held by other processes of this uid here: 110% of fs\.inotify\.max_user_watches=1,000;/,
+    );
+    expect(shared.hint).toMatch(/sysctl fs\.inotify\.max_user_watches=4096/);
+    const busy = judgeBudget(10, limits, { instances: 127, watches: 0 });
     expect(busy.level).toBe('fail');
-    expect(busy.detail).toMatch(/\(4,000 more held by other processes of this uid seen here\)/);
     expect(busy.hint).toMatch(/sysctl fs\.inotify\.max_user_instances=256/);
     expect(busy.hint).not.toMatch(/SYNC_EXCLUDE/);
     expect(judgeBudget(10, { watches: undefined, instances: undefined }, idle)).toEqual({
