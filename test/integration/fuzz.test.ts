@@ -22,7 +22,7 @@ const CHECK_EVERY = 6; // bursts
 const seeds = process.env.FILESYNC_FUZZ_SEED
   ? [Number(process.env.FILESYNC_FUZZ_SEED)]
   : Array.from(
-      { length: Number(process.env.FILESYNC_FUZZ_SEEDS ?? 20) },
+      { length: Number(process.env.FILESYNC_FUZZ_SEEDS ?? 10) },
       (_, i) => Number(process.env.FILESYNC_FUZZ_BASE ?? 1) + i,
     );
 
