@@ -17,6 +17,10 @@
 //               new files mixed, next to the transfer, without and with SYNC_DELAY_UPDATES; and
 //               the latency and burst rows with the mapping, symlink policy and delayed updates
 //               on, interleaved with the defaults; see landing.ts (`landing:mix`, `landing:cost`)
+//   cold      — the cold start as a user meets it: 100,000 files in 1,000 directories in sync,
+//               rsync -a and rsync -a --delete no-ops, lsyncd with its defaults (spawn → startup
+//               finished) and filesync (spawn → /readyz 200), interleaved rounds; one traced
+//               filesync start; see cold-start.ts (`cold:huge`: 1,000,000 files, when asked)
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -34,6 +38,7 @@ import {
   TARGET_USER,
 } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
+import { coldStart } from './cold-start.ts';
 import { measureControl } from './control.ts';
 import { measureLanding } from './landing.ts';
 import { largeTree } from './large-tree.ts';
@@ -160,6 +165,14 @@ if ([...selected].some((name) => name === 'control' || name.startsWith('control:
 if ([...selected].some((name) => name === 'landing' || name.startsWith('landing:'))) {
   const parts = ['mix', 'cost'].filter((part) => selected.has(`landing:${part}`));
   report('landing', await measureLanding(target, mirror, parts.length > 0 ? parts : undefined));
+}
+
+if (selected.has('cold')) {
+  report('cold', await coldStart(target, mirror, { files: 100_000, dirs: 1_000, rounds: 5 }));
+}
+
+if (selected.has('cold:huge')) {
+  report('coldHuge', await coldStart(target, mirror, { files: 1_000_000, dirs: 10_000, rounds: 3 }));
 }
 
 if (selected.has('large')) {

@@ -66,14 +66,14 @@ export async function checkCommand(config: Config, print: (line: string) => void
  * against the kernel's limits for this uid. Warns from 80 %, fails at 100 % (exit 1), each with
  * the sysctl to run on the host. Local: it does not stop the target's checks.
  */
-export function checkWatchBudget(config: Config, print: (line: string) => void): ExitCode {
+export async function checkWatchBudget(config: Config, print: (line: string) => void): Promise<ExitCode> {
   const step = 'watch budget'.padEnd(17);
   if (config.watch.mode === 'poll') {
     print(`PASS  ${step}SYNC_WATCH_MODE=poll holds no watches`);
     return ExitCode.ok;
   }
   const directories = countWatchedDirectories(config.sourceDir, new Filter(config.filter));
-  const verdict = judgeBudget(directories, readInotifyLimits(), inotifyInUse());
+  const verdict = judgeBudget(directories, readInotifyLimits(), await inotifyInUse());
   const chokidar =
     config.watch.mode === 'chokidar'
       ? ' (SYNC_WATCH_MODE=chokidar also watches every file: more than this)'

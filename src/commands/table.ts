@@ -61,7 +61,7 @@ export const COMMANDS: readonly Command[] = [
     async run({ config, output }) {
       const { checkCommand, checkWatchBudget } = await import('./check.ts');
       const several = config.targets.length > 1;
-      const budget = checkWatchBudget(config, output.out);
+      const budget = await checkWatchBudget(config, output.out);
       if (several) output.out('');
       const codes = await eachTarget(config, { concurrent: false }, (view, index) => {
         if (several) output.out(`${index > 0 ? '\n' : ''}target ${targetName(view)}`);

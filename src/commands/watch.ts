@@ -112,8 +112,7 @@ export async function watchCommand(
   );
   const limits = readInotifyLimits();
   metrics.watchBudget(() => watcher.directories, limits.watches?.value);
-  if (watcher.directories !== undefined)
-    logWatchBudget(watchLog, watcher.directories, judgeBudget(watcher.directories, limits, inotifyInUse()));
+
   const watchStatus = (): WatchStatus => ({
     backend: watcher.backend,
     directories: watcher.directories,
@@ -121,6 +120,12 @@ export async function watchCommand(
     fallback,
   });
   everyTarget((target) => target.requestFull('start'));
+  // The budget's figures once the initial pass is under way: reading /proc takes a while.
+  const watched = watcher.directories;
+  if (watched !== undefined)
+    void inotifyInUse().then((inUse) =>
+      logWatchBudget(watchLog, watched, judgeBudget(watched, limits, inUse)),
+    );
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () =>
     everyTarget((target) => target.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'));

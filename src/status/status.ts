@@ -4,7 +4,7 @@ import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { FailureReason } from '../rsync/outcome.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import type { BackendName } from '../watch/backend.ts';
-import type { Limit } from '../watch/budget.ts';
+import { count, type Limit } from '../watch/budget.ts';
 
 // The one owner of a target's readiness and status: a pure fold of its scheduler's events that
 // `/readyz`, `GET /status`, `filesync status` and the webhook all read. Each target's tracker
@@ -239,7 +239,7 @@ function formatWatch({ backend, directories, limit, fallback }: WatchStatus): st
   const watches =
     directories === undefined
       ? ''
-      : `, ${directories.toLocaleString('en-US')} directories watched${limit === undefined ? '' : ` of ${limit.sysctl}=${limit.value.toLocaleString('en-US')}`}`;
+      : `, ${count(directories)} directories watched${limit === undefined ? '' : ` of ${limit.sysctl}=${count(limit.value)}`}`;
   return [`watcher       ${backend}${watches}`];
 }
 

@@ -386,7 +386,7 @@ describe('watch modes', () => {
     expect(roomy.exitCode).toBe(0);
 
     const daemon = await watching(excluded, limited(12));
-    const budget = daemon.logs.find((line) => line.msg.startsWith('watch budget'));
+    const budget = await daemon.waitForLog('the budget', (line) => line.msg.startsWith('watch budget'));
     expect(budget).toMatchObject({ level: 'warn', directories: 11, hint: expect.stringMatching(/sysctl/) });
     const metrics = (await s.health('/metrics')).body;
     expect(metrics).toMatch(/^filesync_watched_directories 11$/m);

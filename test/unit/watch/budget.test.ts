@@ -69,9 +69,9 @@ describe('the limits', () => {
     for (const pid of ['100', '200', '300']) writeFileSync(join(proc, pid, 'cmdline'), 'vim\0notes.txt\0');
     const uid = process.getuid?.() ?? 0;
     // 300 is this process, 400 a filesync daemon (the same program): neither counts.
-    expect(inotifyInUse(proc, uid, 300, '/app/dist/cli.js')).toEqual({ instances: 2, watches: 5 });
-    expect(inotifyInUse(proc, uid, 300, '/other/cli.js')).toEqual({ instances: 3, watches: 12 });
-    expect(inotifyInUse(proc, 12345, 0)).toEqual({ instances: 0, watches: 0 });
+    expect(await inotifyInUse(proc, uid, 300, '/app/dist/cli.js')).toEqual({ instances: 2, watches: 5 });
+    expect(await inotifyInUse(proc, uid, 300, '/other/cli.js')).toEqual({ instances: 3, watches: 12 });
+    expect(await inotifyInUse(proc, 12345, 0)).toEqual({ instances: 0, watches: 0 });
   });
 });
 

@@ -1,0 +1,141 @@
+// The cold start as a user meets it (issue #23's first step): a tree already in sync, each tool
+// spawned cold, in interleaved rounds so the machine's drift weighs on all alike:
+//   rsync -a           — one no-op through the same sshd (the floor)
+//   rsync -a --delete  — the same with deletions, what a mirror's start must do
+//   lsyncd             — with its defaults (default.rsync: archive, delete = true), spawn →
+//                        "Startup of … finished"
+//   filesync           — spawn → GET /readyz answers 200 (as a kubelet's startup probe sees it)
+// plus one traced filesync start (LOG_LEVEL=debug): where its time goes, phase by phase, from
+// the process's spawn to the watcher, the rsync spawn, rsync's exit and readiness.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { execa } from 'execa';
+import { Daemon } from '../test/integration/support/daemon.ts';
+import { TARGET_USER, type Target } from '../test/integration/support/target.ts';
+import { daemonFor, median, rsyncOnce, sshArgs, writeTree } from './support.ts';
+
+export interface ColdStartOptions {
+  readonly files: number;
+  readonly dirs: number;
+  readonly rounds: number;
+}
+
+export async function coldStart(target: Target, mirror: string, { files, dirs, rounds }: ColdStartOptions) {
+  const name = `cold-${files}`;
+  const { source, remoteDir, env } = await daemonFor(target, mirror, name);
+  await writeTree(source, files, dirs);
+  await rsyncOnce(target, source, remoteDir); // in sync, for every tool alike
+  const lsyncd = await lsyncdStarter(target, source, remoteDir);
+  const times: Record<'rsync' | 'rsyncDelete' | 'lsyncd' | 'filesync', number[]> = {
+    rsync: [],
+    rsyncDelete: [],
+    lsyncd: [],
+    filesync: [],
+  };
+  for (let round = 0; round < rounds; round++) {
+    times.rsync.push(await rsyncOnce(target, source, remoteDir));
+    times.rsyncDelete.push(await rsyncOnce(target, source, remoteDir, ['--delete']));
+    if (lsyncd !== undefined) times.lsyncd.push(await lsyncd());
+    times.filesync.push((await filesyncStart(env)).readyMs);
+  }
+  const trace = await tracedStart(env);
+  await rm(source, { recursive: true, force: true });
+  const ms = (values: number[]) => (values.length === 0 ? undefined : Math.round(median(values)));
+  const filesyncMs = ms(times.filesync) ?? Number.NaN;
+  const lsyncdMs = ms(times.lsyncd);
+  const rsyncDeleteMs = ms(times.rsyncDelete) ?? Number.NaN;
+  return {
+    files,
+    dirs,
+    rounds,
+    rsyncNoopMs: ms(times.rsync),
+    rsyncDeleteNoopMs: rsyncDeleteMs,
+    lsyncdReadyMs: lsyncdMs ?? 'lsyncd is not installed (apt-get install lsyncd)',
+    filesyncReadyMs: filesyncMs,
+    filesyncOverLsyncd: lsyncdMs === undefined ? undefined : Number((filesyncMs / lsyncdMs).toFixed(2)),
+    filesyncOverRsyncDelete: Number((filesyncMs / rsyncDeleteMs).toFixed(2)),
+    targets: { overLsyncd: 1, overRsyncDelete: 1.1 },
+    rounds_ms: Object.fromEntries(Object.entries(times).map(([tool, list]) => [tool, list.map(Math.round)])),
+    trace,
+  };
+}
+
+/** Spawns filesync and polls /readyz every 10 ms until it answers 200; then stops it. */
+async function filesyncStart(env: Record<string, string>) {
+  const begin = performance.now();
+  const daemon = Daemon.start(env);
+  const url = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}/readyz`;
+  for (;;) {
+    const status = await fetch(url).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) break;
+    if (performance.now() - begin > 3_600_000) throw new Error('filesync never became ready');
+    await delay(10);
+  }
+  const readyMs = performance.now() - begin;
+  await daemon.stop();
+  return { readyMs, daemon };
+}
+
+/**
+ * One start with the debug log: each phase from the spawn, by the log's own clock (its `time`)
+ * against the wall clock at spawn.
+ */
+async function tracedStart(env: Record<string, string>) {
+  const spawnedAt = Date.now();
+  const { readyMs, daemon } = await filesyncStart({ ...env, LOG_LEVEL: 'debug' });
+  const at = (match: (msg: string) => boolean) => {
+    const line = daemon.logs.find((entry) => match(entry.msg));
+    if (line === undefined) return undefined;
+    const time = typeof line.time === 'number' ? line.time : Date.parse(String(line.time));
+    return time - spawnedAt;
+  };
+  const synced = daemon.logs.find((entry) => entry.msg === 'synced' && entry.kind === 'full');
+  return {
+    firstLogLineMs: at(() => true),
+    watcherUpMs: at((msg) => msg.startsWith('watching with')),
+    rsyncSpawnedMs: at((msg) => msg === 'running rsync'),
+    rsyncRunMs: synced === undefined ? undefined : Number(synced.durationMs),
+    initialPassDoneMs: at((msg) => msg.startsWith('initial sync complete')),
+    readyzMs: Math.round(readyMs),
+  };
+}
+
+/** lsyncd with its defaults, when installed: a function that starts it once and times it. */
+async function lsyncdStarter(target: Target, source: string, remoteDir: string) {
+  const which = await execa('lsyncd', ['--version'], { reject: false });
+  if (which.exitCode !== 0) return undefined;
+  const config = join(await mkdtemp(join(tmpdir(), 'filesync-bench-cold-lsyncd-')), 'lsyncd.lua');
+  const lua = (value: string) => JSON.stringify(value);
+  await writeFile(
+    config,
+    `settings { nodaemon = true, insist = false }
+sync {
+  default.rsync,
+  source = ${lua(source)},
+  target = ${lua(`${TARGET_USER}@${target.host}:${remoteDir}/`)},
+  rsync = { rsh = ${lua(`/usr/bin/ssh ${sshArgs(target).join(' ')}`)} },
+}
+`,
+  );
+  return async () => {
+    const begin = performance.now();
+    const child = execa('lsyncd', ['-log', 'Normal', config], { reject: false, buffer: false });
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/Startup of .* finished/.test(seen)) resolve();
+      });
+      void child.then(() => reject(new Error(`lsyncd exited before its startup finished:\n${seen}`)));
+    });
+    const readyMs = performance.now() - begin;
+    child.kill('SIGTERM');
+    await child;
+    return readyMs;
+  };
+}
