@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import { Daemon } from '../test/integration/support/daemon.ts';
 import { TARGET_USER, type Target } from '../test/integration/support/target.ts';
+import { startLsyncd } from './lsyncd.ts';
 import { daemonFor, median, rsyncOnce, sshArgs, writeTree } from './support.ts';
 
 export interface ColdStartOptions {
@@ -123,17 +124,7 @@ sync {
 `,
   );
   return async () => {
-    const begin = performance.now();
-    const child = execa('lsyncd', ['-log', 'Normal', config], { reject: false, buffer: false });
-    await new Promise<void>((resolve, reject) => {
-      let seen = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (/Startup of .* finished/.test(seen)) resolve();
-      });
-      void child.then(() => reject(new Error(`lsyncd exited before its startup finished:\n${seen}`)));
-    });
-    const readyMs = performance.now() - begin;
+    const { child, readyMs } = await startLsyncd(config);
     child.kill('SIGTERM');
     await child;
     return readyMs;

@@ -5,13 +5,13 @@
 //   cost — the latency (p50 over the 200 ms debounce) and burst (10,000 files) rows with the
 //          mapping, the symlink policy and delayed updates on, interleaved with the defaults
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Target } from '../test/integration/support/target.ts';
 import { waitFor } from '../test/integration/support/wait.ts';
-import { countFiles, daemonFor, median, percentile, started, writeTree } from './support.ts';
+import { burstRun, daemonFor, latencySamples, median, percentile, started } from './support.ts';
 
 const MIX_FILES = 2_000;
 const MIX_DIRS = 20;
@@ -135,46 +135,6 @@ async function measureMix(target: Target, mirror: string) {
   return { files: MIX_FILES, rounds: MIX_ROUNDS, bySize, targetShare: 0.05 };
 }
 
-async function latency(target: Target, mirror: string, name: string, extra: Record<string, string>) {
-  const { source, env, local } = await daemonFor(target, mirror, name, { SYNC_DEBOUNCE: '200ms', ...extra });
-  const { daemon } = await started(env);
-  const samples: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const start = performance.now();
-    await writeFile(join(source, `f${i}.txt`), `sample ${i}`);
-    await waitFor('arrival', () => existsSync(join(local, `f${i}.txt`)), {
-      intervalMs: 5,
-      timeoutMs: 30_000,
-    });
-    samples.push(performance.now() - start);
-    await delay(300);
-  }
-  await daemon.stop();
-  return percentile(samples, 50) - 200;
-}
-
-async function burst(target: Target, mirror: string, name: string, extra: Record<string, string>) {
-  const files = 10_000;
-  const { source, env, local } = await daemonFor(target, mirror, name, extra);
-  const { daemon } = await started(env);
-  const start = performance.now();
-  await writeTree(source, files, 100);
-  const written = performance.now();
-  const synced = () => daemon.logs.filter((l) => l.msg === 'synced' && l.kind === 'batch').length;
-  const before = synced();
-  await waitFor('a batch after the last write', () => synced() > before, {
-    intervalMs: 5,
-    timeoutMs: 600_000,
-  });
-  await waitFor('every file', async () => (await countFiles(local)) === files, {
-    intervalMs: 5,
-    timeoutMs: 600_000,
-  });
-  const arrived = performance.now();
-  await daemon.stop();
-  return { allOnTargetMs: arrived - start, afterLastWriteMs: arrived - written };
-}
-
 async function measureCost(target: Target, mirror: string) {
   // Each variant in turn within a round, so the machine's drift falls on all of them alike.
   const variants: Record<string, Record<string, string>> = {
@@ -191,9 +151,10 @@ async function measureCost(target: Target, mirror: string) {
   const burstAfterLastWrite = Object.fromEntries(names.map((name) => [name, [] as number[]]));
   for (let round = 0; round < COST_ROUNDS; round++) {
     for (const [name, extra] of Object.entries(variants)) {
-      latencyOverDebounce[name]?.push(await latency(target, mirror, `cost-lat-${name}-${round}`, extra));
-      const burstRun = await burst(target, mirror, `cost-burst-${name}-${round}`, extra);
-      burstAfterLastWrite[name]?.push(burstRun.afterLastWriteMs);
+      const samples = await latencySamples(target, mirror, `cost-lat-${name}-${round}`, extra);
+      latencyOverDebounce[name]?.push(percentile(samples, 50) - 200);
+      const burst = await burstRun(target, mirror, `cost-burst-${name}-${round}`, extra);
+      burstAfterLastWrite[name]?.push(burst.afterLastWriteMs);
     }
   }
   const row = (values: Record<string, number[]>) =>

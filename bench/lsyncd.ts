@@ -34,17 +34,8 @@ sync {
   const ready: number[] = [];
   let readings = { rssMiB: 0, inotifyWatches: 0, idleCpuSeconds: 0 };
   for (let i = 0; i < runs; i++) {
-    const begin = performance.now();
-    const child = execa('lsyncd', ['-log', 'Normal', config], { reject: false, buffer: false });
-    await new Promise<void>((resolve, reject) => {
-      let seen = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (/Startup of .* finished/.test(seen)) resolve();
-      });
-      void child.then(() => reject(new Error(`lsyncd exited before its startup finished:\n${seen}`)));
-    });
-    ready.push(performance.now() - begin);
+    const { child, readyMs } = await startLsyncd(config);
+    ready.push(readyMs);
     const pid = child.pid ?? 0;
     if (i === runs - 1) {
       const idleCpuSeconds = await idleCpu(pid, idleMs);
@@ -54,4 +45,19 @@ sync {
     await child;
   }
   return { version, readyMs: Math.round(median(ready)), ...readings };
+}
+
+/** Spawns lsyncd with `config` and resolves once it says its startup finished, with the time. */
+export async function startLsyncd(config: string) {
+  const begin = performance.now();
+  const child = execa('lsyncd', ['-log', 'Normal', config], { reject: false, buffer: false });
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (/Startup of .* finished/.test(seen)) resolve();
+    });
+    void child.then(() => reject(new Error(`lsyncd exited before its startup finished:\n${seen}`)));
+  });
+  return { child, readyMs: performance.now() - begin };
 }

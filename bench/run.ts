@@ -25,11 +25,9 @@
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
 // bench/results/latest.json. Numbers vary by machine: compare runs made on the same one.
-import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
 import {
   buildTargetImage,
@@ -37,13 +35,12 @@ import {
   TARGET_HOME,
   TARGET_USER,
 } from '../test/integration/support/target.ts';
-import { waitFor } from '../test/integration/support/wait.ts';
 import { coldStart } from './cold-start.ts';
 import { measureControl } from './control.ts';
 import { measureLanding } from './landing.ts';
 import { largeTree } from './large-tree.ts';
 import { measureRenames } from './renames.ts';
-import { countFiles, daemonFor, percentile, rsyncOnce, sshArgs, started, writeTree } from './support.ts';
+import { burstRun, latencySamples, percentile, rsyncOnce, sshArgs, writeTree } from './support.ts';
 import { measureTargets } from './targets.ts';
 
 const DEFAULT = ['latency', 'burst', 'baseline', 'renames', 'targets', 'control', 'landing', 'large'];
@@ -61,20 +58,7 @@ const report = (name: string, value: unknown) => {
 };
 
 if (selected.has('latency')) {
-  const { source, env, local } = await daemonFor(target, mirror, 'latency', { SYNC_DEBOUNCE: '200ms' });
-  const { daemon } = await started(env);
-  const samples: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const start = performance.now();
-    await writeFile(join(source, `f${i}.txt`), `sample ${i}`);
-    await waitFor('arrival', () => existsSync(join(local, `f${i}.txt`)), {
-      intervalMs: 5,
-      timeoutMs: 30_000,
-    });
-    samples.push(performance.now() - start);
-    await delay(300);
-  }
-  await daemon.stop();
+  const samples = await latencySamples(target, mirror, 'latency');
   report('latency', {
     debounceMs: 200,
     samples: samples.length,
@@ -86,36 +70,16 @@ if (selected.has('latency')) {
 if (selected.has('burst')) {
   const files = 10_000;
   const dirs = 100;
-  const { source, env, local } = await daemonFor(target, mirror, 'burst');
-  const { daemon } = await started(env);
-  const start = performance.now();
-  await writeTree(source, files, dirs);
-  const written = performance.now();
-  // Arrival is the daemon saying so: a batch synced once every file was written. Counting the
-  // mirror's files every few ms instead would compete with rsync for the 2 cores.
-  const synced = () => daemon.logs.filter((l) => l.msg === 'synced' && l.kind === 'batch').length;
-  const before = synced();
-  await waitFor('a batch after the last write', () => synced() > before, {
-    intervalMs: 5,
-    timeoutMs: 600_000,
-  });
-  await waitFor('every file', async () => (await countFiles(local)) === files, {
-    intervalMs: 5,
-    timeoutMs: 600_000,
-  });
-  const arrived = performance.now();
-  await daemon.stop(); // its last log lines are complete once it has exited
-  const batches = daemon.logs.filter((l) => l.msg === 'synced' && l.kind === 'batch').length;
-  const oneShotMs = await rsyncOnce(target, source, `${TARGET_HOME}/burst-rsync`);
-  const afterLastWriteMs = arrived - written;
+  const run = await burstRun(target, mirror, 'burst', {}, { files, dirs });
+  const oneShotMs = await rsyncOnce(target, run.source, `${TARGET_HOME}/burst-rsync`);
   report('burst', {
     files,
     dirs,
     debounceMs: 1000,
-    writeMs: Math.round(written - start),
-    allOnTargetMs: Math.round(arrived - start),
-    afterLastWriteMs: Math.round(afterLastWriteMs),
-    rsyncRuns: batches,
+    writeMs: Math.round(run.writeMs),
+    allOnTargetMs: Math.round(run.allOnTargetMs),
+    afterLastWriteMs: Math.round(run.afterLastWriteMs),
+    rsyncRuns: run.batches,
     oneShotRsyncMs: Math.round(oneShotMs),
     targetMs: Math.round(1000 + 1.2 * oneShotMs),
   });

@@ -1,5 +1,5 @@
 // Shared parts of the benchmark: the target, daemons under test, trees, and /proc readings.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ export { inotifyWatches } from '../test/support/proc.ts';
 
 import { syncEnv } from '../test/integration/support/scenario.ts';
 import { TARGET_HOME, TARGET_USER, type Target } from '../test/integration/support/target.ts';
+import { waitFor } from '../test/integration/support/wait.ts';
 
 /** A source directory, a remote directory for it, and the environment that syncs one to the other. */
 export async function daemonFor(
@@ -113,4 +114,70 @@ export async function idleCpu(pid: number, ms: number): Promise<number> {
   const before = processStats(pid).cpuSeconds;
   await delay(ms);
   return Math.round((processStats(pid).cpuSeconds - before) * 100) / 100;
+}
+
+/**
+ * The latency row: one file written, then until it is on the target, `samples` times at a
+ * 200 ms debounce (plus `extra` settings); the samples in ms.
+ */
+export async function latencySamples(
+  target: Target,
+  mirror: string,
+  name: string,
+  extra: Record<string, string> = {},
+  samples = 20,
+): Promise<number[]> {
+  const { source, env, local } = await daemonFor(target, mirror, name, { SYNC_DEBOUNCE: '200ms', ...extra });
+  const { daemon } = await started(env);
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const start = performance.now();
+    await writeFile(join(source, `f${i}.txt`), `sample ${i}`);
+    await waitFor('arrival', () => existsSync(join(local, `f${i}.txt`)), {
+      intervalMs: 5,
+      timeoutMs: 30_000,
+    });
+    times.push(performance.now() - start);
+    await delay(300);
+  }
+  await daemon.stop();
+  return times;
+}
+
+/**
+ * The burst row: `files` small files in `dirs` directories written at once, until all are on
+ * the target. Arrival is the daemon saying so (a batch synced after the last write), then a
+ * count: counting the mirror every few ms instead would compete with rsync for the 2 cores.
+ */
+export async function burstRun(
+  target: Target,
+  mirror: string,
+  name: string,
+  extra: Record<string, string> = {},
+  { files = 10_000, dirs = 100 } = {},
+) {
+  const { source, env, local } = await daemonFor(target, mirror, name, extra);
+  const { daemon } = await started(env);
+  const start = performance.now();
+  await writeTree(source, files, dirs);
+  const written = performance.now();
+  const synced = () => daemon.logs.filter((l) => l.msg === 'synced' && l.kind === 'batch').length;
+  const before = synced();
+  await waitFor('a batch after the last write', () => synced() > before, {
+    intervalMs: 5,
+    timeoutMs: 600_000,
+  });
+  await waitFor('every file', async () => (await countFiles(local)) === files, {
+    intervalMs: 5,
+    timeoutMs: 600_000,
+  });
+  const arrived = performance.now();
+  await daemon.stop(); // its last log lines are complete once it has exited
+  return {
+    source,
+    writeMs: written - start,
+    allOnTargetMs: arrived - start,
+    afterLastWriteMs: arrived - written,
+    batches: synced(),
+  };
 }

@@ -1,6 +1,4 @@
 import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -10,6 +8,7 @@ import { freePort } from './support/daemon.ts';
 import { scenario as scenarioOn, stopCleanly, useTarget, watching } from './support/scenario.ts';
 import type { Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
+import { webhookReceiver } from './support/webhook-receiver.ts';
 
 // The dashboard and the alert rules against a live Prometheus (Debian's `prometheus` package,
 // as .ci/run installs it) scraping a real daemon that syncs to the sshd container: every
@@ -106,82 +105,73 @@ async function ruleSelectors(): Promise<string[]> {
 
 it('every dashboard and rule expression returns series; the lag grows while the target is frozen, and the failing alert turns true and back', async () => {
   // A webhook receiver, so that the webhook's panel has results to show.
-  const receiver = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => response.writeHead(204).end());
+  await using receiver = await webhookReceiver();
+  const s = await scenarioOn(target, {
+    SYNC_IO_TIMEOUT: '2s',
+    SYNC_WEBHOOK_URL: receiver.url('/alerts'),
   });
-  await new Promise<void>((ready) => receiver.listen(0, '127.0.0.1', ready));
-  const { port: webhookPort } = receiver.address() as AddressInfo;
-  try {
-    const s = await scenarioOn(target, {
-      SYNC_IO_TIMEOUT: '2s',
-      SYNC_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/alerts`,
-    });
-    await writeFile(s.file('first.txt'), 'before the daemon starts');
-    const daemon = await watching(s.env);
-    const metricsPort = Number(s.env.SYNC_HEALTH_PORT);
-    await using prometheus = await startPrometheus(metricsPort);
-    for (let i = 0; i < 5; i++) await writeFile(s.file(`live-${i}.txt`), `change ${i}`);
-    // Enough scrapes for every rate() over 30 s to have two samples of every counter.
-    await waitFor(
-      'a few scrapes',
-      async () => Number((await prometheus.query('count_over_time(up[1m])'))[0]?.value[1] ?? 0) >= 5,
-      { timeoutMs: 60_000 },
-    );
+  await writeFile(s.file('first.txt'), 'before the daemon starts');
+  const daemon = await watching(s.env);
+  const metricsPort = Number(s.env.SYNC_HEALTH_PORT);
+  await using prometheus = await startPrometheus(metricsPort);
+  for (let i = 0; i < 5; i++) await writeFile(s.file(`live-${i}.txt`), `change ${i}`);
+  // Enough scrapes for every rate() over 30 s to have two samples of every counter.
+  await waitFor(
+    'a few scrapes',
+    async () => Number((await prometheus.query('count_over_time(up[1m])'))[0]?.value[1] ?? 0) >= 5,
+    { timeoutMs: 60_000 },
+  );
 
-    const frozen = target.container.getId();
-    await execa('docker', ['pause', frozen]);
-    try {
-      await writeFile(s.file('while-frozen.txt'), 'waits for the thaw');
-      const failing = 'filesync_target_state{state="failing"} == 1';
-      await waitFor(
-        'the failing expression to be true',
-        async () => (await prometheus.query(failing)).length === 1,
-        {
-          timeoutMs: 60_000,
-        },
-      );
-      const lag = async () =>
-        Number((await prometheus.query('filesync_oldest_pending_change_seconds'))[0]?.value[1]);
-      const before = await lag();
-      expect(before).toBeGreaterThan(0);
-      await waitFor('the lag to grow', async () => (await lag()) > before + 2, { timeoutMs: 30_000 });
-      const targetFailing = async () =>
-        (await prometheus.alerts()).filter((alert) => alert.labels.alertname === 'FilesyncTargetFailing');
-      await waitFor(
-        'FilesyncTargetFailing pending in Prometheus',
-        async () => (await targetFailing()).length === 1,
-        {
-          timeoutMs: 30_000,
-        },
-      );
-      expect((await targetFailing())[0]).toMatchObject({
-        state: 'pending',
-        labels: { severity: 'critical' },
+  const frozen = target.container.getId();
+  await execa('docker', ['pause', frozen]);
+  try {
+    await writeFile(s.file('while-frozen.txt'), 'waits for the thaw');
+    const failing = 'filesync_target_state{state="failing"} == 1';
+    await waitFor(
+      'the failing expression to be true',
+      async () => (await prometheus.query(failing)).length === 1,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const lag = async () =>
+      Number((await prometheus.query('filesync_oldest_pending_change_seconds'))[0]?.value[1]);
+    const before = await lag();
+    expect(before).toBeGreaterThan(0);
+    await waitFor('the lag to grow', async () => (await lag()) > before + 2, { timeoutMs: 30_000 });
+    const targetFailing = async () =>
+      (await prometheus.alerts()).filter((alert) => alert.labels.alertname === 'FilesyncTargetFailing');
+    await waitFor(
+      'FilesyncTargetFailing pending in Prometheus',
+      async () => (await targetFailing()).length === 1,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect((await targetFailing())[0]).toMatchObject({
+      state: 'pending',
+      labels: { severity: 'critical' },
+    });
+    // Every expression, while there are failures, lag and webhook results to show.
+    for (const expr of [...(await dashboardExpressions()), ...(await ruleSelectors())]) {
+      await waitFor(`series for ${expr}`, async () => (await prometheus.query(expr)).length > 0, {
+        timeoutMs: 40_000,
+        intervalMs: 500,
       });
-      // Every expression, while there are failures, lag and webhook results to show.
-      for (const expr of [...(await dashboardExpressions()), ...(await ruleSelectors())]) {
-        await waitFor(`series for ${expr}`, async () => (await prometheus.query(expr)).length > 0, {
-          timeoutMs: 40_000,
-          intervalMs: 500,
-        });
-      }
-    } finally {
-      await execa('docker', ['unpause', frozen]);
     }
-    await waitFor(
-      'the failing expression to turn false',
-      async () => (await prometheus.query('filesync_target_state{state="failing"} == 1')).length === 0,
-      { timeoutMs: 90_000 },
-    );
-    await waitFor(
-      'the lag back to 0',
-      async () => (await prometheus.query('filesync_oldest_pending_change_seconds == 0')).length === 1,
-      { timeoutMs: 30_000 },
-    );
-    await waitFor('no alert held any more', async () => (await prometheus.alerts()).length === 0);
-    await stopCleanly(daemon);
   } finally {
-    await new Promise((done) => receiver.close(done));
+    await execa('docker', ['unpause', frozen]);
   }
+  await waitFor(
+    'the failing expression to turn false',
+    async () => (await prometheus.query('filesync_target_state{state="failing"} == 1')).length === 0,
+    { timeoutMs: 90_000 },
+  );
+  await waitFor(
+    'the lag back to 0',
+    async () => (await prometheus.query('filesync_oldest_pending_change_seconds == 0')).length === 1,
+    { timeoutMs: 30_000 },
+  );
+  await waitFor('no alert held any more', async () => (await prometheus.alerts()).length === 0);
+  await stopCleanly(daemon);
 });

@@ -1,6 +1,4 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,6 +7,7 @@ import { Daemon, freePort, runCli } from './support/daemon.ts';
 import { scenario as scenarioOn, stopCleanly, useTarget, watching } from './support/scenario.ts';
 import { makeKeyPair, type Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
+import { webhookReceiver } from './support/webhook-receiver.ts';
 
 // For the people on call: `GET /status` and `filesync status`, asked of a real daemon syncing to
 // the sshd target as `docker exec` or `kubectl exec` would (the same environment as the
@@ -84,91 +83,76 @@ describe('filesync status', () => {
 
 describe('the webhook', () => {
   it('POSTs one alert when syncing starts failing and one when it recovers, none per retry, while /readyz stays 200 and /status says failing', async () => {
-    const received: Record<string, unknown>[] = [];
-    const receiver = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      request.on('end', () => {
-        received.push({ ...JSON.parse(body), contentType: request.headers['content-type'] });
-        response.writeHead(204).end();
-      });
+    await using receiver = await webhookReceiver();
+    const received = receiver.received;
+    const s = await scenarioOn(target, {
+      SYNC_WEBHOOK_URL: receiver.url('/hooks/filesync'),
+      SYNC_IO_TIMEOUT: '2s',
     });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const { port } = receiver.address() as AddressInfo;
+    const daemon = await watching(s.env);
+    const failedRuns = async () =>
+      JSON.parse((await s.health('/status')).body).targets[0].counters.failedRuns;
+    // A mirror host that goes down takes no application Pod out of its Service: /readyz is
+    // asked throughout the outage, as a kubelet would, and must answer 200 every time.
+    const readiness: number[] = [];
+    const asking = setInterval(() => {
+      void s.health('/readyz').then(({ status }) => readiness.push(status));
+    }, 250);
+    await execa('docker', ['pause', target.container.getId()]);
     try {
-      const s = await scenarioOn(target, {
-        SYNC_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks/filesync`,
-        SYNC_IO_TIMEOUT: '2s',
-      });
-      const daemon = await watching(s.env);
-      const failedRuns = async () =>
-        JSON.parse((await s.health('/status')).body).targets[0].counters.failedRuns;
-      // A mirror host that goes down takes no application Pod out of its Service: /readyz is
-      // asked throughout the outage, as a kubelet would, and must answer 200 every time.
-      const readiness: number[] = [];
-      const asking = setInterval(() => {
-        void s.health('/readyz').then(({ status }) => readiness.push(status));
-      }, 250);
-      await execa('docker', ['pause', target.container.getId()]);
-      try {
-        await writeFile(s.file('while-down.txt'), 'kept');
-        await waitFor('the failing alert', () => received.length === 1, { timeoutMs: 60_000 });
-        // Retries go on failing (1 s, 2 s, 4 s apart): still the one alert.
-        await waitFor('two more failed runs', async () => (await failedRuns()) >= 3, { timeoutMs: 90_000 });
-        expect(received).toHaveLength(1);
-        const status = JSON.parse((await s.health('/status')).body);
-        expect(status).toMatchObject({ state: 'failing', ready: true });
-        expect(status.targets[0].failure.reason).toMatch(/^(timeout|unreachable)$/);
-        // The lag: the change made while down is not on the target, and it ages.
-        expect(status.targets[0].lagSeconds).toBeGreaterThan(1);
-        const lag = async () =>
-          Number(
-            /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} (\S+)$/m.exec(
-              (await s.health('/metrics')).body,
-            )?.[1],
-          );
-        const first = await lag();
-        await waitFor('the lag to grow', async () => (await lag()) > first + 0.5);
-      } finally {
-        clearInterval(asking);
-        await execa('docker', ['unpause', target.container.getId()]);
-      }
-      expect(readiness.length).toBeGreaterThan(10);
-      expect(new Set(readiness)).toEqual(new Set([200]));
-      await waitFor('the recovery alert', () => received.length === 2, { timeoutMs: 90_000 });
-      await waitFor('no lag once the change is there', async () => {
-        const { targets } = JSON.parse((await s.health('/status')).body);
-        return targets[0].lagSeconds === 0 && targets[0].oldestPendingChange === undefined;
-      });
-      expect((await s.health('/metrics')).body).toMatch(
-        /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} 0$/m,
-      );
-      expect((await s.health('/metrics')).body).toMatch(
-        /^filesync_build_info\{version="[^"]+",node="v\d+[^"]*",rsync="\d[^"]*"\} 1$/m,
-      );
-      expect(received[0]).toMatchObject({
-        event: 'failing',
-        contentType: 'application/json',
-        target: expect.stringMatching(new RegExp(`:${s.remoteDir}$`)),
-        reason: expect.stringMatching(/^(timeout|unreachable)$/),
-        hint: expect.any(String),
-        attempts: 1,
-        pending: expect.any(Number),
-      });
-      expect(received[0]?.text).toMatch(/^filesync on .*: syncing to .* is failing/);
-      expect(received[1]).toMatchObject({ event: 'recovered', since: received[0]?.since });
-      expect(received[1]?.attempts).toBeGreaterThanOrEqual(3);
-      // Counted once the receiver has answered, a moment after it has the body.
-      await waitFor('both deliveries counted', async () =>
-        /filesync_webhook_alerts_total\{result="delivered"\} 2/.test((await s.health('/metrics')).body),
-      );
-      await stopCleanly(daemon);
-      expect(received).toHaveLength(2);
+      await writeFile(s.file('while-down.txt'), 'kept');
+      await waitFor('the failing alert', () => received.length === 1, { timeoutMs: 60_000 });
+      // Retries go on failing (1 s, 2 s, 4 s apart): still the one alert.
+      await waitFor('two more failed runs', async () => (await failedRuns()) >= 3, { timeoutMs: 90_000 });
+      expect(received).toHaveLength(1);
+      const status = JSON.parse((await s.health('/status')).body);
+      expect(status).toMatchObject({ state: 'failing', ready: true });
+      expect(status.targets[0].failure.reason).toMatch(/^(timeout|unreachable)$/);
+      // The lag: the change made while down is not on the target, and it ages.
+      expect(status.targets[0].lagSeconds).toBeGreaterThan(1);
+      const lag = async () =>
+        Number(
+          /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} (\S+)$/m.exec(
+            (await s.health('/metrics')).body,
+          )?.[1],
+        );
+      const first = await lag();
+      await waitFor('the lag to grow', async () => (await lag()) > first + 0.5);
     } finally {
-      await new Promise((resolve) => receiver.close(resolve));
+      clearInterval(asking);
+      await execa('docker', ['unpause', target.container.getId()]);
     }
+    expect(readiness.length).toBeGreaterThan(10);
+    expect(new Set(readiness)).toEqual(new Set([200]));
+    await waitFor('the recovery alert', () => received.length === 2, { timeoutMs: 90_000 });
+    await waitFor('no lag once the change is there', async () => {
+      const { targets } = JSON.parse((await s.health('/status')).body);
+      return targets[0].lagSeconds === 0 && targets[0].oldestPendingChange === undefined;
+    });
+    expect((await s.health('/metrics')).body).toMatch(
+      /^filesync_oldest_pending_change_seconds\{target="[^"]+"\} 0$/m,
+    );
+    expect((await s.health('/metrics')).body).toMatch(
+      /^filesync_build_info\{version="[^"]+",node="v\d+[^"]*",rsync="\d[^"]*"\} 1$/m,
+    );
+    expect(received[0]).toMatchObject({
+      event: 'failing',
+      contentType: 'application/json',
+      target: expect.stringMatching(new RegExp(`:${s.remoteDir}$`)),
+      reason: expect.stringMatching(/^(timeout|unreachable)$/),
+      hint: expect.any(String),
+      attempts: 1,
+      pending: expect.any(Number),
+    });
+    expect(received[0]?.text).toMatch(/^filesync on .*: syncing to .* is failing/);
+    expect(received[1]).toMatchObject({ event: 'recovered', since: received[0]?.since });
+    expect(received[1]?.attempts).toBeGreaterThanOrEqual(3);
+    // Counted once the receiver has answered, a moment after it has the body.
+    await waitFor('both deliveries counted', async () =>
+      /filesync_webhook_alerts_total\{result="delivered"\} 2/.test((await s.health('/metrics')).body),
+    );
+    await stopCleanly(daemon);
+    expect(received).toHaveLength(2);
   });
 
   it('turns /readyz 503 during the outage under SYNC_READINESS=syncing, the old coupling, and 200 once it is over', async () => {

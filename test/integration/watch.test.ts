@@ -10,8 +10,6 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +26,7 @@ import {
 } from './support/scenario.ts';
 import type { Target } from './support/target.ts';
 import { waitFor } from './support/wait.ts';
+import { webhookReceiver } from './support/webhook-receiver.ts';
 
 // Every kind of change arrives live, through the watcher and a batch, not through a full
 // pass: each test ends by checking that the initial pass was the only full one. The target
@@ -317,52 +316,37 @@ describe('watch modes', () => {
   });
 
   it('falls back to polling when new directories exhaust the watches while running, and says so loudly: /status, status and one webhook alert', async () => {
-    const alerts: Record<string, unknown>[] = [];
-    const receiver = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      request.on('end', () => {
-        alerts.push(JSON.parse(body));
-        response.writeHead(204).end();
-      });
+    await using receiver = await webhookReceiver();
+    const alerts = receiver.received;
+    const s = await live(
+      { SYNC_POLL_INTERVAL: '500ms', SYNC_WEBHOOK_URL: receiver.url('/alerts') },
+      limited(5),
+    );
+    const daemon = await s.start();
+    expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
+    const watch = async () => JSON.parse((await s.health('/status')).body).watch;
+    const before = await watch();
+    expect(before).toMatchObject({ backend: 'native', directories: 1 });
+    expect(before).not.toHaveProperty('fallback');
+    await mkdir(s.file('a/b/c/d/e/f/g'), { recursive: true });
+    await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
+    await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
+    await s.converged();
+    expect(await watch()).toMatchObject({
+      backend: 'poll',
+      limit: { value: 5, sysctl: 'user.max_inotify_watches' },
+      fallback: { from: 'native', hint: expect.stringMatching(/max_user_watches/) },
     });
-    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    const { port } = receiver.address() as AddressInfo;
-    try {
-      const s = await live(
-        { SYNC_POLL_INTERVAL: '500ms', SYNC_WEBHOOK_URL: `http://127.0.0.1:${port}/alerts` },
-        limited(5),
-      );
-      const daemon = await s.start();
-      expect(daemon.logs.find((line) => line.msg.startsWith('watching with'))?.backend).toBe('native');
-      const watch = async () => JSON.parse((await s.health('/status')).body).watch;
-      const before = await watch();
-      expect(before).toMatchObject({ backend: 'native', directories: 1 });
-      expect(before).not.toHaveProperty('fallback');
-      await mkdir(s.file('a/b/c/d/e/f/g'), { recursive: true });
-      await daemon.waitForLog('the fallback', (line) => line.msg.includes('gave up'));
-      await writeFile(s.file('a/b/c/d/e/f/g/deep.txt'), 'deep, by polling');
-      await s.converged();
-      expect(await watch()).toMatchObject({
-        backend: 'poll',
-        limit: { value: 5, sysctl: 'user.max_inotify_watches' },
-        fallback: { from: 'native', hint: expect.stringMatching(/max_user_watches/) },
-      });
-      const status = await runCli(s.env, ['status']);
-      expect(status.stdout).toMatch(/^watcher +POLLING since .*: the native watcher gave up/m);
-      await waitFor('the alert', async () => alerts.length > 0);
-      expect(alerts).toEqual([
-        expect.objectContaining({ event: 'watch-fallback', previous: 'native', backend: 'poll' }),
-      ]);
-      await writeFile(s.file('more.txt'), 'another change while polling');
-      await s.converged();
-      await stopCleanly(daemon);
-      expect(alerts).toHaveLength(1);
-    } finally {
-      await new Promise((resolve) => receiver.close(resolve));
-    }
+    const status = await runCli(s.env, ['status']);
+    expect(status.stdout).toMatch(/^watcher +POLLING since .*: the native watcher gave up/m);
+    await waitFor('the alert', async () => alerts.length > 0);
+    expect(alerts).toEqual([
+      expect.objectContaining({ event: 'watch-fallback', previous: 'native', backend: 'poll' }),
+    ]);
+    await writeFile(s.file('more.txt'), 'another change while polling');
+    await s.converged();
+    await stopCleanly(daemon);
+    expect(alerts).toHaveLength(1);
   });
 
   it('check warns from 80 % of the watches and fails at 100 %, with the sysctl; the daemon logs and exports the same figures', async () => {
