@@ -165,6 +165,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly #starts = new Counter({
+    name: 'filesync_starts_total',
+    help: 'Starts by kind: fast (SYNC_STATE_DIR: the difference from the manifest, then the full comparison after readiness) or full (a full pass before readiness).',
+    labelNames: ['target', 'kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly #hooks = new Counter({
     name: 'filesync_hooks_total',
     help: 'Hook calls after a sync (SYNC_HOOK_COMMAND, SYNC_HOOK_URL) by hook (command, url) and result: ok, failed or timeout. Failed calls are retried.',
@@ -187,6 +194,7 @@ export class Metrics {
     observe(event: SchedulerEvent): void;
     hook(hook: 'command' | 'url', result: 'ok' | 'failed' | 'timeout'): void;
     unsafeLink(): void;
+    start(kind: 'fast' | 'full'): void;
   } {
     // Every per-target series exists from the start at 0, so a rate() or an alert's expression
     // has a series to read before the first event of its kind.
@@ -195,10 +203,12 @@ export class Metrics {
     this.#failingPaths.set({ target }, 0);
     for (const counter of [this.#files, this.#deleted, this.#bytes, this.#drift, this.#unsafeLinks])
       counter.inc({ target }, 0);
+    for (const kind of ['fast', 'full']) this.#starts.inc({ target, kind }, 0);
     return {
       observe: (event) => this.#observe(target, event),
       hook: (hook, result) => this.#hooks.inc({ target, hook, result }),
       unsafeLink: () => this.#unsafeLinks.inc({ target }),
+      start: (kind) => this.#starts.inc({ target, kind }),
     };
   }
 

@@ -1,17 +1,25 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { watchAlertOf } from '../alerts/payload.ts';
 import { Webhook } from '../alerts/webhook.ts';
 import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import { startControlServer } from '../control/server.ts';
 import { controlSocketPath } from '../control/socket.ts';
-import { ExitCode, messageOf } from '../errors.ts';
+import { ExitCode, loggableFailure, messageOf } from '../errors.ts';
 import { Filter } from '../filter.ts';
 import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
 import { localRsyncVersion } from '../rsync/local-version.ts';
+import {
+  commitManifest,
+  discardManifest,
+  type PendingManifest,
+  sizeOf,
+  snapshotSource,
+} from '../state/store.ts';
 import { daemonStatus, type WatchStatus } from '../status/status.ts';
 import { type Connection, Target } from '../target/target.ts';
 import { packageVersion } from '../version.ts';
@@ -21,6 +29,75 @@ import { controlOf } from './daemon-control.ts';
 import { logBackendChange, logWatchBudget, logWatchError } from './watch-log.ts';
 
 export type { Connection } from '../target/target.ts';
+
+/** A manifest for every target with a state directory, written before the flush; see state/. */
+async function snapshot(
+  config: Config,
+  filter: Filter,
+  targets: readonly Target[],
+  log: Logger,
+): Promise<{ pendings: PendingManifest[]; durationMs: number } | undefined> {
+  const states = targets.flatMap((target) => (target.state === undefined ? [] : [target.state]));
+  if (states.length === 0) return undefined;
+  const began = Date.now();
+  try {
+    return {
+      pendings: await snapshotSource(config.sourceDir, filter, states),
+      durationMs: Date.now() - began,
+    };
+  } catch (error) {
+    log
+      .child({ component: 'state' })
+      .warn(
+        { err: loggableFailure('state', messageOf(error)) },
+        'no manifest written: the next start is a full pass',
+      );
+    return undefined;
+  }
+}
+
+/** Keeps the manifest of each target that took every change, and throws the others away. */
+async function keepManifests(
+  manifests: { pendings: PendingManifest[]; durationMs: number },
+  targets: readonly Target[],
+  flushed: readonly boolean[],
+  log: Logger,
+): Promise<void> {
+  const stateLog = log.child({ component: 'state' });
+  for (const pending of manifests.pendings) {
+    const index = targets.findIndex((target) => target.state === pending.state);
+    const target = targets[index];
+    const several = targets.length > 1 && target !== undefined ? { target: target.name } : {};
+    // Stopped before its start went through, a target may lack what changed while it was down.
+    const clean =
+      flushed[index] === true && target !== undefined && target.started && target.failingPaths.length === 0;
+    try {
+      if (!clean) {
+        await discardManifest(pending);
+        stateLog.info(
+          several,
+          'no manifest written: not every change reached the target, so the next start is a full pass',
+        );
+        continue;
+      }
+      await commitManifest(pending, dirname(pending.state.manifest));
+      stateLog.info(
+        {
+          ...several,
+          entries: pending.writer.count,
+          bytes: await sizeOf(pending.state.manifest),
+          durationMs: manifests.durationMs,
+        },
+        'manifest written: the next start sends what changes until then, and is ready after that',
+      );
+    } catch (error) {
+      stateLog.warn(
+        { ...several, err: loggableFailure('state', messageOf(error)) },
+        'no manifest written: the next start is a full pass',
+      );
+    }
+  }
+}
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;
@@ -119,7 +196,8 @@ export async function watchCommand(
     limit: limits.watches,
     fallback,
   });
-  everyTarget((target) => target.requestFull('start'));
+  // Each target chooses its start: a full pass, or what differs from its manifest.
+  for (const target of targets) void target.start();
   // The budget's figures once the initial pass is under way: reading /proc takes a while.
   const watched = watcher.directories;
   if (watched !== undefined)
@@ -196,9 +274,14 @@ export async function watchCommand(
   clearInterval(resync);
   process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);
+  // The manifests are read from the source while the watcher still runs (see snapshotSource),
+  // and what it saw meanwhile is let in before it closes.
+  const manifests = await snapshot(config, filter, targets, log);
+  if (manifests !== undefined) await watcher.settle(150, 1000);
   await watcher.close();
   // Every target flushes at once, so one that is down does not eat the others' time.
   const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
+  if (manifests !== undefined) await keepManifests(manifests, targets, flushed, log);
   server?.closeIdleConnections();
   const closing = new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   server?.closeAllConnections(); // a client holding a request open does not hold the exit

@@ -72,6 +72,8 @@ export interface Config {
   readonly maxDelayMs: number;
   readonly resyncIntervalMs: number;
   readonly shutdownTimeoutMs: number;
+  /** Where each target's manifest is kept for fast restarts; undefined: every start is a full pass. */
+  readonly stateDir: string | undefined;
   readonly healthPort: number;
   /**
    * The bearer token of POST /sync, /pause and /resume on the health port; undefined: they do

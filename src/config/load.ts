@@ -223,6 +223,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
     maxDelayMs: raw.SYNC_MAX_DELAY,
     resyncIntervalMs: raw.SYNC_RESYNC_INTERVAL,
     shutdownTimeoutMs: raw.SYNC_SHUTDOWN_TIMEOUT,
+    stateDir: raw.SYNC_STATE_DIR,
     healthPort: raw.SYNC_HEALTH_PORT,
     controlToken: token.token,
     controlTokenFile: token.file,

@@ -170,6 +170,11 @@ export const schema = {
     default: 20_000,
     desc: 'How long SIGTERM may spend sending pending changes.',
   }),
+  SYNC_STATE_DIR: absolutePath({
+    default: undefined,
+    desc: 'Keep a manifest per target here (a persistent volume), written at each clean stop, so that a restart compares the source with it instead of the whole target: it sends what changed while filesync was stopped and is ready then, and the full comparison runs after readiness and repairs (and reports as drift) what else differs. Not trusted after a kill, a crash or changed settings (a full pass then). Leave unset for targets other writers change while filesync is down.',
+    example: '/var/lib/filesync',
+  }),
   SYNC_WEBHOOK_URL: httpUrl({
     default: undefined,
     desc: 'POST a JSON alert here when syncing starts failing and when it recovers (one per change, not per retry). Its `text` field suits Slack-style incoming webhooks.',
@@ -263,6 +268,7 @@ export const settingTypes = {
   SYNC_POLL_INTERVAL: 'duration',
   SYNC_RESYNC_INTERVAL: 'duration',
   SYNC_SHUTDOWN_TIMEOUT: 'duration',
+  SYNC_STATE_DIR: 'absolute path',
   SYNC_WEBHOOK_URL: 'URL',
   SYNC_HOOK_COMMAND: 'JSON argv',
   SYNC_HOOK_URL: 'URL',

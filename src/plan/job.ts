@@ -16,8 +16,25 @@ export interface FullJob {
   readonly reason: FullReason;
 }
 
-/** What to send: a full reconciliation of the tree, or a batch of changed paths. */
-export type Job = FullJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
+/**
+ * A fast start (SYNC_STATE_DIR): what differs between the source and the manifest of what the
+ * target held at the last clean stop, surveyed already (state/diff.ts). It makes the target
+ * ready as a start-up full pass does.
+ */
+export interface StartJob {
+  readonly kind: 'start';
+  readonly paths: readonly SurveyedPath[];
+}
+
+/** What to send: a full reconciliation of the tree, a batch of changed paths, or a fast start. */
+export type Job = FullJob | StartJob | { readonly kind: 'batch'; readonly paths: readonly string[] };
+
+/** The source-relative paths a job names; undefined for a full pass (the whole tree). */
+export function pathsOf(job: Job): readonly string[] | undefined {
+  if (job.kind === 'full') return undefined;
+  if (job.kind === 'batch') return job.paths;
+  return job.paths.map(({ path }) => path);
+}
 
 /**
  * A job ready to plan: a batch's paths have been surveyed (see survey.ts); a full pass knows

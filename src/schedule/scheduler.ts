@@ -1,5 +1,6 @@
 import { assertNever } from '../assert.ts';
-import type { FullReason, Job } from '../plan/job.ts';
+import { type FullReason, type Job, pathsOf } from '../plan/job.ts';
+import type { SurveyedPath } from '../plan/survey.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { Outcome } from '../rsync/outcome.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -27,7 +28,8 @@ import { PathRetries } from './path-retry.ts';
  * Changes that arrive while running or backing off are collected and go out together in the
  * next run. A full pass subsumes pending paths; too many pending paths collapse into one.
  * Requests for a full pass merge into one; it keeps the reason that explains most of what it
- * may change (start, then rescan, overflow, resync). syncNow() (`filesync sync`) skips the
+ * may change (start, then rescan, overflow, resync). A fast start (requestStart) runs first and
+ * alone, changes seen meanwhile after it; a full pass subsumes it. syncNow() (`filesync sync`) skips the
  * debounce and a backoff, and does so for what arrives while it waits.
  */
 
@@ -77,6 +79,8 @@ export class Scheduler {
   #state: SchedulerState = 'idle';
   #pending = new Set<string>();
   #pendingFull: FullReason | undefined;
+  /** A fast start's difference, sent before any batch (a full pass subsumes it). */
+  #pendingStart: readonly SurveyedPath[] | undefined;
   /** A change was reported since the last job was taken. */
   #changed = false;
   #firstChangeAt = 0;
@@ -167,6 +171,17 @@ export class Scheduler {
     if (this.#state === 'stopped') return;
     if (reason !== 'resync') this.#pendingChangeAt ??= this.#clock.now();
     this.#setFull(reason);
+    this.#noteChange(true);
+  }
+
+  /**
+   * A fast start: sends `paths` (the difference from the manifest) at once, as the job that
+   * makes the target ready; changes seen meanwhile follow as the next batch.
+   */
+  requestStart(paths: readonly SurveyedPath[]): void {
+    if (this.#state === 'stopped') return;
+    this.#pendingChangeAt ??= this.#clock.now();
+    if (this.#pendingFull === undefined) this.#pendingStart = paths;
     this.#noteChange(true);
   }
 
@@ -277,7 +292,12 @@ export class Scheduler {
   }
 
   #hasWork(): boolean {
-    return this.#inFlight !== undefined || this.#pendingFull !== undefined || this.#pending.size > 0;
+    return (
+      this.#inFlight !== undefined ||
+      this.#pendingFull !== undefined ||
+      this.#pendingStart !== undefined ||
+      this.#pending.size > 0
+    );
   }
 
   #setFull(reason: FullReason): void {
@@ -287,6 +307,7 @@ export class Scheduler {
         ? reason
         : current;
     this.#pending.clear();
+    this.#pendingStart = undefined;
   }
 
   #noteChange(immediate = false): void {
@@ -328,15 +349,17 @@ export class Scheduler {
 
   #fire(): void {
     this.#clearTimer();
-    const job: Job =
-      this.#pendingFull === undefined
-        ? { kind: 'batch', paths: [...this.#pending] }
-        : { kind: 'full', reason: this.#pendingFull };
-    this.#pending = new Set();
+    let job: Job;
+    if (this.#pendingFull !== undefined) job = { kind: 'full', reason: this.#pendingFull };
+    else if (this.#pendingStart !== undefined) job = { kind: 'start', paths: this.#pendingStart };
+    else job = { kind: 'batch', paths: [...this.#pending] };
+    // A fast start goes first, alone: changes seen meanwhile stay pending for the next batch.
+    if (job.kind !== 'start') this.#pending = new Set();
     this.#pendingFull = undefined;
+    this.#pendingStart = undefined;
     this.#firstChangeAt = 0;
     this.#inFlightChangeAt = this.#pendingChangeAt;
-    this.#pendingChangeAt = undefined;
+    if (this.#pending.size === 0) this.#pendingChangeAt = undefined;
     this.#state = 'running';
     const controller = new AbortController();
     const done = this.#execute(job, controller.signal);
@@ -400,7 +423,7 @@ export class Scheduler {
   /** A run went through: paths it failed get (or keep) a retry of their own, the rest heal. */
   #settlePaths(job: Job, failed: readonly FailedPath[]): void {
     const failedNow = new Set(failed.map((failure) => failure.path));
-    for (const path of this.#retries.succeeded(job.kind === 'full' ? 'all' : job.paths, failedNow)) {
+    for (const path of this.#retries.succeeded(pathsOf(job) ?? 'all', failedNow)) {
       this.#emit({ type: 'path-recovered', path, failing: this.#retries.size });
     }
     for (const failure of this.#retries.fail(failed, this.#clock.now())) {
@@ -428,6 +451,8 @@ export class Scheduler {
   #mergeBack(job: Job): void {
     if (job.kind === 'full') {
       this.#setFull(job.reason);
+    } else if (job.kind === 'start') {
+      if (this.#pendingFull === undefined) this.#pendingStart = job.paths;
     } else if (this.#pendingFull === undefined) {
       for (const path of job.paths) this.#pending.add(path);
     }

@@ -36,6 +36,8 @@ export interface Status {
    */
   readonly lagSeconds: number;
   readonly oldestPendingChange: string | undefined;
+  /** Which start this target took (SYNC_STATE_DIR), and why; undefined until it has chosen. */
+  readonly start?: StartKind | undefined;
   readonly counters: {
     readonly runs: number;
     readonly failedRuns: number;
@@ -54,8 +56,18 @@ export type Transition =
 /** What `/readyz` answers for one target, with the reason when it is not ready. */
 export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
+/**
+ * `fast`: the difference from the manifest was sent, and the full comparison follows after
+ * readiness; `full`: a full pass before readiness (no state directory, or no manifest to trust).
+ */
+export interface StartKind {
+  readonly kind: 'fast' | 'full';
+  readonly reason: string;
+}
+
 /** What the daemon knows at the moment of asking. */
 export interface Now {
+  readonly start?: StartKind | undefined;
   readonly target: string;
   readonly pending: number;
   /** When the oldest change not yet on the target was seen (epoch ms), if one is. */
@@ -105,7 +117,7 @@ export class StatusTracker {
     if (outcome.ok) {
       this.#lastSuccess = this.#clock();
       this.#filesTransferred += outcome.stats.filesTransferred;
-      if (event.job.kind === 'full') this.#initialPassDone = true;
+      if (event.job.kind !== 'batch') this.#initialPassDone = true; // a full pass or a fast start
       if (this.#failure === undefined) return undefined;
       const { since, attempts } = this.#failure;
       this.#failure = undefined;
@@ -160,6 +172,7 @@ export class StatusTracker {
       lagSeconds: lagSeconds(now.oldestChangeAt, this.#clock().getTime()),
       oldestPendingChange:
         now.oldestChangeAt === undefined ? undefined : new Date(now.oldestChangeAt).toISOString(),
+      start: now.start,
       counters: { runs: this.#runs, failedRuns: this.#failedRuns, filesTransferred: this.#filesTransferred },
     };
   }
@@ -250,7 +263,8 @@ function formatTarget(status: Status, shownPaths: number): string[] {
     `pending       ${status.pending} path${status.pending === 1 ? '' : 's'}`,
     `lag           ${status.oldestPendingChange === undefined ? 'none: every change seen is on the target' : `${status.lagSeconds.toFixed(1)}s (the oldest change not on the target was seen at ${status.oldestPendingChange})`}`,
   ];
-  const { failure, paused } = status;
+  const { failure, paused, start } = status;
+  if (start !== undefined) lines.push(`start         ${start.kind}: ${start.reason}`);
   if (paused !== undefined)
     lines.push(
       `paused        since ${paused.since}${paused.until === undefined ? '' : `, until ${paused.until}`}`,

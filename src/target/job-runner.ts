@@ -46,13 +46,17 @@ export function createJobRunner(
       // Otherwise the job meets whatever failed here itself, and says so; it is tried again.
       if (cleaned.ok) stagedMayRemain = false;
     }
+    // A fast start's paths were surveyed against the manifest; it may find nothing to send.
+    if (job.kind === 'start' && job.paths.length === 0) return NOTHING_SENT;
     const surveyed =
       job.kind === 'full'
         ? { ...job, entries: largest(treeSize(), lastFullPassEntries) }
-        : ({
-            kind: 'batch',
-            paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
-          } as const);
+        : job.kind === 'start'
+          ? ({ kind: 'batch', paths: job.paths } as const)
+          : ({
+              kind: 'batch',
+              paths: await surveyPaths(context.config.sourceDir, job.paths, context.filter),
+            } as const);
     let placed: readonly string[] = [];
     if (surveyed.kind === 'batch') {
       const moved = await sendMoves(surveyed.paths, context, runner, log, signal);
@@ -128,6 +132,14 @@ async function sendMoves(
   log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
   return placed;
 }
+
+/** A run that had nothing to send. */
+const NOTHING_SENT: Outcome = {
+  ok: true,
+  stats: { files: 0, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 },
+  vanished: false,
+  itemized: undefined,
+};
 
 /** How often a long run says how far it has got. */
 export const PROGRESS_EVERY_MS = 5000;

@@ -2,6 +2,7 @@ import { assertNever } from '../assert.ts';
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { printable } from '../names.ts';
+import { pathsOf } from '../plan/job.ts';
 import { firstPaths } from '../rsync/itemize.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { driftOf } from '../status/drift.ts';
@@ -15,20 +16,21 @@ export function logSchedulerEvent(log: Logger, event: SchedulerEvent): void {
     case 'pending':
       return;
     case 'started': {
-      const paths = event.job.kind === 'batch' ? event.job.paths.length : undefined;
+      const paths = event.job.kind === 'full' ? undefined : event.job.paths.length;
       log.debug({ kind: event.job.kind, paths, attempt: event.attempt }, 'sync started');
       return;
     }
     case 'finished': {
       const { job, outcome, durationMs, attempt } = event;
+      const paths = pathsOf(job);
       const scope =
-        job.kind === 'batch'
-          ? {
+        job.kind === 'full'
+          ? { kind: job.kind, reason: job.reason }
+          : {
               kind: job.kind,
-              pathCount: job.paths.length,
-              paths: job.paths.slice(0, LOGGED_PATHS).map(printable),
-            }
-          : { kind: job.kind, reason: job.reason };
+              pathCount: paths?.length,
+              paths: paths?.slice(0, LOGGED_PATHS).map(printable),
+            };
       if (outcome.ok) {
         const changed = outcome.itemized?.total;
         log.info(

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { formatDuration } from '../config/duration.ts';
 import { describeTarget, targetName } from '../config/targets.ts';
 import type { TargetSync } from '../control/protocol.ts';
-import { loggableFailure } from '../errors.ts';
+import { loggableFailure, messageOf } from '../errors.ts';
 import type { Filter } from '../filter.ts';
 import { hookBatchOf } from '../hooks/batch.ts';
 import { type HookName, type HookResult, Hooks } from '../hooks/hooks.ts';
@@ -20,7 +20,10 @@ import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
-import { type Readiness, type Status, StatusTracker } from '../status/status.ts';
+import { diffAgainstManifest } from '../state/diff.ts';
+import { markRunning, type TargetState, targetState, trustManifest } from '../state/store.ts';
+import { walkSource } from '../state/walk.ts';
+import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
 import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
@@ -43,7 +46,11 @@ export interface EventSink {
   observe(event: SchedulerEvent): void;
   hook(hook: HookName, result: HookResult): void;
   unsafeLink(): void;
+  start(kind: StartKind['kind']): void;
 }
+
+/** Past this many differences from the manifest, a full pass is the quicker start. */
+const FAST_START_MAX_PATHS = 100_000;
 
 export interface TargetOptions {
   /** The configuration as this target sees it: `remote` is this target. */
@@ -68,11 +75,19 @@ export class Target {
   readonly #hooks: Hooks | undefined;
   /** Links skipped as unsafe that have been logged (`path -> target`), each once; bounded. */
   readonly #unsafeLinks = new Set<string>();
+  readonly #filter: Filter;
+  readonly #metrics: EventSink;
+  /** The manifest's files (SYNC_STATE_DIR); undefined when there is none, or it cannot be written. */
+  #state: TargetState | undefined;
+  #start: StartKind | undefined;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
     this.#config = config;
     this.#log = log;
+    this.#filter = filter;
+    this.#metrics = metrics;
+    this.#state = config.stateDir === undefined ? undefined : targetState(config.stateDir, config, filter);
     this.#tracker = new StatusTracker(config.readiness);
     const { runtime, master } = connection;
     this.#master = master;
@@ -124,7 +139,12 @@ export class Target {
           if (event.type === 'finished' && event.outcome.ok)
             this.#noteUnsafeLinks(event.outcome.unsafeLinks ?? [], syncLog, metrics);
           if (event.type === 'finished' && event.outcome.ok && this.#hooks !== undefined) {
-            const kind = event.job.kind === 'full' && !wasStarted ? 'initial' : event.job.kind;
+            const kind =
+              event.job.kind !== 'batch' && !wasStarted
+                ? 'initial'
+                : event.job.kind === 'start'
+                  ? 'batch'
+                  : event.job.kind;
             const batch = hookBatchOf(kind, event.outcome, HOOK_PATHS);
             if (batch !== undefined) this.#hooks.offer(batch);
           }
@@ -151,6 +171,79 @@ export class Target {
     }
   }
 
+  /**
+   * Chooses the start: with a manifest it can trust (SYNC_STATE_DIR), sends what differs from it
+   * and is ready then, the full comparison following; otherwise a full pass, as without one.
+   * From here on, until a clean stop writes a new manifest, the old one is not to be trusted.
+   */
+  async start(): Promise<void> {
+    const stateDir = this.#config.stateDir;
+    const state = this.#state;
+    if (stateDir === undefined || state === undefined) return this.#startFull('SYNC_STATE_DIR is not set');
+    const log = this.#log.child({ component: 'state' });
+    const trust = await trustManifest(state);
+    try {
+      await markRunning(state, stateDir);
+    } catch (error) {
+      this.#state = undefined;
+      if (trust.trusted) await trust.entries.return(undefined);
+      const reason = `SYNC_STATE_DIR=${stateDir} cannot be written (${messageOf(error)})`;
+      log.warn(
+        {
+          hint: 'Mount a writable volume there, owned by the user filesync runs as, or unset SYNC_STATE_DIR.',
+        },
+        `${reason}: every start is a full pass until it can`,
+      );
+      return this.#startFull(reason);
+    }
+    if (!trust.trusted) {
+      log.info({ reason: trust.reason }, 'full start: the manifest is not trusted');
+      return this.#startFull(trust.reason);
+    }
+    const began = Date.now();
+    let diff: Awaited<ReturnType<typeof diffAgainstManifest>>;
+    try {
+      diff = await diffAgainstManifest(walkSource(this.#config.sourceDir, this.#filter), trust.entries);
+    } catch (error) {
+      const reason = `the manifest could not be read: ${messageOf(error)}`;
+      log.warn({ reason }, 'full start: the manifest is not trusted');
+      return this.#startFull(reason);
+    }
+    const { paths, entries, created, changed, deleted, moved } = diff;
+    const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
+    if (paths.length > FAST_START_MAX_PATHS) {
+      const reason = `${paths.length} entries differ from the manifest: a full pass sends that many sooner`;
+      log.info(compared, `full start: ${reason}`);
+      return this.#startFull(reason);
+    }
+    this.#start = {
+      kind: 'fast',
+      reason: `the manifest of the last clean stop is trusted: ${created} created, ${changed} changed, ${deleted} deleted since`,
+    };
+    this.#metrics.start('fast');
+    log.info(
+      compared,
+      'fast start: sending what changed since the last clean stop; the full comparison follows once ready',
+    );
+    this.#scheduler.requestStart(paths);
+  }
+
+  #startFull(reason: string): void {
+    this.#start = { kind: 'full', reason };
+    this.#metrics.start('full');
+    this.#scheduler.requestFull('start');
+  }
+
+  /** The initial pass, or the fast start, has gone through: the target holds the source. */
+  get started(): boolean {
+    return this.#tracker.started;
+  }
+
+  /** The manifest's files, while the state directory serves this target. */
+  get state(): TargetState | undefined {
+    return this.#state;
+  }
+
   /** The initial pass's two log lines, and the pruner once it is done. */
   #follow(event: SchedulerEvent, wasStarted: boolean, treeSize: () => number | undefined): void {
     if (wasStarted) return;
@@ -161,6 +254,8 @@ export class Target {
     if (event.type === 'finished' && this.#tracker.started) {
       this.#log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
       this.#pruner.start();
+      // A fast start's full comparison, as a periodic pass: what it repairs is drift.
+      if (event.job.kind === 'start') this.#scheduler.requestFull('resync');
     }
   }
 
@@ -182,6 +277,7 @@ export class Target {
       target: describeTarget(this.#config.remote),
       pending: this.#scheduler.pendingCount,
       oldestChangeAt: this.#scheduler.oldestChangeAt,
+      start: this.#start,
       failingPaths: this.#scheduler.failingPaths,
     });
   }
@@ -238,7 +334,9 @@ export class Target {
           ? ''
           : job.kind === 'full'
             ? 'a full pass is running, '
-            : `${plural(job.paths.length)} being sent, `;
+            : job.kind === 'start'
+              ? `the fast start's ${plural(job.paths.length)} being sent, `
+              : `${plural(job.paths.length)} being sent, `;
       const waiting = `not synced within ${formatDuration(asked)}; ${sending}${plural(pending)} pending after that`;
       const failing =
         failure === undefined

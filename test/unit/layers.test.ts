@@ -8,7 +8,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['cli.ts', 'main.ts'],
   ['commands'],
   ['target'],
-  ['alerts', 'hooks', 'http', 'verify', 'metrics.ts', 'control'],
+  ['alerts', 'hooks', 'http', 'verify', 'metrics.ts', 'control', 'state'],
   ['status'],
   ['schedule'],
   ['plan'],

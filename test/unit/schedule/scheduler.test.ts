@@ -54,6 +54,35 @@ function setup(options: { debounceMs?: number; maxDelayMs?: number; maxPendingPa
 const paths = (job: Job | undefined) => (job?.kind === 'batch' ? [...job.paths].sort() : job?.kind);
 
 describe('Scheduler', () => {
+  it("sends a fast start's difference at once and alone, changes seen meanwhile after it", async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['live']);
+    scheduler.requestStart([{ path: 'a', kind: 'file' }]);
+    await clock.advance(0);
+    expect(runs[0]?.job).toEqual({ kind: 'start', paths: [{ path: 'a', kind: 'file' }] });
+    scheduler.add(['later']);
+    runs[0]?.finish(down);
+    await clock.advance(1000); // the backoff: the start is tried again, still alone
+    expect(runs[1]?.job.kind).toBe('start');
+    runs[1]?.finish(ok);
+    await clock.advance(1000);
+    expect(paths(runs[2]?.job)).toEqual(['later', 'live']);
+  });
+
+  it('lets a full pass subsume a fast start not yet sent', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    scheduler.requestStart([{ path: 'b', kind: 'file' }]);
+    scheduler.requestFull('rescan');
+    runs[0]?.finish(ok);
+    await clock.advance(0);
+    expect(runs[1]?.job).toEqual({ kind: 'full', reason: 'rescan' });
+    runs[1]?.finish(ok);
+    await clock.advance(5000);
+    expect(runs).toHaveLength(2);
+  });
+
   it('sends a batch after the debounce period of quiet', async () => {
     const { clock, scheduler, runs } = setup();
     scheduler.add(['a']);

@@ -1,0 +1,248 @@
+import { Buffer } from 'node:buffer';
+import { mkdir, mkdtemp, readFile, rename, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Filter } from '../../../src/filter.ts';
+import { nameOf } from '../../../src/names.ts';
+import { diffAgainstManifest } from '../../../src/state/diff.ts';
+import { comparePaths, type Entry } from '../../../src/state/entry.ts';
+import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import {
+  commitManifest,
+  markRunning,
+  snapshotSource,
+  targetState,
+  trustManifest,
+} from '../../../src/state/store.ts';
+import { walkSource } from '../../../src/state/walk.ts';
+import { testConfig } from '../fixtures.ts';
+
+function entry(path: string, change: Partial<Entry> = {}): Entry {
+  return {
+    path,
+    type: 'f',
+    size: 10n,
+    mtimeNs: 1_700_000_000_123_456_789n,
+    mode: 0o644,
+    uid: 1000,
+    gid: 1000,
+    ino: 1n,
+    link: '',
+    ...change,
+  };
+}
+
+async function* slices(entries: readonly Entry[], size = 2): AsyncGenerator<Entry[]> {
+  for (let i = 0; i < entries.length; i += size) yield entries.slice(i, i + size);
+}
+
+async function collect(source: AsyncIterable<Entry[]>): Promise<Entry[]> {
+  const all: Entry[] = [];
+  for await (const slice of source) all.push(...slice);
+  return all;
+}
+
+describe('comparePaths', () => {
+  it('orders a directory before what it holds, and what it holds before its next sibling', () => {
+    const paths = ['a-b', 'a/x', 'a', 'ab/x', 'a/x/y', 'b', 'a.txt'];
+    expect([...paths].sort(comparePaths)).toEqual(['a', 'a/x', 'a/x/y', 'a-b', 'a.txt', 'ab/x', 'b']);
+  });
+});
+
+describe('walkSource', () => {
+  it('lists every accepted entry depth first, names sorted, with what the manifest records', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-walk-'));
+    await mkdir(join(root, 'a/deep'), { recursive: true });
+    await writeFile(join(root, 'a/deep/f'), 'hello');
+    await writeFile(join(root, 'a-b'), '');
+    await writeFile(join(root, 'skip.tmp'), '');
+    await symlink('../a-b', join(root, 'a/link'));
+    await utimes(join(root, 'a/deep/f'), 1_700_000_000.5, 1_700_000_000.5);
+    const filter = new Filter({ include: [], exclude: ['*.tmp'] });
+    const walked = await collect(walkSource(root, filter));
+    expect(walked.map(({ path, type }) => `${type} ${path}`)).toEqual([
+      'd a',
+      'd a/deep',
+      'f a/deep/f',
+      'l a/link',
+      'f a-b',
+    ]);
+    const file = walked.find(({ path }) => path === 'a/deep/f');
+    expect(file?.size).toBe(5n);
+    expect(file?.mtimeNs).toBe(1_700_000_000_500_000_000n);
+    expect(walked.find(({ path }) => path === 'a/link')?.link).toBe('../a-b');
+  });
+});
+
+describe('the manifest file', () => {
+  it('reads back every entry as written, names that are not UTF-8 and links included', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
+    const odd = nameOf(Buffer.from([0x6f, 0xff, 0x64]));
+    const entries = [
+      entry('a', { type: 'd', mode: 0o2775 }),
+      entry('a/b c', { size: 0n }),
+      entry(`a/${odd}`, { ino: 12_345_678_901n }),
+      entry('a/link', { type: 'l', link: `../${odd}` }),
+      entry('z', { mtimeNs: 1n }),
+    ];
+    const file = join(dir, 'm');
+    const writer = await ManifestWriter.create(file, { target: 'x' });
+    await writer.add(entries);
+    await writer.finish();
+    const opened = await openManifest(file);
+    expect(opened.identity).toEqual({ target: 'x' });
+    expect(await collect(opened.entries)).toEqual(entries);
+  });
+
+  it('refuses a file that was not written whole, or is not a manifest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
+    const file = join(dir, 'm');
+    const writer = await ManifestWriter.create(file, {});
+    await writer.add(Array.from({ length: 1000 }, (_, i) => entry(`file-${String(i).padStart(4, '0')}`)));
+    await writer.finish();
+    const { size } = await import('node:fs/promises').then(({ stat }) => stat(file));
+    await truncate(file, size - 10);
+    await expect(collect((await openManifest(file)).entries)).rejects.toThrow(ManifestError);
+    await writeFile(join(dir, 'other'), '{"not":"a manifest"}\n');
+    await expect(openManifest(join(dir, 'other'))).rejects.toThrow(ManifestError);
+  });
+});
+
+describe('diffAgainstManifest', () => {
+  // Both sides in the walk's order, as walkSource and the manifest give them.
+  const sorted = (entries: Entry[]) => [...entries].sort((x, y) => comparePaths(x.path, y.path));
+  const diff = (now: Entry[], then: Entry[]) =>
+    diffAgainstManifest(slices(sorted(now)), slices(sorted(then), 3));
+
+  it('finds nothing to send when the source is what the manifest says', async () => {
+    const tree = [entry('a', { type: 'd' }), entry('a/f'), entry('b')];
+    expect(await diff(tree, tree)).toMatchObject({
+      paths: [],
+      entries: 3,
+      created: 0,
+      changed: 0,
+      deleted: 0,
+    });
+  });
+
+  it('sends what was created, changed in any attribute rsync sends, and what was deleted', async () => {
+    const then = [
+      entry('a', { type: 'd' }),
+      entry('a/same'),
+      entry('a/rewritten'),
+      entry('a/chmod'),
+      entry('a/gone', { ino: 7n }),
+      entry('dir-gone', { type: 'd' }),
+      entry('dir-gone/f'),
+      entry('dir-gone/sub', { type: 'd' }),
+      entry('dir-gone/sub/f'),
+      entry('link', { type: 'l', link: 'a' }),
+    ];
+    const now = [
+      entry('a', { type: 'd', mtimeNs: 2n }),
+      entry('a/moved-here', { ino: 7n }),
+      entry('a/new-dir', { type: 'd' }),
+      entry('a/new-dir/f'),
+      entry('a/same'),
+      entry('a/rewritten', { mtimeNs: entry('').mtimeNs + 1n }),
+      entry('a/chmod', { mode: 0o600 }),
+      entry('link', { type: 'l', link: 'b' }),
+    ];
+    const result = await diff(now, then);
+    expect(result.paths).toEqual(
+      [
+        { path: 'a', kind: 'dir' },
+        { path: 'a/gone', kind: 'missing', ancestor: 'a' },
+        { path: 'a/moved-here', kind: 'file' },
+        { path: 'a/new-dir', kind: 'dir' },
+        { path: 'a/new-dir/f', kind: 'file' },
+        { path: 'a/rewritten', kind: 'file' },
+        { path: 'a/chmod', kind: 'file' },
+        { path: 'dir-gone', kind: 'missing', ancestor: '' },
+        { path: 'link', kind: 'file' },
+      ].sort((x, y) => comparePaths(x.path, y.path)),
+    );
+    expect(result).toMatchObject({ created: 3, changed: 4, deleted: 2, moved: 1, entries: 8 });
+  });
+
+  it('replaces a directory that became a file, without deleting below it on its own', async () => {
+    const then = [entry('x', { type: 'd' }), entry('x/f'), entry('y', { type: 'l', link: 'x' })];
+    const now = [entry('x'), entry('y', { type: 'd' }), entry('y/f')];
+    expect((await diff(now, then)).paths).toEqual([
+      { path: 'x', kind: 'file' },
+      { path: 'y', kind: 'dir' },
+      { path: 'y/f', kind: 'file' },
+    ]);
+  });
+});
+
+describe('the state directory', () => {
+  async function setup(env: Record<string, string> = {}) {
+    const stateDir = await mkdtemp(join(tmpdir(), 'filesync-state-'));
+    const source = await mkdtemp(join(tmpdir(), 'filesync-source-'));
+    await writeFile(join(source, 'f'), 'x');
+    const config = testConfig({ SYNC_SOURCE_DIR: source, SYNC_STATE_DIR: stateDir, ...env });
+    const filter = new Filter(config.filter);
+    return { stateDir, source, config, filter, state: targetState(stateDir, config, filter) };
+  }
+
+  /** What a daemon does across one life: marks itself running, then a clean stop. */
+  async function cleanStop({ stateDir, source, filter, state }: Awaited<ReturnType<typeof setup>>) {
+    await markRunning(state, stateDir);
+    const [pending] = await snapshotSource(source, filter, [state]);
+    if (pending === undefined) throw new Error('no manifest');
+    await commitManifest(pending, stateDir);
+  }
+
+  it('trusts the manifest of a clean stop for the same target and settings', async () => {
+    const setting = await setup();
+    expect(await trustManifest(setting.state)).toMatchObject({ trusted: false, reason: /no manifest yet/ });
+    await cleanStop(setting);
+    const trust = await trustManifest(setting.state);
+    expect(trust.trusted).toBe(true);
+    if (trust.trusted) expect((await collect(trust.entries)).map(({ path }) => path)).toEqual(['f']);
+  });
+
+  it('does not trust it while a daemon runs, or after one was killed (its marker stays)', async () => {
+    const setting = await setup();
+    await cleanStop(setting);
+    await markRunning(setting.state, setting.stateDir);
+    expect(await trustManifest(setting.state)).toMatchObject({
+      trusted: false,
+      reason: expect.stringMatching(/did not stop cleanly \(pid \d+, started /),
+    });
+  });
+
+  it('does not trust a manifest written for another target, or with other settings', async () => {
+    const setting = await setup();
+    await cleanStop(setting);
+    const other = targetState(
+      setting.stateDir,
+      testConfig({
+        SYNC_SOURCE_DIR: setting.source,
+        SYNC_STATE_DIR: setting.stateDir,
+        SYNC_EXCLUDE: '*.log',
+      }),
+      new Filter({ include: [], exclude: ['*.log'] }),
+    );
+    // Same target, so the same file: its header says what it was written for.
+    expect(other.manifest).toBe(setting.state.manifest);
+    expect(await trustManifest(other)).toMatchObject({ trusted: false, reason: /another filter/ });
+    const moved = targetState(
+      setting.stateDir,
+      testConfig({ SYNC_SOURCE_DIR: setting.source, SYNC_REMOTE_DIR: '/srv/elsewhere' }),
+      setting.filter,
+    );
+    await rename(setting.state.manifest, moved.manifest);
+    expect(await trustManifest(moved)).toMatchObject({ trusted: false, reason: /another target/ });
+  });
+
+  it('does not trust a manifest it cannot read', async () => {
+    const setting = await setup();
+    await cleanStop(setting);
+    const text = await readFile(setting.state.manifest);
+    await writeFile(setting.state.manifest, text.subarray(0, 10));
+    expect(await trustManifest(setting.state)).toMatchObject({ trusted: false, reason: /unreadable/ });
+  });
+});
