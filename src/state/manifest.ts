@@ -103,6 +103,8 @@ export interface OpenManifest {
   readonly identity: unknown;
   /** The entries, a slice at a time; throws ManifestError where the file is not whole. */
   readonly entries: AsyncGenerator<Entry[]>;
+  /** Closes the file: reading the entries to their end does too. */
+  close(): Promise<void>;
 }
 
 /** Opens a manifest and reads its header; throws ManifestError when it is not one. */
@@ -121,14 +123,23 @@ export async function openManifest(file: string): Promise<OpenManifest> {
     } catch {
       throw new ManifestError('its header is not readable');
     }
-    return { identity, entries: readEntries(handle, second + 1) };
+    let closed: Promise<void> | undefined;
+    const close = () => {
+      closed ??= handle.close();
+      return closed;
+    };
+    return { identity, entries: readEntries(handle, second + 1, close), close };
   } catch (error) {
     await handle.close();
     throw error;
   }
 }
 
-async function* readEntries(handle: FileHandle, start: number): AsyncGenerator<Entry[]> {
+async function* readEntries(
+  handle: FileHandle,
+  start: number,
+  close: () => Promise<void>,
+): AsyncGenerator<Entry[]> {
   try {
     let position = start;
     let rest: Buffer = Buffer.alloc(0);
@@ -185,6 +196,6 @@ async function* readEntries(handle: FileHandle, start: number): AsyncGenerator<E
       `it could not be read (${error instanceof Error ? error.message : String(error)})`,
     );
   } finally {
-    await handle.close();
+    await close();
   }
 }

@@ -62,7 +62,7 @@ export function targetState(stateDir: string, config: Config, filter: Filter): T
 
 /** A manifest the start may use, or why not (one line in the log). */
 export type Trust =
-  | { readonly trusted: true; readonly entries: AsyncGenerator<Entry[]> }
+  | { readonly trusted: true; readonly entries: AsyncGenerator<Entry[]>; close(): Promise<void> }
   | { readonly trusted: false; readonly reason: string };
 
 /** Opens the target's manifest if it can be trusted. */
@@ -85,13 +85,13 @@ export async function trustManifest(state: TargetState): Promise<Trust> {
   }
   const differs = differences(opened.identity, state.identity);
   if (differs.length > 0) {
-    await opened.entries.return(undefined);
+    await opened.close();
     return {
       trusted: false,
       reason: `the manifest was written for another ${differs.join(', ')}; what the target holds under these settings is unknown`,
     };
   }
-  return { trusted: true, entries: opened.entries };
+  return { trusted: true, entries: opened.entries, close: opened.close };
 }
 
 function differences(found: unknown, wanted: Identity): string[] {

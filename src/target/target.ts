@@ -186,7 +186,7 @@ export class Target {
       await markRunning(state, stateDir);
     } catch (error) {
       this.#state = undefined;
-      if (trust.trusted) await trust.entries.return(undefined);
+      if (trust.trusted) await trust.close();
       const reason = `SYNC_STATE_DIR=${stateDir} cannot be written (${messageOf(error)})`;
       log.warn(
         {
@@ -205,6 +205,7 @@ export class Target {
     try {
       diff = await diffAgainstManifest(walkSource(this.#config.sourceDir, this.#filter), trust.entries);
     } catch (error) {
+      await trust.close();
       const reason = `the manifest could not be read: ${messageOf(error)}`;
       log.warn({ reason }, 'full start: the manifest is not trusted');
       return this.#startFull(reason);

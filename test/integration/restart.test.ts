@@ -1,0 +1,184 @@
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { type Daemon, freePort } from './support/daemon.ts';
+import {
+  scenario as scenarioOn,
+  stopCleanly,
+  useTarget,
+  waitForMirror,
+  watching,
+} from './support/scenario.ts';
+import type { Target } from './support/target.ts';
+import { waitFor } from './support/wait.ts';
+
+// Restarts with SYNC_STATE_DIR against the real sshd target: a clean stop writes the manifest, a
+// start that can trust it sends only what changed meanwhile and is ready then, and the full
+// comparison after readiness repairs (and counts as drift) whatever else differs. A start that
+// cannot trust it is a full pass, and says why.
+
+let target: Target;
+useTarget((started) => {
+  target = started;
+});
+
+/** A scenario with a state directory; the periodic pass off, so each full pass is one we caused. */
+async function stateful(extra: Record<string, string> = {}) {
+  const stateDir = await mkdtemp(join(tmpdir(), 'filesync-state-'));
+  const s = await scenarioOn(target, { SYNC_STATE_DIR: stateDir, SYNC_RESYNC_INTERVAL: '0', ...extra });
+  const metric = async (pattern: RegExp) => Number(pattern.exec((await s.health('/metrics')).body)?.[1]);
+  const drift = () => metric(/^filesync_drift_repaired_total\{target="[^"]+"\} (\d+)$/m);
+  const starts = (kind: string) =>
+    metric(new RegExp(`^filesync_starts_total\\{target="[^"]+",kind="${kind}"\\} (\\d+)$`, 'm'));
+  const status = async () => JSON.parse((await s.health('/status')).body).targets[0];
+  return { ...s, stateDir, drift, starts, status };
+}
+
+/** The fast start's full comparison, run once the target is ready. */
+function comparedInBackground(daemon: Daemon) {
+  return daemon.waitForLog(
+    'the full comparison after readiness',
+    (line) => line.msg === 'synced' && line.reason === 'resync',
+  );
+}
+
+async function stopWritingManifest(daemon: Daemon) {
+  await stopCleanly(daemon);
+  const written = daemon.logs.findLast((line) => line.msg.includes('manifest written'));
+  expect(written?.msg).toMatch(/^manifest written/);
+}
+
+describe('a restart with SYNC_STATE_DIR', () => {
+  it('sends every kind of change made while stopped, is ready then, and the full comparison finds nothing left', async () => {
+    const s = await stateful();
+    const second = 1_700_000_000;
+    await mkdir(s.file('dir/deep'), { recursive: true });
+    // Changed in place, each in a directory nothing else changes: a directory that gained or lost
+    // entries is sent one level deep, and would carry them along whether or not the start saw them.
+    for (const dir of ['same', 'perm', 'links']) await mkdir(s.file(dir));
+    await writeFile(s.file('same/same-second.txt'), 'aaaa');
+    await utimes(s.file('same/same-second.txt'), second + 0.1, second + 0.1);
+    await writeFile(s.file('deleted.txt'), 'deleted');
+    await mkdir(s.file('deleted-dir/inner'), { recursive: true });
+    await writeFile(s.file('deleted-dir/inner/f'), 'f');
+    await writeFile(s.file('dir/renamed.txt'), 'renamed within its directory');
+    await writeFile(s.file('dir/deep/moved.txt'), 'moved to another directory');
+    await writeFile(s.file('perm/chmod.txt'), 'chmod');
+    await chmod(s.file('perm/chmod.txt'), 0o644);
+    await mkdir(s.file('dir-to-file'));
+    await writeFile(s.file('dir-to-file/f'), 'f');
+    await writeFile(s.file('file-to-dir'), 'a file');
+    await writeFile(s.file('links/target-a'), 'a');
+    await writeFile(s.file('links/target-b'), 'b');
+    await symlink('target-a', s.file('links/link'));
+    await writeFile(s.file('untouched.txt'), 'untouched');
+
+    const first = await watching(s.env);
+    expect(await s.status()).toMatchObject({
+      start: { kind: 'full', reason: expect.stringMatching(/^no manifest yet/) },
+    });
+    await stopWritingManifest(first);
+    const [manifest] = (await readdir(s.stateDir)).filter((name) => name.endsWith('.manifest'));
+    expect(manifest).toBeDefined();
+
+    // While it is stopped: every kind of change.
+    await writeFile(s.file('same/same-second.txt'), 'bbbb');
+    await utimes(s.file('same/same-second.txt'), second + 0.9, second + 0.9);
+    await writeFile(s.file('created.txt'), 'created');
+    await mkdir(s.file('created-dir/sub'), { recursive: true });
+    await writeFile(s.file('created-dir/sub/f'), 'new and deep');
+    await rm(s.file('deleted.txt'));
+    await rm(s.file('deleted-dir'), { recursive: true });
+    await rename(s.file('dir/renamed.txt'), s.file('dir/renamed-now.txt'));
+    await rename(s.file('dir/deep/moved.txt'), s.file('moved-here.txt'));
+    await chmod(s.file('perm/chmod.txt'), 0o600);
+    await rm(s.file('dir-to-file'), { recursive: true });
+    await writeFile(s.file('dir-to-file'), 'a file now');
+    await rm(s.file('file-to-dir'));
+    await mkdir(s.file('file-to-dir'));
+    await writeFile(s.file('file-to-dir/f'), 'inside');
+    await rm(s.file('links/link'));
+    await symlink('target-b', s.file('links/link'));
+
+    const second_ = await watching(s.env);
+    const fast = second_.logs.find((line) => line.msg.startsWith('fast start'));
+    expect(fast).toMatchObject({ created: 7, deleted: 4 });
+    expect(await s.status()).toMatchObject({
+      ready: true,
+      start: {
+        kind: 'fast',
+        reason: expect.stringMatching(/^the manifest of the last clean stop is trusted/),
+      },
+    });
+    // Sent before ready, as one run of the start job, not by the full comparison.
+    const started = second_.logs.find((line) => line.msg === 'synced' && line.kind === 'start');
+    expect(started?.pathCount).toBeGreaterThan(0);
+    await comparedInBackground(second_);
+    await waitForMirror(target, s.source, s.remoteDir);
+    expect(await s.drift()).toBe(0);
+    expect(await s.starts('fast')).toBe(1);
+    expect(await s.starts('full')).toBe(0);
+    await stopWritingManifest(second_);
+
+    // Nothing changed: ready without sending anything.
+    const third = await watching(s.env);
+    expect(third.logs.find((line) => line.msg.startsWith('fast start'))).toMatchObject({
+      created: 0,
+      changed: 0,
+      deleted: 0,
+    });
+    await comparedInBackground(third);
+    expect(await s.drift()).toBe(0);
+    await stopWritingManifest(third);
+  });
+
+  it('repairs an edit made on the target while stopped in the full comparison, and counts it as drift', async () => {
+    const s = await stateful();
+    await writeFile(s.file('edited.txt'), 'original');
+    await writeFile(s.file('kept.txt'), 'kept');
+    await stopWritingManifest(await watching(s.env));
+    const edit = await target.exec([
+      'sh',
+      '-c',
+      'cd "$1" && echo "changed behind its back" > edited.txt && echo stray > stray.txt',
+      'sh',
+      s.remoteDir,
+    ]);
+    expect(edit.exitCode).toBe(0);
+    const daemon = await watching(s.env);
+    expect((await s.status()).start.kind).toBe('fast');
+    await comparedInBackground(daemon);
+    await waitForMirror(target, s.source, s.remoteDir);
+    await waitFor('the drift to be counted', async () => (await s.drift()) === 2);
+    await stopCleanly(daemon);
+  });
+
+  it('does not trust the manifest after a kill -9, nor one written with other settings', async () => {
+    const s = await stateful();
+    await writeFile(s.file('a.txt'), 'a');
+    await stopWritingManifest(await watching(s.env));
+
+    const killed = await watching(s.env);
+    expect((await s.status()).start.kind).toBe('fast');
+    await killed.stop('SIGKILL');
+    await writeFile(s.file('b.txt'), 'made while it was down');
+    const after = await watching(s.env);
+    expect(await s.status()).toMatchObject({
+      start: { kind: 'full', reason: expect.stringMatching(/did not stop cleanly \(pid \d+/) },
+    });
+    expect(after.logs.find((line) => line.msg === 'full start: the manifest is not trusted')).toBeDefined();
+    await waitForMirror(target, s.source, s.remoteDir);
+    await stopWritingManifest(after);
+
+    // Another filter: what the target holds was decided by other rules.
+    const other = await watching({
+      ...s.env,
+      SYNC_EXCLUDE: '*.log',
+      SYNC_HEALTH_PORT: String(await freePort()),
+    });
+    const line = other.logs.find((each) => each.msg === 'full start: the manifest is not trusted');
+    expect(line?.reason).toMatch(/written for another filter/);
+    await stopCleanly(other);
+  });
+});
