@@ -21,6 +21,9 @@
 //               rsync -a and rsync -a --delete no-ops, lsyncd with its defaults (spawn → startup
 //               finished) and filesync (spawn → /readyz 200), interleaved rounds; one traced
 //               filesync start; see cold-start.ts (`cold:huge`: 1,000,000 files, when asked)
+//   restart   — the fast start (SYNC_STATE_DIR): 100,000 files, 1,000 changed while stopped,
+//               spawn → /readyz 200 next to one rsync -a --delete sending as many; see restart.ts
+//               (`restart:huge`: 1,000,000 files, when asked)
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -40,6 +43,7 @@ import { measureControl } from './control.ts';
 import { measureLanding } from './landing.ts';
 import { largeTree } from './large-tree.ts';
 import { measureRenames } from './renames.ts';
+import { restart } from './restart.ts';
 import { burstRun, latencySamples, percentile, rsyncOnce, sshArgs, writeTree } from './support.ts';
 import { measureTargets } from './targets.ts';
 
@@ -137,6 +141,20 @@ if (selected.has('cold')) {
 
 if (selected.has('cold:huge')) {
   report('coldHuge', await coldStart(target, mirror, { files: 1_000_000, dirs: 10_000, rounds: 3 }));
+}
+
+if (selected.has('restart')) {
+  report(
+    'restart',
+    await restart(target, mirror, { files: 100_000, dirs: 1_000, rounds: 5, changes: 1_000 }),
+  );
+}
+
+if (selected.has('restart:huge')) {
+  report(
+    'restartHuge',
+    await restart(target, mirror, { files: 1_000_000, dirs: 10_000, rounds: 3, changes: 1_000 }),
+  );
 }
 
 if (selected.has('large')) {

@@ -35,10 +35,18 @@ async function snapshot(
   config: Config,
   filter: Filter,
   targets: readonly Target[],
+  polling: boolean,
   log: Logger,
 ): Promise<{ pendings: PendingManifest[]; durationMs: number } | undefined> {
   const states = targets.flatMap((target) => (target.state === undefined ? [] : [target.state]));
   if (states.length === 0) return undefined;
+  if (polling) {
+    // A change since the last poll is reported by no one: the source may hold what no run sent.
+    log
+      .child({ component: 'state' })
+      .info('no manifest written: filesync was polling, so the next start is a full pass');
+    return undefined;
+  }
   const began = Date.now();
   try {
     return {
@@ -142,6 +150,9 @@ export async function watchCommand(
   const everyTarget = (act: (target: Target) => void) => {
     for (const target of targets) act(target);
   };
+
+  // Each target's manifest is judged, and marked as in use, before anything can be sent.
+  await Promise.all(targets.map((target) => target.prepare()));
 
   // The initial pass follows the subscription, so a change made during that pass is seen.
   const watchLog = log.child({ component: 'watch' });
@@ -276,7 +287,7 @@ export async function watchCommand(
   await watcher.settle(150, 1000);
   // The manifests are read from the source while the watcher still runs (see snapshotSource),
   // and what it saw meanwhile is let in before it closes.
-  const manifests = await snapshot(config, filter, targets, log);
+  const manifests = await snapshot(config, filter, targets, watcher.backend === 'poll', log);
   if (manifests !== undefined) await watcher.settle(150, 1000);
   await watcher.close();
   // Every target flushes at once, so one that is down does not eat the others' time.

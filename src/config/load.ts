@@ -170,6 +170,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): ConfigResult {
       `SYNC_DELAY_UPDATES stages every file and puts it in place at the end, and ${inPlace} in SYNC_RSYNC_EXTRA_ARGS writes into the file itself: choose one.`,
     );
   }
+  const source = failed('SYNC_SOURCE_DIR') ? undefined : raw.SYNC_SOURCE_DIR?.replace(/\/+$/, '');
+  const stateDir = failed('SYNC_STATE_DIR') ? undefined : raw.SYNC_STATE_DIR;
+  if (source !== undefined && stateDir !== undefined && `${stateDir}/`.startsWith(`${source}/`)) {
+    problems.push(
+      `SYNC_STATE_DIR=${raw.SYNC_STATE_DIR} is inside SYNC_SOURCE_DIR, so the manifests would be mirrored with the source: put them outside it (a volume of their own).`,
+    );
+  }
   const token = controlTokenOf(raw.SYNC_CONTROL_TOKEN, raw.SYNC_CONTROL_TOKEN_FILE, raw.SYNC_HEALTH_PORT);
   if (token.problem !== undefined) problems.push(token.problem);
   if (problems.length > 0) return { ok: false, problems };

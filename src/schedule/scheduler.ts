@@ -261,6 +261,9 @@ export class Scheduler {
    */
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = this.#clock.now() + timeoutMs;
+    // A periodic pass not yet begun that carries no change is nothing to send: the next start
+    // makes its own comparison.
+    if (this.#pendingFull === 'resync' && this.#pendingChangeAt === undefined) this.#pendingFull = undefined;
     while (this.#hasWork() && this.#clock.now() < deadline) {
       // Paused: nothing more is sent; the next start's full pass sends what was collected.
       if (this.#state === 'paused') break;
@@ -410,7 +413,7 @@ export class Scheduler {
       this.#state = 'backoff';
       this.#arm(retryInMs);
       if (!outcome.ok) this.#settleSyncs({ ok: false, outcome });
-    } else if (this.#pendingFull !== undefined || this.#pending.size > 0) {
+    } else if (this.#hasWork()) {
       this.#state = 'waiting';
       this.#arm(this.#syncWaiters.length > 0 ? 0 : this.#dueIn());
     } else {

@@ -67,7 +67,9 @@ export type Trust =
 
 /** Opens the target's manifest if it can be trusted. */
 export async function trustManifest(state: TargetState): Promise<Trust> {
-  const marker = await readFile(state.marker, 'utf8').catch(() => undefined);
+  const marker = await readFile(state.marker, 'utf8').catch((error: NodeJS.ErrnoException) =>
+    error.code === 'ENOENT' ? undefined : `its marker ${state.marker} cannot be read: ${error.message}`,
+  );
   if (marker !== undefined) {
     return {
       trusted: false,

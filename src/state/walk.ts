@@ -57,6 +57,7 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
     if (slice.length >= SLICE) {
       yield slice;
       slice = [];
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
   if (slice.length > 0) yield slice;

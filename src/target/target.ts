@@ -21,7 +21,7 @@ import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import { diffAgainstManifest } from '../state/diff.ts';
-import { markRunning, type TargetState, targetState, trustManifest } from '../state/store.ts';
+import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
 import { walkSource } from '../state/walk.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
@@ -80,6 +80,8 @@ export class Target {
   /** The manifest's files (SYNC_STATE_DIR); undefined when there is none, or it cannot be written. */
   #state: TargetState | undefined;
   #start: StartKind | undefined;
+  /** What prepare() found, for start(). */
+  #trust: Trust | undefined;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
@@ -172,61 +174,73 @@ export class Target {
   }
 
   /**
-   * Chooses the start: with a manifest it can trust (SYNC_STATE_DIR), sends what differs from it
-   * and is ready then, the full comparison following; otherwise a full pass, as without one.
-   * From here on, until a clean stop writes a new manifest, the old one is not to be trusted.
+   * Before the watcher feeds anything (and so before anything is sent): reads whether the
+   * manifest can be trusted (SYNC_STATE_DIR), and from then on, until a clean stop writes a new
+   * one, marks it as not to be trusted.
    */
-  async start(): Promise<void> {
+  async prepare(): Promise<void> {
     const stateDir = this.#config.stateDir;
     const state = this.#state;
-    if (stateDir === undefined || state === undefined) return this.#startFull('SYNC_STATE_DIR is not set');
-    const log = this.#log.child({ component: 'state' });
+    if (stateDir === undefined || state === undefined) return;
     const trust = await trustManifest(state);
     try {
       await markRunning(state, stateDir);
+      this.#trust = trust;
     } catch (error) {
       this.#state = undefined;
-      if (trust.trusted) await trust.close();
+      if (trust.trusted) await trust.close().catch(() => {});
       const reason = `SYNC_STATE_DIR=${stateDir} cannot be written (${messageOf(error)})`;
-      log.warn(
+      this.#log.child({ component: 'state' }).warn(
         {
           hint: 'Mount a writable volume there, owned by the user filesync runs as, or unset SYNC_STATE_DIR.',
         },
         `${reason}: every start is a full pass until it can`,
       );
-      return this.#startFull(reason);
+      this.#trust = { trusted: false, reason };
     }
+  }
+
+  /**
+   * Chooses the start (after prepare(), once the watcher runs): with a manifest it can trust,
+   * sends what differs from it and is ready then, the full comparison following; otherwise a
+   * full pass, as without one.
+   */
+  async start(): Promise<void> {
+    const trust = this.#trust;
+    this.#trust = undefined;
+    if (trust === undefined) return this.#startFull('SYNC_STATE_DIR is not set');
+    const log = this.#log.child({ component: 'state' });
     if (!trust.trusted) {
-      log.info({ reason: trust.reason }, 'full start: the manifest is not trusted');
+      if (this.#state !== undefined)
+        log.info({ reason: trust.reason }, 'full start: the manifest is not trusted');
       return this.#startFull(trust.reason);
     }
-    const began = Date.now();
-    let diff: Awaited<ReturnType<typeof diffAgainstManifest>>;
     try {
-      diff = await diffAgainstManifest(walkSource(this.#config.sourceDir, this.#filter), trust.entries);
+      const began = Date.now();
+      const diff = await diffAgainstManifest(walkSource(this.#config.sourceDir, this.#filter), trust.entries);
+      const { paths, entries, created, changed, deleted, moved } = diff;
+      const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
+      if (paths.length > FAST_START_MAX_PATHS) {
+        const reason = `${paths.length} entries differ from the manifest: a full pass sends that many sooner`;
+        log.info(compared, `full start: ${reason}`);
+        return this.#startFull(reason);
+      }
+      this.#start = {
+        kind: 'fast',
+        reason: `the manifest of the last clean stop is trusted: ${created} created, ${changed} changed, ${deleted} deleted since`,
+      };
+      this.#metrics.start('fast');
+      log.info(
+        compared,
+        'fast start: sending what changed since the last clean stop; the full comparison follows once ready',
+      );
+      this.#scheduler.requestStart(paths);
     } catch (error) {
-      await trust.close();
+      await trust.close().catch(() => {});
       const reason = `the manifest could not be read: ${messageOf(error)}`;
       log.warn({ reason }, 'full start: the manifest is not trusted');
-      return this.#startFull(reason);
+      this.#startFull(reason);
     }
-    const { paths, entries, created, changed, deleted, moved } = diff;
-    const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
-    if (paths.length > FAST_START_MAX_PATHS) {
-      const reason = `${paths.length} entries differ from the manifest: a full pass sends that many sooner`;
-      log.info(compared, `full start: ${reason}`);
-      return this.#startFull(reason);
-    }
-    this.#start = {
-      kind: 'fast',
-      reason: `the manifest of the last clean stop is trusted: ${created} created, ${changed} changed, ${deleted} deleted since`,
-    };
-    this.#metrics.start('fast');
-    log.info(
-      compared,
-      'fast start: sending what changed since the last clean stop; the full comparison follows once ready',
-    );
-    this.#scheduler.requestStart(paths);
   }
 
   #startFull(reason: string): void {

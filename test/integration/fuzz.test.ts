@@ -1,3 +1,6 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { apply, type Burst, history, scratch } from './support/fuzz.ts';
@@ -67,6 +70,59 @@ it.each(seeds)('seed %i converges', async (seed) => {
     const warnings = daemon.logs.filter((line) => line.level !== 'info' && line.level !== 'debug');
     throw new Error(
       `seed ${seed} diverged; replay it with FILESYNC_FUZZ_SEED=${seed} npm run test:integration -- fuzz\n` +
+        `operations (refused ones marked):\n${log.join('\n')}\n` +
+        `the daemon's warnings:\n${warnings.map((line) => JSON.stringify(line)).join('\n')}\n${String(error)}`,
+    );
+  }
+  await stopCleanly(daemon);
+});
+
+// The same histories across restarts with SYNC_STATE_DIR: every CHECK_EVERY bursts the daemon
+// stops cleanly (its manifest written), one burst is played while it is down, and it starts
+// again. The fast start must send all of it: the full comparison that follows readiness finds
+// nothing to change, and the mirror equals the source.
+const restartSeeds = seeds.slice(0, Math.max(1, Math.ceil(seeds.length / 3)));
+
+it.each(restartSeeds)('seed %i converges across restarts with a state directory', async (seed) => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'filesync-fuzz-state-'));
+  const s = await scenario(target, {
+    SYNC_DEBOUNCE: `${DEBOUNCE_MS}ms`,
+    SYNC_MAX_DELAY: '1s',
+    SYNC_RESYNC_INTERVAL: '0',
+    SYNC_ALLOW_EMPTY_SOURCE: 'true',
+    SYNC_STATE_DIR: stateDir,
+  });
+  const outside = await scratch();
+  const bursts = history(seed, OPERATIONS, PAUSES_MS);
+  const log: string[] = [];
+  let daemon = await watching(s.env);
+  try {
+    for (const [index, burst] of bursts.entries()) {
+      const restart = (index + 1) % CHECK_EVERY === 0;
+      if (restart) {
+        await stopCleanly(daemon);
+        log.push('-- stopped; the next burst is played while filesync is down');
+      }
+      await play(burst, s.source, outside, log);
+      if (restart) {
+        daemon = await watching(s.env);
+        const start = daemon.logs.find((line) => line.msg.startsWith('fast start'));
+        log.push(`-- started: ${JSON.stringify(start)}`);
+        expect(start).toBeDefined();
+        const pass = await daemon.waitForLog(
+          'the full comparison after readiness',
+          (line) => line.msg === 'synced' && line.reason === 'resync',
+        );
+        expect(pass.changed).toBe(0);
+        await waitForMirror(target, s.source, s.remoteDir);
+      }
+    }
+    await waitForMirror(target, s.source, s.remoteDir);
+    expect((await s.health('/metrics')).body).toMatch(/^filesync_drift_repaired_total\{target="[^"]+"\} 0$/m);
+  } catch (error) {
+    const warnings = daemon.logs.filter((line) => line.level !== 'info' && line.level !== 'debug');
+    throw new Error(
+      `seed ${seed} diverged across restarts; replay it with FILESYNC_FUZZ_SEED=${seed} npm run test:integration -- fuzz\n` +
         `operations (refused ones marked):\n${log.join('\n')}\n` +
         `the daemon's warnings:\n${warnings.map((line) => JSON.stringify(line)).join('\n')}\n${String(error)}`,
     );

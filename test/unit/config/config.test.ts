@@ -518,3 +518,19 @@ describe('delayed updates', () => {
     expect(problems({ ...base, SYNC_RSYNC_EXTRA_ARGS: '--inplace' })).toEqual([]);
   });
 });
+
+describe('the state directory', () => {
+  it('is off by default, and refused inside the source', () => {
+    const dflt = parseConfig(base);
+    expect(dflt.ok && dflt.config.stateDir).toBe(undefined);
+    const on = parseConfig({ ...base, SYNC_STATE_DIR: '/var/lib/filesync' });
+    expect(on.ok && on.config.stateDir).toBe('/var/lib/filesync');
+    const inside = `${base.SYNC_SOURCE_DIR.replace(/\/+$/, '')}/.state`;
+    expect(problems({ ...base, SYNC_STATE_DIR: inside })).toEqual([
+      expect.stringMatching(/^SYNC_STATE_DIR=.* is inside SYNC_SOURCE_DIR/),
+    ]);
+    expect(problems({ ...base, SYNC_STATE_DIR: 'relative' })).toEqual([
+      expect.stringMatching(/^SYNC_STATE_DIR: /),
+    ]);
+  });
+});

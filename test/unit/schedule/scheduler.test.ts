@@ -69,6 +69,28 @@ describe('Scheduler', () => {
     expect(paths(runs[2]?.job)).toEqual(['later', 'live']);
   });
 
+  it('sends a fast start asked for while a batch runs once that batch is done', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    scheduler.requestStart([{ path: 'b', kind: 'file' }]);
+    runs[0]?.finish(ok);
+    await clock.advance(0);
+    expect(runs[1]?.job.kind).toBe('start');
+  });
+
+  it('does not hold a stop for a periodic pass that carries no change', async () => {
+    const { clock, scheduler, runs } = setup();
+    scheduler.add(['a']);
+    await clock.advance(1000);
+    scheduler.requestFull('resync');
+    runs[0]?.finish(ok);
+    const flushed = scheduler.flush(1000);
+    await clock.advance(0);
+    expect(await flushed).toBe(true);
+    expect(runs).toHaveLength(1);
+  });
+
   it('lets a full pass subsume a fast start not yet sent', async () => {
     const { clock, scheduler, runs } = setup();
     scheduler.add(['a']);

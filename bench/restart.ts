@@ -1,0 +1,119 @@
+// The fast start (SYNC_STATE_DIR, issue #23): a tree in sync, filesync stopped cleanly (its
+// manifest written), 1,000 files changed while it is down; then, in interleaved rounds:
+//   rsync -a --delete — one run that sends the same number of changes (the one-shot floor)
+//   filesync          — spawn → GET /readyz 200, after which the full comparison runs; its drift
+//                       must stay 0 (every change was on the target at ready), and its clean
+//                       stop writes the manifest again (size and time from its log line)
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Daemon } from '../test/integration/support/daemon.ts';
+import type { Target } from '../test/integration/support/target.ts';
+import { daemonFor, median, rsyncOnce, writeTree } from './support.ts';
+
+export interface RestartOptions {
+  readonly files: number;
+  readonly dirs: number;
+  readonly rounds: number;
+  readonly changes: number;
+}
+
+export async function restart(target: Target, mirror: string, options: RestartOptions) {
+  const { files, dirs, rounds, changes } = options;
+  const name = `restart-${files}`;
+  const stateDir = await mkdtemp(join(tmpdir(), 'filesync-bench-state-'));
+  const { source, remoteDir, env } = await daemonFor(target, mirror, name, {
+    SYNC_STATE_DIR: stateDir,
+    SYNC_RESYNC_INTERVAL: '0',
+  });
+  await writeTree(source, files, dirs);
+  await rsyncOnce(target, source, remoteDir);
+  const perDir = Math.ceil(files / dirs);
+  let generation = 0;
+  /** Rewrites `changes` files spread over the tree, each to a new size. */
+  const change = async () => {
+    generation++;
+    const step = Math.floor(files / changes);
+    for (let k = 0; k < changes; k++) {
+      const i = k * step;
+      await writeFile(
+        join(source, `dir${Math.floor(i / perDir)}`, `file${i}.txt`),
+        `changed ${generation}: ${'x'.repeat(generation)}\n`,
+      );
+    }
+  };
+  const first = await startAndStop(env); // the start without a manifest; its stop writes one
+  const rsyncDelete: number[] = [];
+  const filesync: number[] = [];
+  const starts: unknown[] = [];
+  let manifest = first.manifest;
+  for (let round = 0; round < rounds; round++) {
+    await change();
+    rsyncDelete.push(await rsyncOnce(target, source, remoteDir, ['--delete']));
+    await change();
+    const run = await startAndStop(env);
+    filesync.push(run.readyMs);
+    starts.push(run.start);
+    manifest = run.manifest;
+    if (run.drift !== 0)
+      throw new Error(`the full comparison after a fast start repaired ${run.drift} entries`);
+  }
+  await rm(source, { recursive: true, force: true });
+  await rm(stateDir, { recursive: true, force: true });
+  const filesyncMs = Math.round(median(filesync));
+  const rsyncMs = Math.round(median(rsyncDelete));
+  return {
+    files,
+    dirs,
+    changes,
+    rounds,
+    rsyncDeleteMs: rsyncMs,
+    filesyncFastReadyMs: filesyncMs,
+    filesyncOverRsyncDelete: Number((filesyncMs / rsyncMs).toFixed(2)),
+    target: files >= 1_000_000 ? 0.3 : 0.6,
+    manifest,
+    starts,
+    rounds_ms: { rsyncDelete: rsyncDelete.map(Math.round), filesync: filesync.map(Math.round) },
+  };
+}
+
+/** Spawn → /readyz 200; then the full comparison, its drift, and a clean stop's manifest line. */
+async function startAndStop(env: Record<string, string>) {
+  const begin = performance.now();
+  const daemon = Daemon.start(env);
+  const base = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}`;
+  for (;;) {
+    const status = await fetch(`${base}/readyz`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) break;
+    if (performance.now() - begin > 3_600_000) throw new Error('filesync never became ready');
+    await delay(10);
+  }
+  const readyMs = performance.now() - begin;
+  const fast = daemon.logs.find((line) => line.msg.startsWith('fast start'));
+  if (fast !== undefined)
+    await daemon.waitForLog(
+      'the full comparison',
+      (line) => line.msg === 'synced' && line.reason === 'resync',
+      3_600_000,
+    );
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const drift = Number(/^filesync_drift_repaired_total\{target="[^"]+"\} (\d+)$/m.exec(metrics)?.[1]);
+  await daemon.stop();
+  const written = daemon.logs.findLast((line) => line.msg.includes('manifest written'));
+  return {
+    readyMs,
+    drift,
+    start:
+      fast === undefined
+        ? 'full'
+        : { created: fast.created, changed: fast.changed, deleted: fast.deleted, compareMs: fast.durationMs },
+    manifest:
+      written === undefined
+        ? undefined
+        : { msg: written.msg, entries: written.entries, bytes: written.bytes, writeMs: written.durationMs },
+  };
+}
