@@ -10,12 +10,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
-import { Daemon } from '../test/integration/support/daemon.ts';
 import { TARGET_USER, type Target } from '../test/integration/support/target.ts';
 import { startLsyncd } from './lsyncd.ts';
-import { daemonFor, median, rsyncOnce, sshArgs, writeTree } from './support.ts';
+import { daemonFor, median, rsyncOnce, spawnUntilReady, sshArgs, writeTree } from './support.ts';
 
 export interface ColdStartOptions {
   readonly files: number;
@@ -63,21 +61,9 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
   };
 }
 
-/** Spawns filesync and polls /readyz every 10 ms until it answers 200; then stops it. */
+/** Spawn → /readyz 200; then stops it. */
 async function filesyncStart(env: Record<string, string>) {
-  const begin = performance.now();
-  const daemon = Daemon.start(env);
-  const url = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}/readyz`;
-  for (;;) {
-    const status = await fetch(url).then(
-      (response) => response.status,
-      () => 0,
-    );
-    if (status === 200) break;
-    if (performance.now() - begin > 3_600_000) throw new Error('filesync never became ready');
-    await delay(10);
-  }
-  const readyMs = performance.now() - begin;
+  const { daemon, readyMs } = await spawnUntilReady(env);
   await daemon.stop();
   return { readyMs, daemon };
 }

@@ -7,10 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { Daemon } from '../test/integration/support/daemon.ts';
 import type { Target } from '../test/integration/support/target.ts';
-import { daemonFor, median, rsyncOnce, writeTree } from './support.ts';
+import { daemonFor, median, rsyncOnce, spawnUntilReady, writeTree } from './support.ts';
 
 export interface RestartOptions {
   readonly files: number;
@@ -80,19 +78,8 @@ export async function restart(target: Target, mirror: string, options: RestartOp
 
 /** Spawn → /readyz 200; then the full comparison, its drift, and a clean stop's manifest line. */
 async function startAndStop(env: Record<string, string>) {
-  const begin = performance.now();
-  const daemon = Daemon.start(env);
+  const { daemon, readyMs } = await spawnUntilReady(env);
   const base = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}`;
-  for (;;) {
-    const status = await fetch(`${base}/readyz`).then(
-      (response) => response.status,
-      () => 0,
-    );
-    if (status === 200) break;
-    if (performance.now() - begin > 3_600_000) throw new Error('filesync never became ready');
-    await delay(10);
-  }
-  const readyMs = performance.now() - begin;
   const fast = daemon.logs.find((line) => line.msg.startsWith('fast start'));
   if (fast !== undefined)
     await daemon.waitForLog(

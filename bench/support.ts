@@ -181,3 +181,22 @@ export async function burstRun(
     batches: synced(),
   };
 }
+
+/** Spawns filesync and polls /readyz every 10 ms until it answers 200: spawn → ready, as a probe sees it. */
+export async function spawnUntilReady(
+  env: Record<string, string>,
+): Promise<{ daemon: Daemon; readyMs: number }> {
+  const begin = performance.now();
+  const daemon = Daemon.start(env);
+  const url = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}/readyz`;
+  for (;;) {
+    const status = await fetch(url).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) break;
+    if (performance.now() - begin > 3_600_000) throw new Error('filesync never became ready');
+    await delay(10);
+  }
+  return { daemon, readyMs: performance.now() - begin };
+}
