@@ -95,6 +95,20 @@ export class Filter {
     return this.#include.some((p) => matches(p, path, false));
   }
 
+  /**
+   * accepts() for a walk that never enters an excluded directory: every directory above `path`
+   * is known to be accepted, so only the path itself is matched (a walk's hot path: one lstat
+   * costs about as much as matching every prefix of a deep path).
+   */
+  acceptsChild(path: string, isDir: boolean): boolean {
+    const slash = path.lastIndexOf('/');
+    const name = slash === -1 ? path : path.slice(slash + 1);
+    for (const pattern of this.#exclude) if (matchesName(pattern, path, name, isDir)) return false;
+    if (isDir || this.#include.length === 0) return true;
+    for (const pattern of this.#include) if (matchesName(pattern, path, name, false)) return true;
+    return false;
+  }
+
   /** True when the path is accepted as a file or as a directory: for hints of unknown type. */
   mayAccept(path: string): boolean {
     return this.accepts(path, true) || this.accepts(path, false);
@@ -117,8 +131,13 @@ export class Filter {
 }
 
 function matches(pattern: Pattern, path: string, isDir: boolean): boolean {
+  return matchesName(pattern, path, pattern.anchored ? path : posix.basename(path), isDir);
+}
+
+/** matches() with the last name already cut out of the path. */
+function matchesName(pattern: Pattern, path: string, name: string, isDir: boolean): boolean {
   if (pattern.dirOnly && !isDir) return false;
-  return pattern.regex.test(pattern.anchored ? path : posix.basename(path));
+  return pattern.regex.test(pattern.anchored ? path : name);
 }
 
 function rsyncPattern(pattern: Pattern): string {

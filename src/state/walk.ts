@@ -1,7 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import type { Filter } from '../filter.ts';
-import { bytesOf, nameOf, readdirNamed } from '../names.ts';
+import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
 import type { Entry, EntryType } from './entry.ts';
 
 // The source as the manifest sees it: every entry the filter accepts, lstat()ed (no symlink is
@@ -41,7 +41,7 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
     const stats = statOf(absolute(path));
     if (stats === undefined) continue; // vanished since the listing: the watcher reports it
     const type = typeOf(stats);
-    if (!filter.accepts(path, type === 'd')) continue;
+    if (!filter.acceptsChild(path, type === 'd')) continue; // its directory was accepted
     slice.push({
       path,
       type,
@@ -65,7 +65,8 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
 
 function statOf(path: string): BigIntStats | undefined {
   try {
-    return lstatSync(bytesOf(path), { bigint: true, throwIfNoEntry: false });
+    // A name that is not UTF-8 as its bytes; any other as the string itself (no copy).
+    return lstatSync(hasRawBytes(path) ? bytesOf(path) : path, { bigint: true, throwIfNoEntry: false });
   } catch {
     return undefined; // EACCES on the way: rsync reports it
   }

@@ -59,6 +59,45 @@ describe('Filter', () => {
     expect(filter.accepts('aab(1).txt', false)).toBe(true);
   });
 
+  it('decides as accepts() for a walk that never enters an excluded directory (acceptsChild)', () => {
+    const filter = new Filter({
+      include: ['*.csv', 'reports/**'],
+      exclude: ['*.tmp', 'node_modules', 'cache/', 'build/out', '/top.txt', 'logs/**.gz', 'a?c'],
+    });
+    const names = [
+      'x.csv',
+      'x.tmp',
+      'node_modules',
+      'cache',
+      'build',
+      'out',
+      'top.txt',
+      'logs',
+      'a.gz',
+      'abc',
+      'reports',
+    ];
+    // Every path up to three names deep, as a walk meets it: only below accepted directories.
+    const walked: { path: string; isDir: boolean }[] = [];
+    const visit = (dir: string, depth: number) => {
+      for (const name of names) {
+        const path = dir === '' ? name : `${dir}/${name}`;
+        for (const isDir of [false, true]) {
+          walked.push({ path, isDir });
+          if (isDir && depth < 3 && filter.accepts(path, true)) visit(path, depth + 1);
+        }
+      }
+    };
+    visit('', 1);
+    expect(walked.length).toBeGreaterThan(1000);
+    const disagree = walked.filter(
+      ({ path, isDir }) => filter.acceptsChild(path, isDir) !== filter.accepts(path, isDir),
+    );
+    expect(disagree).toEqual([]);
+    expect(walked.some(({ path, isDir }) => !filter.acceptsChild(path, isDir))).toBe(true);
+    expect(walked.some(({ path, isDir }) => filter.acceptsChild(path, isDir))).toBe(true);
+  });
+
   it('rejects unusable patterns', () => {
     expect(validatePatterns(['ok', 'a\\b'])).toMatch(/backslashes/);
     expect(validatePatterns(['/'])).toMatch(/not a usable glob/);
