@@ -18,6 +18,27 @@ export interface StartDiff {
   readonly entries: number;
 }
 
+/** The difference over one range of the walk's order; ranges in order combine into a StartDiff. */
+export interface RangeDiff extends Omit<StartDiff, 'moved'> {
+  /** Inodes of the files and links created, and of those deleted: a move has one in each. */
+  readonly createdInodes: bigint[];
+  readonly deletedInodes: bigint[];
+}
+
+/** The ranges' differences, in the walk's order, as one. */
+export function combineDiffs(parts: readonly RangeDiff[]): StartDiff {
+  const deletedInodes = new Set(parts.flatMap((part) => part.deletedInodes));
+  const sum = (count: (part: RangeDiff) => number) => parts.reduce((total, part) => total + count(part), 0);
+  return {
+    paths: parts.flatMap((part) => part.paths),
+    created: sum((part) => part.created),
+    changed: sum((part) => part.changed),
+    deleted: sum((part) => part.deleted),
+    moved: sum((part) => part.createdInodes.filter((ino) => deletedInodes.has(ino)).length),
+    entries: sum((part) => part.entries),
+  };
+}
+
 /** Reads sorted slices one entry at a time, awaiting only when a slice runs out. */
 class Cursor {
   readonly #source: AsyncIterator<Entry[]>;
@@ -52,10 +73,16 @@ class Cursor {
   }
 }
 
+/**
+ * Merges one range of the walk with the same range of the manifest. `goneAbove`: a directory
+ * above the range that the source no longer holds; what the manifest lists below it is sent with
+ * it by the range that holds it.
+ */
 export async function diffAgainstManifest(
   source: AsyncIterable<Entry[]>,
   manifest: AsyncIterable<Entry[]>,
-): Promise<StartDiff> {
+  goneAbove?: string,
+): Promise<RangeDiff> {
   const now = new Cursor(source);
   const then = new Cursor(manifest);
   const paths: SurveyedPath[] = [];
@@ -64,10 +91,10 @@ export async function diffAgainstManifest(
   let deleted = 0;
   let entries = 0;
   const createdInodes: bigint[] = [];
-  const deletedInodes = new Set<bigint>();
+  const deletedInodes: bigint[] = [];
   /** The last path sent as missing, or a directory the source replaced with something else: */
   /** what the manifest holds below it goes with it. */
-  let gone: string | undefined;
+  let gone: string | undefined = goneAbove;
   const below = (path: string, top: string | undefined) =>
     top !== undefined && path.length > top.length && path.startsWith(top) && path[top.length] === '/';
 
@@ -86,7 +113,7 @@ export async function diffAgainstManifest(
       then.advance();
       if (below(b.path, gone)) continue;
       deleted++;
-      if (b.type !== 'd') deletedInodes.add(b.ino);
+      if (b.type !== 'd') deletedInodes.push(b.ino);
       gone = b.path;
       paths.push({ path: b.path, kind: 'missing', ancestor: parentOf(b.path) });
     } else if (a !== undefined && b !== undefined) {
@@ -100,6 +127,5 @@ export async function diffAgainstManifest(
       paths.push({ path: a.path, kind: a.type === 'd' ? 'dir' : 'file' });
     }
   }
-  const moved = createdInodes.filter((ino) => deletedInodes.has(ino)).length;
-  return { paths, created, changed, deleted, moved, entries };
+  return { paths, created, changed, deleted, entries, createdInodes, deletedInodes };
 }

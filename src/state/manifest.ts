@@ -1,43 +1,68 @@
 import { Buffer } from 'node:buffer';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { bytesOf, nameOf } from '../names.ts';
 import type { Entry, EntryType } from './entry.ts';
 
 // The manifest file: what the target holds, one record per entry in the walk's order.
 //
-//   filesync-manifest 1\n
+//   filesync-manifest 2\n
 //   {identity as JSON}\n
 //   <shared> <type> <size> <mtimeNs> <mode, octal> <uid> <gid> <ino>\0<name bytes>\0<link bytes>\0
 //   …
 //   end <count>\0\0\0
+//   <offset> <count>\0<first name bytes>\0      one per section
+//   …
+//   <offset of the first section line, 20 digits>\n
 //
 // Each path is written as the length of the prefix it shares with the one before (in bytes) and
 // the rest: in a walk's order most of a path is its directory, so 1,000,000 entries take tens of
 // megabytes, not hundreds. Names are bytes (names.ts), so a record is NUL-separated, not a line.
-// A file without its `end` record, or with another count, was not written whole: it is refused.
+//
+// The records come in sections of SECTION entries, each starting afresh (shared 0), and the index
+// after the end record says where each starts and with which path: a range of sections can be
+// read on its own, by one of several workers comparing the tree in parallel (compare.ts).
+// A file without its index, its `end` record or with another count was not written whole: refused.
 
-const MAGIC = 'filesync-manifest 1';
+const MAGIC = 'filesync-manifest 2';
 const CHUNK = 1 << 20;
 const TYPES = new Set<string>(['f', 'd', 'l', 'o']);
+/** Entries per section: a range of sections is what one worker compares. */
+export const SECTION = 4096;
+/** The last line: where the index starts, fixed width so a reader finds it from the end. */
+const FOOTER = 21;
 
 /** A manifest that cannot be read as one: truncated, foreign, or of another version. */
 export class ManifestError extends Error {}
+
+/** Where a section starts in the file, how many entries it holds, and its first path. */
+export interface Section {
+  readonly offset: number;
+  readonly count: number;
+  readonly first: string;
+}
 
 /** Writes a manifest to `file` (a temporary name: the store renames it into place). */
 export class ManifestWriter {
   readonly #handle: FileHandle;
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** Bytes handed to the file so far, buffered ones included. */
+  #offset = 0;
   #previous: Buffer = Buffer.alloc(0);
   #count = 0;
+  readonly #sections: { offset: number; count: number; first: Buffer }[] = [];
+  readonly #sectionSize: number;
 
-  private constructor(handle: FileHandle) {
+  private constructor(handle: FileHandle, sectionSize: number) {
     this.#handle = handle;
+    this.#sectionSize = sectionSize;
   }
 
-  static async create(file: string, identity: unknown): Promise<ManifestWriter> {
+  /** `sectionSize`: SECTION, but for tests that want many sections of a small tree. */
+  static async create(file: string, identity: unknown, sectionSize = SECTION): Promise<ManifestWriter> {
     const handle = await open(file, 'w', 0o600);
-    const writer = new ManifestWriter(handle);
+    const writer = new ManifestWriter(handle, sectionSize);
     writer.#push(Buffer.from(`${MAGIC}\n${JSON.stringify(identity)}\n`));
     return writer;
   }
@@ -49,7 +74,12 @@ export class ManifestWriter {
   async add(entries: readonly Entry[]): Promise<void> {
     for (const entry of entries) {
       const name = bytesOf(entry.path);
-      const shared = sharedPrefix(this.#previous, name);
+      const last = this.#sections[this.#sections.length - 1];
+      let shared: number;
+      if (last === undefined || last.count === this.#sectionSize) {
+        this.#sections.push({ offset: this.#offset, count: 0, first: name });
+        shared = 0;
+      } else shared = sharedPrefix(this.#previous, name);
       const { type, size, mtimeNs, mode, uid, gid, ino } = entry;
       const fields = `${shared} ${type} ${size} ${mtimeNs} ${mode.toString(8)} ${uid} ${gid} ${ino}\0`;
       this.#push(Buffer.from(fields));
@@ -59,13 +89,22 @@ export class ManifestWriter {
       this.#push(NUL);
       this.#previous = name;
       this.#count++;
+      const section = this.#sections[this.#sections.length - 1];
+      if (section !== undefined) section.count++;
     }
     if (this.#buffered >= CHUNK) await this.#drain();
   }
 
-  /** Writes the end record and makes the file durable (fsync); the store renames it. */
+  /** Writes the end record and the index, and makes the file durable (fsync); the store renames it. */
   async finish(): Promise<void> {
     this.#push(Buffer.from(`end ${this.#count}\0\0\0`));
+    const index = this.#offset;
+    for (const { offset, count, first } of this.#sections) {
+      this.#push(Buffer.from(`${offset} ${count}\0`));
+      this.#push(first);
+      this.#push(NUL);
+    }
+    this.#push(Buffer.from(`${String(index).padStart(FOOTER - 1, '0')}\n`));
     await this.#drain();
     await this.#handle.sync();
     await this.#handle.close();
@@ -79,6 +118,7 @@ export class ManifestWriter {
   #push(bytes: Buffer): void {
     this.#chunks.push(bytes);
     this.#buffered += bytes.length;
+    this.#offset += bytes.length;
   }
 
   async #drain(): Promise<void> {
@@ -98,24 +138,37 @@ function sharedPrefix(a: Buffer, b: Buffer): number {
   return i;
 }
 
-/** An opened manifest: the identity it was written for, and its entries to read in order. */
-export interface OpenManifest {
-  readonly identity: unknown;
-  /** The entries, a slice at a time; throws ManifestError where the file is not whole. */
-  readonly entries: AsyncGenerator<Entry[]>;
-  /** Closes the file: reading the entries to their end does too. */
-  close(): Promise<void>;
+/**
+ * Where an open manifest's records are: its descriptor (the process's, so a worker thread reads
+ * by it too), its sections, and where the records end. Plain data, to post to a worker.
+ */
+export interface ManifestFile {
+  readonly fd: number;
+  readonly sections: readonly Section[];
+  readonly end: number;
 }
 
-/** Opens a manifest and reads its header; throws ManifestError when it is not one. */
-export async function openManifest(file: string): Promise<OpenManifest> {
-  const handle = await open(file, 'r');
+/** An opened manifest: the identity it was written for, its sections, and its entries. */
+export interface OpenManifest {
+  readonly identity: unknown;
+  readonly file: ManifestFile;
+  /** Entries in every section. */
+  readonly count: number;
+  /** Every entry, a slice at a time; throws ManifestError where the file is not whole. */
+  entries(): AsyncGenerator<Entry[]>;
+  close(): void;
+}
+
+/** Opens a manifest and reads its header and index; throws ManifestError when it is not one whole. */
+export function openManifest(file: string): OpenManifest {
+  const fd = openSync(file, 'r');
   try {
-    const head = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(size, 64 * 1024));
+    readSync(fd, head, 0, head.length, 0);
     const first = head.indexOf(0x0a);
     const second = first === -1 ? -1 : head.indexOf(0x0a, first + 1);
-    if (second === -1 || second >= bytesRead || head.toString('utf8', 0, first) !== MAGIC)
+    if (second === -1 || head.toString('utf8', 0, first) !== MAGIC)
       throw new ManifestError('it is not a filesync manifest of this version');
     let identity: unknown;
     try {
@@ -123,79 +176,131 @@ export async function openManifest(file: string): Promise<OpenManifest> {
     } catch {
       throw new ManifestError('its header is not readable');
     }
-    let closed: Promise<void> | undefined;
-    const close = () => {
-      closed ??= handle.close();
-      return closed;
+    const { sections, end } = readIndex(fd, size, second + 1);
+    const count = sections.reduce((sum, section) => sum + section.count, 0);
+    let closed = false;
+    const manifestFile = { fd, sections, end };
+    return {
+      identity,
+      file: manifestFile,
+      count,
+      entries: () => readSections(manifestFile, 0, sections.length),
+      close: () => {
+        if (!closed) closeSync(fd);
+        closed = true;
+      },
     };
-    return { identity, entries: readEntries(handle, second + 1, close), close };
   } catch (error) {
-    await handle.close();
+    closeSync(fd);
     throw error;
   }
 }
 
-async function* readEntries(
-  handle: FileHandle,
-  start: number,
-  close: () => Promise<void>,
-): AsyncGenerator<Entry[]> {
+/** The index at the end of the file, and where the records end (the `end` record's offset). */
+function readIndex(fd: number, size: number, start: number): { sections: Section[]; end: number } {
+  const whole = new ManifestError('it was not written whole');
+  if (size < start + FOOTER) throw whole;
+  const footer = Buffer.alloc(FOOTER);
+  readSync(fd, footer, 0, FOOTER, size - FOOTER);
+  const text = footer.toString('latin1');
+  const at = /^\d{20}\n$/.test(text) ? Number(text.slice(0, -1)) : Number.NaN;
+  if (!(at >= start && at <= size - FOOTER)) throw whole;
+  const data = Buffer.alloc(size - FOOTER - at);
+  readSync(fd, data, 0, data.length, at);
+  const sections: Section[] = [];
+  let position = 0;
+  while (position < data.length) {
+    const a = data.indexOf(0, position);
+    const b = a === -1 ? -1 : data.indexOf(0, a + 1);
+    if (b === -1) throw whole;
+    const [offset, count] = data.toString('latin1', position, a).split(' ').map(Number);
+    const previous = sections[sections.length - 1];
+    if (
+      offset === undefined ||
+      count === undefined ||
+      !(offset >= start && offset < at && count > 0) ||
+      (previous !== undefined && offset <= previous.offset)
+    )
+      throw whole;
+    sections.push({ offset, count, first: nameOf(data.subarray(a + 1, b)) });
+    position = b + 1;
+  }
+  // The end record sits just before the index: `end <count>\0\0\0`.
+  const total = sections.reduce((sum, section) => sum + section.count, 0);
+  const endRecord = Buffer.from(`end ${total}\0\0\0`);
+  const end = at - endRecord.length;
+  const found = Buffer.alloc(endRecord.length);
+  if (end < start || readSync(fd, found, 0, found.length, end) !== found.length || !found.equals(endRecord))
+    throw whole;
+  if ((sections[0]?.offset ?? end) !== start) throw whole;
+  return { sections, end };
+}
+
+/** The records of sections [from, to), a slice at a time, each section read whole and counted. */
+export async function* readSections(file: ManifestFile, from: number, to: number): AsyncGenerator<Entry[]> {
+  const { fd, sections, end } = file;
   try {
-    let position = start;
-    let rest: Buffer = Buffer.alloc(0);
-    let previous: Buffer = Buffer.alloc(0);
-    let count = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(CHUNK);
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK, position);
-      position += bytesRead;
-      const read = chunk.subarray(0, bytesRead);
-      const data = rest.length === 0 ? read : Buffer.concat([rest, read]);
-      const slice: Entry[] = [];
-      let at = 0;
-      for (;;) {
-        const a = data.indexOf(0, at);
-        const b = a === -1 ? -1 : data.indexOf(0, a + 1);
-        const c = b === -1 ? -1 : data.indexOf(0, b + 1);
-        if (c === -1) break;
-        const fields = data.toString('latin1', at, a).split(' ');
-        at = c + 1;
-        if (fields[0] === 'end') {
-          const after = await handle.read(Buffer.alloc(1), 0, 1, position);
-          if (Number(fields[1]) !== count || at !== data.length || after.bytesRead > 0)
-            throw new ManifestError('it was not written whole');
-          if (slice.length > 0) yield slice;
-          return;
-        }
-        const [shared, type, size, mtimeNs, mode, uid, gid, ino] = fields;
-        const prefix = Number(shared);
-        if (fields.length !== 8 || !TYPES.has(type ?? '') || !(prefix <= previous.length))
-          throw new ManifestError(`record ${count + 1} is malformed`);
-        const name = Buffer.concat([previous.subarray(0, prefix), data.subarray(a + 1, b)]);
-        previous = name;
-        slice.push({
-          path: nameOf(name),
-          type: type as EntryType,
-          size: BigInt(size ?? 0),
-          mtimeNs: BigInt(mtimeNs ?? 0),
-          mode: Number.parseInt(mode ?? '', 8),
-          uid: Number(uid),
-          gid: Number(gid),
-          ino: BigInt(ino ?? 0),
-          link: c === b + 1 ? '' : nameOf(data.subarray(b + 1, c)),
-        });
-        count++;
-      }
-      rest = Buffer.from(data.subarray(at));
-      if (slice.length > 0) yield slice;
-      if (bytesRead === 0) throw new ManifestError('it was not written whole');
+    for (let s = from; s < to; s++) {
+      const section = sections[s];
+      if (section === undefined) return;
+      const stop = sections[s + 1]?.offset ?? end;
+      yield* readSection(fd, section, stop, s);
     }
   } catch (error) {
     if (error instanceof ManifestError) throw error;
     throw new ManifestError(
       `it could not be read (${error instanceof Error ? error.message : String(error)})`,
     );
-  } finally {
-    await close();
   }
+}
+
+function* readSection(fd: number, section: Section, stop: number, index: number): Generator<Entry[]> {
+  let position = section.offset;
+  let rest: Buffer = Buffer.alloc(0);
+  let previous: Buffer = Buffer.alloc(0);
+  let count = 0;
+  while (position < stop || rest.length > 0) {
+    const length = Math.min(CHUNK, stop - position);
+    const chunk = Buffer.alloc(length);
+    const bytesRead = length === 0 ? 0 : readSync(fd, chunk, 0, length, position);
+    position += bytesRead;
+    const data =
+      rest.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([rest, chunk.subarray(0, bytesRead)]);
+    const slice: Entry[] = [];
+    let at = 0;
+    for (;;) {
+      const a = data.indexOf(0, at);
+      const b = a === -1 ? -1 : data.indexOf(0, a + 1);
+      const c = b === -1 ? -1 : data.indexOf(0, b + 1);
+      if (c === -1) break;
+      const fields = data.toString('latin1', at, a).split(' ');
+      at = c + 1;
+      const [shared, type, size, mtimeNs, mode, uid, gid, ino] = fields;
+      const prefix = Number(shared);
+      if (fields.length !== 8 || !TYPES.has(type ?? '') || !(prefix <= previous.length))
+        throw new ManifestError(`record ${count + 1} of section ${index + 1} is malformed`);
+      const name =
+        prefix === 0
+          ? data.subarray(a + 1, b)
+          : Buffer.concat([previous.subarray(0, prefix), data.subarray(a + 1, b)]);
+      previous = prefix === 0 ? Buffer.from(name) : name;
+      slice.push({
+        path: nameOf(name),
+        type: type as EntryType,
+        size: BigInt(size ?? 0),
+        mtimeNs: BigInt(mtimeNs ?? 0),
+        mode: Number.parseInt(mode ?? '', 8),
+        uid: Number(uid),
+        gid: Number(gid),
+        ino: BigInt(ino ?? 0),
+        link: c === b + 1 ? '' : nameOf(data.subarray(b + 1, c)),
+      });
+      count++;
+    }
+    rest = Buffer.from(data.subarray(at));
+    if (slice.length > 0) yield slice;
+    if (bytesRead === 0 && rest.length > 0) break;
+  }
+  if (count !== section.count || rest.length > 0)
+    throw new ManifestError(`section ${index + 1} holds ${count} entries, its index says ${section.count}`);
 }

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import type { Filter } from '../filter.ts';
-import type { Entry } from './entry.ts';
-import { ManifestError, ManifestWriter, openManifest } from './manifest.ts';
+import { ManifestError, ManifestWriter, type OpenManifest, openManifest } from './manifest.ts';
 import { walkSource } from './walk.ts';
 
 // SYNC_STATE_DIR: one manifest per target, and the marker that says a daemon is running on it.
@@ -62,7 +61,7 @@ export function targetState(stateDir: string, config: Config, filter: Filter): T
 
 /** A manifest the start may use, or why not (one line in the log). */
 export type Trust =
-  | { readonly trusted: true; readonly entries: AsyncGenerator<Entry[]>; close(): Promise<void> }
+  | { readonly trusted: true; readonly manifest: OpenManifest }
   | { readonly trusted: false; readonly reason: string };
 
 /** Opens the target's manifest if it can be trusted. */
@@ -76,9 +75,9 @@ export async function trustManifest(state: TargetState): Promise<Trust> {
       reason: `the last daemon on this target did not stop cleanly (${marker.trim() || 'killed or crashed'}), so what the target holds is unknown`,
     };
   }
-  let opened: Awaited<ReturnType<typeof openManifest>>;
+  let opened: OpenManifest;
   try {
-    opened = await openManifest(state.manifest);
+    opened = openManifest(state.manifest);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT')
       return { trusted: false, reason: 'no manifest yet: it is written when filesync stops cleanly' };
@@ -87,13 +86,13 @@ export async function trustManifest(state: TargetState): Promise<Trust> {
   }
   const differs = differences(opened.identity, state.identity);
   if (differs.length > 0) {
-    await opened.close();
+    opened.close();
     return {
       trusted: false,
       reason: `the manifest was written for another ${differs.join(', ')}; what the target holds under these settings is unknown`,
     };
   }
-  return { trusted: true, entries: opened.entries, close: opened.close };
+  return { trusted: true, manifest: opened };
 }
 
 function differences(found: unknown, wanted: Identity): string[] {

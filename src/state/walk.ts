@@ -2,7 +2,7 @@ import type { BigIntStats } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import type { Filter } from '../filter.ts';
 import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
-import type { Entry, EntryType } from './entry.ts';
+import { comparePaths, type Entry, type EntryType } from './entry.ts';
 
 // The source as the manifest sees it: every entry the filter accepts, lstat()ed (no symlink is
 // followed), in the order of entry.ts, a slice at a time so the event loop (the watcher, the
@@ -12,7 +12,17 @@ import type { Entry, EntryType } from './entry.ts';
 /** Entries per slice: about 10 ms of lstat()s between turns of the event loop. */
 const SLICE = 4096;
 
-export async function* walkSource(sourceDir: string, filter: Filter): AsyncGenerator<Entry[]> {
+/** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
+export interface WalkRange {
+  readonly from?: string;
+  readonly to?: string;
+}
+
+export async function* walkSource(
+  sourceDir: string,
+  filter: Filter,
+  range: WalkRange = {},
+): AsyncGenerator<Entry[]> {
   const root = sourceDir.replace(/\/+$/, '');
   const absolute = (path: string) => (path === '' ? root : `${root}/${path}`);
   /** Each open directory: its path and its sorted names still to visit. */
@@ -22,12 +32,16 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
     try {
       names = readdirNamed(absolute(dir)).map((entry) => entry.name);
     } catch {
-      return; // gone, or not readable: rsync reports what it cannot read
+      return undefined; // gone, or not readable: rsync reports what it cannot read
     }
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    stack.push({ dir, names, next: 0 });
+    names.sort(byName);
+    const frame = { dir, names, next: 0 };
+    stack.push(frame);
+    return frame;
   };
-  open('');
+  if (range.from === undefined) open('');
+  else enter(range.from);
+  const { to } = range;
   let slice: Entry[] = [];
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
@@ -38,6 +52,7 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
       continue;
     }
     const path = top.dir === '' ? name : `${top.dir}/${name}`;
+    if (to !== undefined && comparePaths(path, to) >= 0) break; // the rest is the next range's
     const stats = statOf(absolute(path));
     if (stats === undefined) continue; // vanished since the listing: the watcher reports it
     const type = typeOf(stats);
@@ -61,6 +76,59 @@ export async function* walkSource(sourceDir: string, filter: Filter): AsyncGener
     }
   }
   if (slice.length > 0) yield slice;
+
+  /**
+   * Starts the walk at `from`: the directories above it are entered but not listed (they come
+   * before it, in an earlier range), and each resumes after them once they are done.
+   */
+  function enter(from: string): void {
+    const names = from.split('/');
+    let dir = '';
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] ?? '';
+      const frame = open(dir);
+      if (frame === undefined) return;
+      frame.next = firstAtOrAfter(frame.names, name);
+      if (i === names.length - 1 || frame.names[frame.next] !== name) return;
+      frame.next++; // the directory above `from` itself: an earlier range's
+      const path = dir === '' ? name : `${dir}/${name}`;
+      if (statOf(absolute(path))?.isDirectory() !== true) return; // gone or replaced: no descent
+      dir = path;
+    }
+  }
+}
+
+/** Names in the walk's order (a name holds no `/`, so code units decide as comparePaths does). */
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The index of the first of the sorted `names` that is not before `name`. */
+function firstAtOrAfter(names: readonly string[], name: string): number {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (byName(names[middle] ?? '', name) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * The highest directory above `path` that the source no longer holds as a directory: what the
+ * manifest lists below it went with it, and the range that holds it sends that. Undefined when
+ * every directory above is still there.
+ */
+export function goneAbove(sourceDir: string, path: string): string | undefined {
+  const root = sourceDir.replace(/\/+$/, '');
+  const names = path.split('/');
+  let dir = '';
+  for (let i = 0; i < names.length - 1; i++) {
+    dir = dir === '' ? (names[i] ?? '') : `${dir}/${names[i]}`;
+    if (statOf(`${root}/${dir}`)?.isDirectory() !== true) return dir;
+  }
+  return undefined;
 }
 
 function statOf(path: string): BigIntStats | undefined {

@@ -20,9 +20,8 @@ import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
-import { diffAgainstManifest } from '../state/diff.ts';
+import { compareWithManifest } from '../state/compare.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
-import { walkSource } from '../state/walk.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
@@ -82,6 +81,8 @@ export class Target {
   #start: StartKind | undefined;
   /** What prepare() found, for start(). */
   #trust: Trust | undefined;
+  /** Ends a fast start's comparison still running when the target stops. */
+  readonly #stopping = new AbortController();
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
     this.name = targetName(config);
@@ -188,7 +189,7 @@ export class Target {
       this.#trust = trust;
     } catch (error) {
       this.#state = undefined;
-      if (trust.trusted) await trust.close().catch(() => {});
+      if (trust.trusted) trust.manifest.close();
       const reason = `SYNC_STATE_DIR=${stateDir} cannot be written (${messageOf(error)})`;
       this.#log.child({ component: 'state' }).warn(
         {
@@ -215,9 +216,14 @@ export class Target {
         log.info({ reason: trust.reason }, 'full start: the manifest is not trusted');
       return this.#startFull(trust.reason);
     }
+    const { manifest } = trust;
     try {
       const began = Date.now();
-      const diff = await diffAgainstManifest(walkSource(this.#config.sourceDir, this.#filter), trust.entries);
+      const diff = await compareWithManifest(
+        { sourceDir: this.#config.sourceDir, filter: this.#config.filter, manifest: manifest.file },
+        this.#stopping.signal,
+      );
+      manifest.close();
       const { paths, entries, created, changed, deleted, moved } = diff;
       const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
       if (paths.length > FAST_START_MAX_PATHS) {
@@ -236,7 +242,8 @@ export class Target {
       );
       this.#scheduler.requestStart(paths);
     } catch (error) {
-      await trust.close().catch(() => {});
+      manifest.close();
+      if (this.#stopping.signal.aborted) return; // stopped while comparing: nothing to start
       const reason = `the manifest could not be read: ${messageOf(error)}`;
       log.warn({ reason }, 'full start: the manifest is not trusted');
       this.#startFull(reason);
@@ -385,6 +392,7 @@ export class Target {
 
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
   async flush(timeoutMs: number): Promise<boolean> {
+    this.#stopping.abort();
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
     // The last changes' hook, in what is left of the time (its command is stopped past that).
@@ -396,6 +404,7 @@ export class Target {
 
   /** Stops at once, sending nothing more. */
   async stop(): Promise<void> {
+    this.#stopping.abort();
     await this.#scheduler.stop();
     await this.#hooks?.settle(0);
     await this.#pruner.stop();

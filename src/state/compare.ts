@@ -1,0 +1,104 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Filter } from '../filter.ts';
+import { combineDiffs, diffAgainstManifest, type RangeDiff, type StartDiff } from './diff.ts';
+import { ManifestError, type ManifestFile, readSections } from './manifest.ts';
+import { goneAbove, type WalkRange, walkSource } from './walk.ts';
+
+// The fast start's comparison, off the event loop: the manifest's sections split into a few
+// contiguous ranges of the walk's order, each walked and merged by a worker thread of its own
+// (compare-worker.ts), the results joined in order. One lstat per entry is what it costs, and
+// the event loop (the watcher, the health port) keeps turning meanwhile.
+
+/** One range: the source between two paths, against the manifest's sections [from, to). */
+export interface CompareTask {
+  readonly sourceDir: string;
+  readonly filter: { readonly include: readonly string[]; readonly exclude: readonly string[] };
+  readonly manifest: ManifestFile;
+  readonly sections: readonly [from: number, to: number];
+  readonly range: WalkRange;
+}
+
+/**
+ * Workers at most: the walk is lstat() after lstat(), and the kernel serves parallel ones only
+ * somewhat faster (on 2 cores, 2 walkers take about 0.75 of one's time; npm run bench: restart).
+ */
+const MAX_WORKERS = 4;
+
+/** Compares one range (in the worker thread that runs it, or in this one). */
+export async function compareRange(task: CompareTask): Promise<RangeDiff> {
+  const { sourceDir, range, manifest, sections } = task;
+  const filter = new Filter(task.filter);
+  const gone = range.from === undefined ? undefined : goneAbove(sourceDir, range.from);
+  return diffAgainstManifest(
+    walkSource(sourceDir, filter, range),
+    readSections(manifest, sections[0], sections[1]),
+    gone,
+  );
+}
+
+/** Splits the manifest's sections into `workers` ranges of the walk's order. */
+export function splitTasks(
+  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest'>,
+  workers: number,
+): CompareTask[] {
+  const { sections } = base.manifest;
+  const parts = Math.max(1, Math.min(workers, sections.length));
+  const bounds = Array.from({ length: parts + 1 }, (_, k) => Math.round((k * sections.length) / parts));
+  return bounds.slice(0, -1).map((from, k): CompareTask => {
+    const to = bounds[k + 1] ?? sections.length;
+    const first = sections[from]?.first;
+    const next = sections[to]?.first;
+    return {
+      ...base,
+      sections: [from, to],
+      range: {
+        ...(k === 0 || first === undefined ? {} : { from: first }),
+        ...(k === parts - 1 || next === undefined ? {} : { to: next }),
+      },
+    };
+  });
+}
+
+/** Walks the source and merges it with the manifest, in worker threads; aborted with `signal`. */
+export async function compareWithManifest(
+  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest'>,
+  signal?: AbortSignal,
+  workers = Math.min(MAX_WORKERS, availableParallelism()),
+): Promise<StartDiff> {
+  const tasks = splitTasks(base, workers);
+  return combineDiffs(await Promise.all(tasks.map((task) => inWorker(task, signal))));
+}
+
+const WORKER = new URL(
+  import.meta.url.endsWith('.ts') ? './compare-worker.ts' : './compare-worker.js',
+  import.meta.url,
+);
+
+/** What a worker posts back. */
+export type WorkerAnswer =
+  | { readonly ok: true; readonly diff: RangeDiff }
+  | { readonly ok: false; readonly message: string; readonly manifest: boolean };
+
+function inWorker(task: CompareTask, signal?: AbortSignal): Promise<RangeDiff> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const worker = new Worker(WORKER, { workerData: task });
+    const abort = () => void worker.terminate();
+    signal?.addEventListener('abort', abort, { once: true });
+    let answered = false;
+    worker.once('message', (answer: WorkerAnswer) => {
+      answered = true;
+      if (answer.ok) resolve(answer.diff);
+      else reject(answer.manifest ? new ManifestError(answer.message) : new Error(answer.message));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      signal?.removeEventListener('abort', abort);
+      if (answered) return;
+      reject(
+        signal?.aborted === true ? signal.reason : new Error(`the comparison's worker exited (${code})`),
+      );
+    });
+  });
+}
