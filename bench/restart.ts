@@ -96,11 +96,11 @@ async function startAndStop(env: Record<string, string>) {
     drift,
     start:
       fast === undefined
-        ? 'full'
+        ? `full: ${daemon.logs.filter((line) => line.component === 'state').map((line) => line.reason ?? line.msg).join('; ') || 'no state line logged'}`
         : { created: fast.created, changed: fast.changed, deleted: fast.deleted, compareMs: fast.durationMs },
     manifest:
       written === undefined
-        ? undefined
+        ? 'no manifest line in the log'
         : { msg: written.msg, entries: written.entries, bytes: written.bytes, writeMs: written.durationMs },
   };
 }
