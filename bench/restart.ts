@@ -89,18 +89,31 @@ async function startAndStop(env: Record<string, string>) {
     );
   const metrics = await (await fetch(`${base}/metrics`)).text();
   const drift = Number(/^filesync_drift_repaired_total\{target="[^"]+"\} (\d+)$/m.exec(metrics)?.[1]);
+  const stopping = performance.now();
   await daemon.stop();
+  const stopMs = Math.round(performance.now() - stopping);
   const written = daemon.logs.findLast((line) => line.msg.includes('manifest written'));
   return {
     readyMs,
     drift,
     start:
       fast === undefined
-        ? `full: ${daemon.logs.filter((line) => line.component === 'state').map((line) => line.reason ?? line.msg).join('; ') || 'no state line logged'}`
+        ? `full: ${
+            daemon.logs
+              .filter((line) => line.component === 'state')
+              .map((line) => line.reason ?? line.msg)
+              .join('; ') || 'no state line logged'
+          }`
         : { created: fast.created, changed: fast.changed, deleted: fast.deleted, compareMs: fast.durationMs },
     manifest:
       written === undefined
         ? 'no manifest line in the log'
-        : { msg: written.msg, entries: written.entries, bytes: written.bytes, writeMs: written.durationMs },
+        : {
+            msg: written.msg,
+            entries: written.entries,
+            bytes: written.bytes,
+            writeMs: written.durationMs,
+            stopMs,
+          },
   };
 }

@@ -12,6 +12,9 @@ function spawnCli(env: Record<string, string>, args: readonly string[], prefix: 
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
     extendEnv: false,
     reject: false,
+    // A stop is the daemon's to finish: execa's default SIGKILL 5 s after kill() would cut a
+    // long one (a 1,000,000-entry manifest) and look like a daemon that died. Disposal kills.
+    forceKillAfterDelay: false,
   });
 }
 type Child = ReturnType<typeof spawnCli>;
