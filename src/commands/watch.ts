@@ -33,7 +33,6 @@ export type { Connection } from '../target/target.ts';
 /** A manifest for every target with a state directory, written before the flush; see state/. */
 async function snapshot(
   config: Config,
-  filter: Filter,
   targets: readonly Target[],
   polling: boolean,
   log: Logger,
@@ -50,7 +49,7 @@ async function snapshot(
   const began = Date.now();
   try {
     return {
-      pendings: await snapshotSource(config.sourceDir, filter, states),
+      pendings: await snapshotSource(config.sourceDir, config.filter, states),
       durationMs: Date.now() - began,
     };
   } catch (error) {
@@ -287,7 +286,7 @@ export async function watchCommand(
   await watcher.settle(150, 1000);
   // The manifests are read from the source while the watcher still runs (see snapshotSource),
   // and what it saw meanwhile is let in before it closes.
-  const manifests = await snapshot(config, filter, targets, watcher.backend === 'poll', log);
+  const manifests = await snapshot(config, targets, watcher.backend === 'poll', log);
   if (manifests !== undefined) await watcher.settle(150, 1000);
   await watcher.close();
   // Every target flushes at once, so one that is down does not eat the others' time.

@@ -42,69 +42,146 @@ export interface Section {
   readonly first: string;
 }
 
+/**
+ * A manifest's records, encoded into sections apart from any file: by the writer as it goes, or
+ * by a worker that walks one range of the source and hands its part over whole (EncodedPart).
+ */
+class Records {
+  chunks: Buffer[] = [];
+  buffered = 0;
+  /** Bytes encoded so far, from where the records start in the file (or the part). */
+  offset: number;
+  count = 0;
+  readonly sections: { offset: number; count: number; first: Buffer }[] = [];
+  readonly #sectionSize: number;
+  #previous: Buffer = Buffer.alloc(0);
+  /** The next record opens a section: the first, or the first after a part placed whole. */
+  #fresh = true;
+
+  constructor(sectionSize: number, offset = 0) {
+    this.#sectionSize = sectionSize;
+    this.offset = offset;
+  }
+
+  add(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const name = bytesOf(entry.path);
+      let section = this.sections[this.sections.length - 1];
+      let shared: number;
+      if (section === undefined || this.#fresh || section.count === this.#sectionSize) {
+        section = { offset: this.offset, count: 0, first: name };
+        this.sections.push(section);
+        this.#fresh = false;
+        shared = 0;
+      } else shared = sharedPrefix(this.#previous, name);
+      const { type, size, mtimeNs, mode, uid, gid, ino } = entry;
+      this.push(
+        Buffer.from(`${shared} ${type} ${size} ${mtimeNs} ${mode.toString(8)} ${uid} ${gid} ${ino}\0`),
+      );
+      this.push(name.subarray(shared));
+      this.push(NUL);
+      if (entry.link !== '') this.push(bytesOf(entry.link));
+      this.push(NUL);
+      this.#previous = name;
+      this.count++;
+      section.count++;
+    }
+  }
+
+  /** Places a part encoded elsewhere after what is here; the next record opens a section. */
+  append(part: EncodedPart): void {
+    const base = this.offset;
+    this.push(Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength));
+    for (const { offset, count, first } of part.sections)
+      this.sections.push({ offset: base + offset, count, first: Buffer.from(first) });
+    this.count += part.count;
+    this.#fresh = true;
+  }
+
+  push(bytes: Buffer): void {
+    this.chunks.push(bytes);
+    this.buffered += bytes.length;
+    this.offset += bytes.length;
+  }
+
+  /** What is buffered, in one buffer of its own (never a pooled slice: it may be transferred). */
+  take(): Buffer {
+    const data = Buffer.allocUnsafeSlow(this.buffered);
+    let at = 0;
+    for (const chunk of this.chunks) at += chunk.copy(data, at);
+    this.chunks = [];
+    this.buffered = 0;
+    return data;
+  }
+}
+
+/** One range's records, encoded in a worker: its bytes, from offset 0, and its sections. */
+export interface EncodedPart {
+  readonly bytes: Uint8Array;
+  readonly count: number;
+  readonly sections: readonly {
+    readonly offset: number;
+    readonly count: number;
+    readonly first: Uint8Array;
+  }[];
+}
+
+/** Encodes a range's entries as a part of a manifest (ManifestWriter.addPart puts it in place). */
+export async function encodePart(
+  slices: AsyncIterable<Entry[]>,
+  sectionSize = SECTION,
+): Promise<EncodedPart> {
+  const records = new Records(sectionSize);
+  for await (const slice of slices) records.add(slice);
+  return { bytes: records.take(), count: records.count, sections: records.sections };
+}
+
 /** Writes a manifest to `file` (a temporary name: the store renames it into place). */
 export class ManifestWriter {
   readonly #handle: FileHandle;
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  /** Bytes handed to the file so far, buffered ones included. */
-  #offset = 0;
-  #previous: Buffer = Buffer.alloc(0);
-  #count = 0;
-  readonly #sections: { offset: number; count: number; first: Buffer }[] = [];
-  readonly #sectionSize: number;
+  readonly #records: Records;
 
-  private constructor(handle: FileHandle, sectionSize: number) {
+  private constructor(handle: FileHandle, records: Records) {
     this.#handle = handle;
-    this.#sectionSize = sectionSize;
+    this.#records = records;
   }
 
   /** `sectionSize`: SECTION, but for tests that want many sections of a small tree. */
   static async create(file: string, identity: unknown, sectionSize = SECTION): Promise<ManifestWriter> {
     const handle = await open(file, 'w', 0o600);
-    const writer = new ManifestWriter(handle, sectionSize);
-    writer.#push(Buffer.from(`${MAGIC}\n${JSON.stringify(identity)}\n`));
-    return writer;
+    const header = Buffer.from(`${MAGIC}\n${JSON.stringify(identity)}\n`);
+    const records = new Records(sectionSize);
+    records.push(header);
+    return new ManifestWriter(handle, records);
   }
 
   get count(): number {
-    return this.#count;
+    return this.#records.count;
   }
 
   async add(entries: readonly Entry[]): Promise<void> {
-    for (const entry of entries) {
-      const name = bytesOf(entry.path);
-      const last = this.#sections[this.#sections.length - 1];
-      let shared: number;
-      if (last === undefined || last.count === this.#sectionSize) {
-        this.#sections.push({ offset: this.#offset, count: 0, first: name });
-        shared = 0;
-      } else shared = sharedPrefix(this.#previous, name);
-      const { type, size, mtimeNs, mode, uid, gid, ino } = entry;
-      const fields = `${shared} ${type} ${size} ${mtimeNs} ${mode.toString(8)} ${uid} ${gid} ${ino}\0`;
-      this.#push(Buffer.from(fields));
-      this.#push(name.subarray(shared));
-      this.#push(NUL);
-      if (entry.link !== '') this.#push(bytesOf(entry.link));
-      this.#push(NUL);
-      this.#previous = name;
-      this.#count++;
-      const section = this.#sections[this.#sections.length - 1];
-      if (section !== undefined) section.count++;
-    }
-    if (this.#buffered >= CHUNK) await this.#drain();
+    this.#records.add(entries);
+    if (this.#records.buffered >= CHUNK) await this.#drain();
+  }
+
+  /** Adds a range's records encoded apart (encodePart), after the ones before it in the walk. */
+  async addPart(part: EncodedPart): Promise<void> {
+    await this.#drain();
+    this.#records.append(part);
+    await this.#drain();
   }
 
   /** Writes the end record and the index, and makes the file durable (fsync); the store renames it. */
   async finish(): Promise<void> {
-    this.#push(Buffer.from(`end ${this.#count}\0\0\0`));
-    const index = this.#offset;
-    for (const { offset, count, first } of this.#sections) {
-      this.#push(Buffer.from(`${offset} ${count}\0`));
-      this.#push(first);
-      this.#push(NUL);
+    const records = this.#records;
+    records.push(Buffer.from(`end ${records.count}\0\0\0`));
+    const index = records.offset;
+    for (const { offset, count, first } of records.sections) {
+      records.push(Buffer.from(`${offset} ${count}\0`));
+      records.push(first);
+      records.push(NUL);
     }
-    this.#push(Buffer.from(`${String(index).padStart(FOOTER - 1, '0')}\n`));
+    records.push(Buffer.from(`${String(index).padStart(FOOTER - 1, '0')}\n`));
     await this.#drain();
     await this.#handle.sync();
     await this.#handle.close();
@@ -115,17 +192,14 @@ export class ManifestWriter {
     await this.#handle.close().catch(() => {});
   }
 
-  #push(bytes: Buffer): void {
-    this.#chunks.push(bytes);
-    this.#buffered += bytes.length;
-    this.#offset += bytes.length;
-  }
-
   async #drain(): Promise<void> {
-    const data = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [];
-    this.#buffered = 0;
-    await this.#handle.write(data);
+    const records = this.#records;
+    if (records.buffered === 0) return;
+    const data =
+      records.chunks.length === 1 ? records.chunks[0] : Buffer.concat(records.chunks, records.buffered);
+    records.chunks = [];
+    records.buffered = 0;
+    if (data !== undefined) await this.#handle.write(data);
   }
 }
 

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import type { Filter } from '../filter.ts';
 import { ManifestError, ManifestWriter, type OpenManifest, openManifest } from './manifest.ts';
-import { walkSource } from './walk.ts';
+import { type SnapshotTask, snapshotInParts } from './snapshot.ts';
 
 // SYNC_STATE_DIR: one manifest per target, and the marker that says a daemon is running on it.
 //
@@ -159,16 +159,19 @@ async function syncDir(dir: string): Promise<void> {
  * Walks the source once into a manifest for each target, while the watcher still runs: a change
  * made before an entry is read is reported and flushed; one made after differs from what the
  * manifest says, and the next start sends it. Committed only for targets whose flush went through.
+ * The walk runs in worker threads (snapshot.ts), cut where the last manifest's sections start.
  */
 export async function snapshotSource(
   sourceDir: string,
-  filter: Filter,
+  filter: SnapshotTask['filter'],
   states: readonly TargetState[],
+  options: Parameters<typeof snapshotInParts>[2] = {},
 ): Promise<PendingManifest[]> {
-  const pendings = await Promise.all(states.map(beginManifest));
+  const parts = await snapshotInParts({ sourceDir, filter }, states[0]?.manifest, options);
+  const pendings: PendingManifest[] = [];
   try {
-    for await (const slice of walkSource(sourceDir, filter))
-      for (const pending of pendings) await pending.writer.add(slice);
+    for (const state of states) pendings.push(await beginManifest(state));
+    for (const part of parts) for (const pending of pendings) await pending.writer.addPart(part);
     for (const pending of pendings) await pending.writer.finish();
   } catch (error) {
     await Promise.all(pendings.map(discardManifest));

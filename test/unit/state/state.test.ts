@@ -188,9 +188,9 @@ describe('the state directory', () => {
   }
 
   /** What a daemon does across one life: marks itself running, then a clean stop. */
-  async function cleanStop({ stateDir, source, filter, state }: Awaited<ReturnType<typeof setup>>) {
+  async function cleanStop({ stateDir, source, config, state }: Awaited<ReturnType<typeof setup>>) {
     await markRunning(state, stateDir);
-    const [pending] = await snapshotSource(source, filter, [state]);
+    const [pending] = await snapshotSource(source, config.filter, [state]);
     if (pending === undefined) throw new Error('no manifest');
     await commitManifest(pending, stateDir);
   }
