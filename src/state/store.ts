@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import type { Filter } from '../filter.ts';
@@ -114,6 +114,12 @@ export async function markRunning(state: TargetState, stateDir: string): Promise
     await handle.close();
   }
   await syncDir(stateDir);
+  // A stop cut off while writing its manifest (killed past its grace) left it half written.
+  const prefix = `${basename(state.manifest)}.`;
+  for (const name of await readdir(stateDir)) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? name.slice(prefix.length, -4) : '';
+    if (/^\d+$/.test(pid)) await rm(join(stateDir, name), { force: true });
+  }
 }
 
 /** A manifest being written, to be committed after a clean stop or thrown away. */

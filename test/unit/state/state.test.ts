@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,6 +204,24 @@ describe('the state directory', () => {
     expect(trust.trusted).toBe(true);
     if (trust.trusted)
       expect((await collect(trust.manifest.entries())).map(({ path }) => path)).toEqual(['f']);
+  });
+
+  it('removes at start what a stop killed while writing its manifest left, and nothing else', async () => {
+    const setting = await setup();
+    const { stateDir, state } = setting;
+    await cleanStop(setting);
+    const leftover = `${state.manifest}.12345.tmp`;
+    await writeFile(leftover, 'filesync-manifest 2\n{}\n');
+    const others = [
+      `${state.manifest}.x.tmp`,
+      join(stateDir, 'other-abc.manifest.12345.tmp'),
+      join(stateDir, 'notes'),
+    ];
+    for (const other of others) await writeFile(other, '');
+    await markRunning(state, stateDir);
+    expect(existsSync(leftover)).toBe(false);
+    for (const other of others) expect(existsSync(other), other).toBe(true);
+    expect(existsSync(state.manifest)).toBe(true);
   });
 
   it('does not trust it while a daemon runs, or after one was killed (its marker stays)', async () => {
