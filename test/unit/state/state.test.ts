@@ -96,6 +96,27 @@ describe('the manifest file', () => {
     expect(await collect(opened.entries())).toEqual(entries);
   });
 
+  it('refuses a record whose fields are not what it writes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
+    const file = join(dir, 'm');
+    const writer = await ManifestWriter.create(file, {});
+    await writer.add([entry('a', { size: 123n }), entry('b', { size: 456n })]);
+    await writer.finish();
+    const whole = await readFile(file, 'latin1');
+    // Each edit keeps the record's length, so the index still finds it: only its fields are wrong.
+    for (const [from, to] of [
+      [' f 456 ', ' f 4x6 '],
+      [' f 456 ', ' q 456 '],
+      [' f 456 ', ' f  456'],
+      [' f 456 ', ' f -56 '],
+    ] as const) {
+      await writeFile(file, whole.replace(from, to), 'latin1');
+      const opened = openManifest(file);
+      await expect(collect(opened.entries()), to).rejects.toThrow(/record 2 of section 1 is malformed/);
+      opened.close();
+    }
+  });
+
   it('refuses a file that was not written whole, or is not a manifest', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
     const file = join(dir, 'm');
