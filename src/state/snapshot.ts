@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Filter } from '../filter.ts';
 import { readdirNamed } from '../names.ts';
 import { type EncodedPart, encodePart, openManifest, SECTION } from './manifest.ts';
-import { type WalkRange, walkSource } from './walk.ts';
+import { byName, type WalkRange, walkSource } from './walk.ts';
 import { inWorker } from './worker.ts';
 
 // The stop's walk of the source into a manifest, off the event loop and in parallel: the walk's
@@ -61,7 +61,7 @@ export function cutPoints(sourceDir: string, lastManifest: string | undefined): 
   try {
     return readdirNamed(sourceDir)
       .map((entry) => entry.name)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      .sort(byName);
   } catch {
     return []; // the walk reports what it cannot read
   }

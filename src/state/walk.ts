@@ -99,7 +99,7 @@ export async function* walkSource(
 }
 
 /** Names in the walk's order (a name holds no `/`, so code units decide as comparePaths does). */
-function byName(a: string, b: string): number {
+export function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

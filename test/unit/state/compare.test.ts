@@ -8,14 +8,7 @@ import { combineDiffs } from '../../../src/state/diff.ts';
 import type { Entry } from '../../../src/state/entry.ts';
 import { ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import { walkSource } from '../../../src/state/walk.ts';
-
-const FILTER = { include: [], exclude: ['*.tmp'] };
-
-async function collect(source: AsyncIterable<Entry[]>): Promise<Entry[]> {
-  const all: Entry[] = [];
-  for await (const slice of source) all.push(...slice);
-  return all;
-}
+import { collect, FILTER } from './support.ts';
 
 /** A tree with depth, siblings that sort around `/`, and entries the filter drops. */
 async function tree(): Promise<string> {

@@ -7,14 +7,7 @@ import { comparePaths, type Entry } from '../../../src/state/entry.ts';
 import { encodePart, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import { rangesAt, snapshotInParts, snapshotRange } from '../../../src/state/snapshot.ts';
 import { walkSource } from '../../../src/state/walk.ts';
-
-const FILTER = { include: [], exclude: ['*.tmp'] };
-
-async function collect(source: AsyncIterable<Entry[]>): Promise<Entry[]> {
-  const all: Entry[] = [];
-  for await (const slice of source) all.push(...slice);
-  return all;
-}
+import { collect, FILTER } from './support.ts';
 
 /** A tree of several top-level directories, names that sort around `/`, a link, a dropped file. */
 async function tree(): Promise<string> {

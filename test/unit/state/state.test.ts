@@ -18,6 +18,7 @@ import {
 } from '../../../src/state/store.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 import { testConfig } from '../fixtures.ts';
+import { collect } from './support.ts';
 
 function entry(path: string, change: Partial<Entry> = {}): Entry {
   return {
@@ -36,12 +37,6 @@ function entry(path: string, change: Partial<Entry> = {}): Entry {
 
 async function* slices(entries: readonly Entry[], size = 2): AsyncGenerator<Entry[]> {
   for (let i = 0; i < entries.length; i += size) yield entries.slice(i, i + size);
-}
-
-async function collect(source: AsyncIterable<Entry[]>): Promise<Entry[]> {
-  const all: Entry[] = [];
-  for await (const slice of source) all.push(...slice);
-  return all;
 }
 
 describe('comparePaths', () => {
