@@ -4,11 +4,14 @@
 //   filesync          — spawn → GET /readyz 200, after which the full comparison runs; its drift
 //                       must stay 0 (every change was on the target at ready), and its clean
 //                       stop writes the manifest again (size and time from its log line)
+//   memory            — filesync's peak RSS from spawn to exit (its stop's walk included), with the
+//                       state directory and, each round, without it (a full start): what the
+//                       manifest costs
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from '../test/integration/support/target.ts';
-import { daemonFor, median, rsyncOnce, spawnUntilReady, writeTree } from './support.ts';
+import { daemonFor, median, processStats, rsyncOnce, spawnUntilReady, writeTree } from './support.ts';
 
 export interface RestartOptions {
   readonly files: number;
@@ -41,17 +44,23 @@ export async function restart(target: Target, mirror: string, options: RestartOp
       );
     }
   };
+  const stateless = Object.fromEntries(Object.entries(env).filter(([key]) => key !== 'SYNC_STATE_DIR'));
   const first = await startAndStop(env); // the start without a manifest; its stop writes one
   const rsyncDelete: number[] = [];
   const filesync: number[] = [];
+  const peakFast: number[] = [];
+  const peakWithout: number[] = [];
   const starts: unknown[] = [];
   let manifest = first.manifest;
   for (let round = 0; round < rounds; round++) {
     await change();
     rsyncDelete.push(await rsyncOnce(target, source, remoteDir, ['--delete']));
+    // Without the state directory: a full start, nothing left to send, and a stop that writes none.
+    peakWithout.push((await startAndStop(stateless)).peakRssMiB);
     await change();
     const run = await startAndStop(env);
     filesync.push(run.readyMs);
+    peakFast.push(run.peakRssMiB);
     starts.push(run.start);
     manifest = run.manifest;
     if (run.drift !== 0)
@@ -71,14 +80,25 @@ export async function restart(target: Target, mirror: string, options: RestartOp
     filesyncOverRsyncDelete: Number((filesyncMs / rsyncMs).toFixed(2)),
     target: files >= 1_000_000 ? 0.3 : 0.6,
     manifest,
+    peakRssMiB: {
+      withStateDir: median(peakFast),
+      without: median(peakWithout),
+      overMiB: median(peakFast) - median(peakWithout),
+      target: 64,
+      rounds: { withStateDir: peakFast, without: peakWithout },
+    },
     starts,
     rounds_ms: { rsyncDelete: rsyncDelete.map(Math.round), filesync: filesync.map(Math.round) },
   };
 }
 
-/** Spawn → /readyz 200; then the full comparison, its drift, and a clean stop's manifest line. */
+/**
+ * Spawn → /readyz 200; then the full comparison, its drift, a clean stop's manifest line, and
+ * the peak RSS from spawn to exit.
+ */
 async function startAndStop(env: Record<string, string>) {
   const { daemon, readyMs } = await spawnUntilReady(env);
+  const peak = peakRss(daemon.pid ?? 0);
   const base = `http://127.0.0.1:${env.SYNC_HEALTH_PORT}`;
   const fast = daemon.logs.find((line) => line.msg.startsWith('fast start'));
   if (fast !== undefined)
@@ -92,9 +112,11 @@ async function startAndStop(env: Record<string, string>) {
   const stopping = performance.now();
   await daemon.stop();
   const stopMs = Math.round(performance.now() - stopping);
+  const peakRssMiB = peak.stop();
   const written = daemon.logs.findLast((line) => line.msg.includes('manifest written'));
   return {
     readyMs,
+    peakRssMiB,
     drift,
     start:
       fast === undefined
@@ -115,5 +137,26 @@ async function startAndStop(env: Record<string, string>) {
             writeMs: written.durationMs,
             stopMs,
           },
+  };
+}
+
+/** The process's peak RSS (VmHWM) in MiB, read every 20 ms until stop(), the last read kept. */
+function peakRss(pid: number) {
+  let peak = 0;
+  const read = () => {
+    try {
+      const { peakRssMiB } = processStats(pid);
+      if (Number.isFinite(peakRssMiB)) peak = Math.max(peak, peakRssMiB); // a zombie has none
+    } catch {
+      // exited: the last read stands (VmHWM only grows)
+    }
+  };
+  read();
+  const timer = setInterval(read, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
   };
 }

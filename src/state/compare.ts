@@ -3,7 +3,7 @@ import { Filter } from '../filter.ts';
 import { combineDiffs, diffAgainstManifest, type RangeDiff, type StartDiff } from './diff.ts';
 import { type ManifestFile, readSections } from './manifest.ts';
 import { goneAbove, type WalkRange, walkSource } from './walk.ts';
-import { inWorker } from './worker.ts';
+import { inWorkers } from './worker.ts';
 
 // The fast start's comparison, off the event loop: the manifest's sections split into a few
 // contiguous ranges of the walk's order, each walked and merged by a worker thread of its own
@@ -17,6 +17,8 @@ export interface CompareTask {
   readonly manifest: ManifestFile;
   readonly sections: readonly [from: number, to: number];
   readonly range: WalkRange;
+  /** Past this many differences in its range, the comparison stops (see diffAgainstManifest). */
+  readonly maxPaths?: number;
 }
 
 /**
@@ -35,12 +37,13 @@ export async function compareRange(task: CompareTask): Promise<RangeDiff> {
     walkSource(sourceDir, filter, range),
     readSections(manifest, sections[0], sections[1]),
     gone,
+    task.maxPaths,
   );
 }
 
 /** Splits the manifest's sections into `workers` ranges of the walk's order. */
 export function splitTasks(
-  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest'>,
+  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest' | 'maxPaths'>,
   workers: number,
 ): CompareTask[] {
   const { sections } = base.manifest;
@@ -63,12 +66,11 @@ export function splitTasks(
 
 /** Walks the source and merges it with the manifest, in worker threads; aborted with `signal`. */
 export async function compareWithManifest(
-  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest'>,
+  base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest' | 'maxPaths'>,
   signal?: AbortSignal,
   workers = Math.min(MAX_WORKERS, availableParallelism()),
 ): Promise<StartDiff> {
-  const tasks = splitTasks(base, workers);
-  return combineDiffs(await Promise.all(tasks.map((task) => inWorker<RangeDiff>(WORKER, task, signal))));
+  return combineDiffs(await inWorkers<RangeDiff>(WORKER, splitTasks(base, workers), signal));
 }
 
 const WORKER = new URL(

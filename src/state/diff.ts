@@ -16,6 +16,8 @@ export interface StartDiff {
   readonly moved: number;
   /** Entries the source holds. */
   readonly entries: number;
+  /** More than the most paths asked for differ: the comparison stopped there, its counts partial. */
+  readonly truncated: boolean;
 }
 
 /** The difference over one range of the walk's order; ranges in order combine into a StartDiff. */
@@ -36,6 +38,7 @@ export function combineDiffs(parts: readonly RangeDiff[]): StartDiff {
     deleted: sum((part) => part.deleted),
     moved: sum((part) => part.createdInodes.filter((ino) => deletedInodes.has(ino)).length),
     entries: sum((part) => part.entries),
+    truncated: parts.some((part) => part.truncated),
   };
 }
 
@@ -76,12 +79,14 @@ class Cursor {
 /**
  * Merges one range of the walk with the same range of the manifest. `goneAbove`: a directory
  * above the range that the source no longer holds; what the manifest lists below it is sent with
- * it by the range that holds it.
+ * it by the range that holds it. Past `maxPaths` differences it stops (truncated): a start that
+ * would send that many takes a full pass, and a tree that is all new is not held path by path.
  */
 export async function diffAgainstManifest(
   source: AsyncIterable<Entry[]>,
   manifest: AsyncIterable<Entry[]>,
   goneAbove?: string,
+  maxPaths = Number.POSITIVE_INFINITY,
 ): Promise<RangeDiff> {
   const now = new Cursor(source);
   const then = new Cursor(manifest);
@@ -98,7 +103,12 @@ export async function diffAgainstManifest(
   const below = (path: string, top: string | undefined) =>
     top !== undefined && path.length > top.length && path.startsWith(top) && path[top.length] === '/';
 
+  let truncated = false;
   for (;;) {
+    if (paths.length > maxPaths) {
+      truncated = true;
+      break;
+    }
     const a = now.peekNow() ?? (await now.peek());
     const b = then.peekNow() ?? (await then.peek());
     if (a === undefined && b === undefined) break;
@@ -127,5 +137,5 @@ export async function diffAgainstManifest(
       paths.push({ path: a.path, kind: a.type === 'd' ? 'dir' : 'file' });
     }
   }
-  return { paths, created, changed, deleted, entries, createdInodes, deletedInodes };
+  return { paths, created, changed, deleted, entries, createdInodes, deletedInodes, truncated };
 }

@@ -1,8 +1,8 @@
 import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { bytesOf, nameOf } from '../names.ts';
-import type { Entry, EntryType } from './entry.ts';
+import { bytesOf, hasRawBytes, nameOf } from '../names.ts';
+import { type Entry, type EntryType, SLICE } from './entry.ts';
 
 // The manifest file: what the target holds, one record per entry in the walk's order.
 //
@@ -45,16 +45,22 @@ export interface Section {
 /**
  * A manifest's records, encoded into sections apart from any file: by the writer as it goes, or
  * by a worker that walks one range of the source and hands its part over whole (EncodedPart).
+ * Records are written straight into chunks of CHUNK bytes (no buffer per field, which 1,000,000
+ * entries would make millions of).
  */
 class Records {
-  chunks: Buffer[] = [];
-  buffered = 0;
+  /** Full chunks, and the one being filled (`#chunk`, its first `#used` bytes). */
+  #full: Buffer[] = [];
+  #chunk: Buffer = Buffer.allocUnsafeSlow(CHUNK);
+  #used = 0;
   /** Bytes encoded so far, from where the records start in the file (or the part). */
   offset: number;
   count = 0;
   readonly sections: { offset: number; count: number; first: Buffer }[] = [];
   readonly #sectionSize: number;
-  #previous: Buffer = Buffer.alloc(0);
+  /** The last path's bytes and this one's, in two buffers used in turn (none made per entry). */
+  #previous = new PathBytes();
+  #current = new PathBytes();
   /** The next record opens a section: the first, or the first after a part placed whole. */
   #fresh = true;
 
@@ -63,61 +69,85 @@ class Records {
     this.offset = offset;
   }
 
+  /** Bytes encoded and not yet taken. */
+  get buffered(): number {
+    return this.#full.reduce((sum, chunk) => sum + chunk.length, 0) + this.#used;
+  }
+
   add(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      const name = bytesOf(entry.path);
+      const name = this.#current.set(entry.path);
       let section = this.sections[this.sections.length - 1];
       let shared: number;
       if (section === undefined || this.#fresh || section.count === this.#sectionSize) {
-        section = { offset: this.offset, count: 0, first: name };
+        section = { offset: this.offset, count: 0, first: Buffer.from(name) };
         this.sections.push(section);
         this.#fresh = false;
         shared = 0;
-      } else shared = sharedPrefix(this.#previous, name);
+      } else shared = sharedPrefix(this.#previous.bytes, name);
       const { type, size, mtimeNs, mode, uid, gid, ino } = entry;
-      this.push(
-        Buffer.from(`${shared} ${type} ${size} ${mtimeNs} ${mode.toString(8)} ${uid} ${gid} ${ino}\0`),
-      );
-      this.push(name.subarray(shared));
-      this.push(NUL);
-      if (entry.link !== '') this.push(bytesOf(entry.link));
-      this.push(NUL);
-      this.#previous = name;
+      const link = entry.link === '' ? EMPTY : bytesOf(entry.link);
+      const fields = `${shared} ${type} ${size} ${mtimeNs} ${mode.toString(8)} ${uid} ${gid} ${ino}\0`;
+      // The fields are ASCII: one byte a character.
+      this.#reserve(fields.length + name.length - shared + link.length + 2);
+      this.#used += this.#chunk.write(fields, this.#used, 'latin1');
+      this.#used += name.copy(this.#chunk, this.#used, shared);
+      this.#chunk[this.#used++] = 0;
+      this.#used += link.copy(this.#chunk, this.#used);
+      this.#chunk[this.#used++] = 0;
+      this.offset += fields.length + name.length - shared + link.length + 2;
+      [this.#previous, this.#current] = [this.#current, this.#previous];
       this.count++;
       section.count++;
     }
   }
 
-  /** Places a part encoded elsewhere after what is here; the next record opens a section. */
+  /**
+   * Counts a part encoded elsewhere as placed after what is here (the writer copies its bytes
+   * once what is buffered is written); the next record opens a section.
+   */
   append(part: EncodedPart): void {
     const base = this.offset;
-    this.push(Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength));
     for (const { offset, count, first } of part.sections)
       this.sections.push({ offset: base + offset, count, first: Buffer.from(first) });
+    this.offset += part.size;
     this.count += part.count;
     this.#fresh = true;
   }
 
   push(bytes: Buffer): void {
-    this.chunks.push(bytes);
-    this.buffered += bytes.length;
+    this.#reserve(bytes.length);
+    this.#used += bytes.copy(this.#chunk, this.#used);
     this.offset += bytes.length;
   }
 
-  /** What is buffered, in one buffer of its own (never a pooled slice: it may be transferred). */
-  take(): Buffer {
-    const data = Buffer.allocUnsafeSlow(this.buffered);
-    let at = 0;
-    for (const chunk of this.chunks) at += chunk.copy(data, at);
-    this.chunks = [];
-    this.buffered = 0;
-    return data;
+  /** Room for `length` more bytes in the chunk being filled. */
+  #reserve(length: number): void {
+    if (this.#used + length <= this.#chunk.length) return;
+    if (this.#used > 0) this.#full.push(this.#chunk.subarray(0, this.#used));
+    this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, length));
+    this.#used = 0;
+  }
+
+  /**
+   * Writes what is encoded and not yet written; the chunk is then filled again (written out at
+   * half full, it is one buffer for the whole walk, not one a megabyte).
+   */
+  async drainTo(handle: FileHandle): Promise<void> {
+    for (const chunk of this.#full) await writeAll(handle, chunk);
+    if (this.#used > 0) await writeAll(handle, this.#chunk.subarray(0, this.#used));
+    this.#full = [];
+    this.#used = 0;
   }
 }
 
-/** One range's records, encoded in a worker: its bytes, from offset 0, and its sections. */
+/**
+ * One range's records, encoded apart (in a worker) into a file of their own: its bytes, from
+ * offset 0, and its sections. On disk, not in memory: at 1,000,000 entries a part is 25 MB.
+ */
 export interface EncodedPart {
-  readonly bytes: Uint8Array;
+  readonly file: string;
+  readonly size: number;
   readonly count: number;
   readonly sections: readonly {
     readonly offset: number;
@@ -126,14 +156,24 @@ export interface EncodedPart {
   }[];
 }
 
-/** Encodes a range's entries as a part of a manifest (ManifestWriter.addPart puts it in place). */
+/** Encodes a range's entries into `file` as a part of a manifest (ManifestWriter.addPart puts it in place). */
 export async function encodePart(
   slices: AsyncIterable<Entry[]>,
+  file: string,
   sectionSize = SECTION,
 ): Promise<EncodedPart> {
   const records = new Records(sectionSize);
-  for await (const slice of slices) records.add(slice);
-  return { bytes: records.take(), count: records.count, sections: records.sections };
+  const handle = await open(file, 'w', 0o600);
+  try {
+    for await (const slice of slices) {
+      records.add(slice);
+      if (records.buffered >= CHUNK / 2) await records.drainTo(handle);
+    }
+    await records.drainTo(handle);
+  } finally {
+    await handle.close();
+  }
+  return { file, size: records.offset, count: records.count, sections: records.sections };
 }
 
 /** Writes a manifest to `file` (a temporary name: the store renames it into place). */
@@ -161,14 +201,28 @@ export class ManifestWriter {
 
   async add(entries: readonly Entry[]): Promise<void> {
     this.#records.add(entries);
-    if (this.#records.buffered >= CHUNK) await this.#drain();
+    if (this.#records.buffered >= CHUNK / 2) await this.#drain();
   }
 
   /** Adds a range's records encoded apart (encodePart), after the ones before it in the walk. */
   async addPart(part: EncodedPart): Promise<void> {
     await this.#drain();
+    const source = await open(part.file, 'r');
+    try {
+      const chunk = Buffer.allocUnsafe(CHUNK);
+      let copied = 0;
+      for (;;) {
+        const { bytesRead } = await source.read(chunk, 0, CHUNK, copied);
+        if (bytesRead === 0) break;
+        await writeAll(this.#handle, chunk.subarray(0, bytesRead));
+        copied += bytesRead;
+      }
+      if (copied !== part.size)
+        throw new Error(`a part of the manifest holds ${copied} bytes, ${part.size} were encoded`);
+    } finally {
+      await source.close();
+    }
     this.#records.append(part);
-    await this.#drain();
   }
 
   /** Writes the end record and the index, and makes the file durable (fsync); the store renames it. */
@@ -193,17 +247,36 @@ export class ManifestWriter {
   }
 
   async #drain(): Promise<void> {
-    const records = this.#records;
-    if (records.buffered === 0) return;
-    const data =
-      records.chunks.length === 1 ? records.chunks[0] : Buffer.concat(records.chunks, records.buffered);
-    records.chunks = [];
-    records.buffered = 0;
-    if (data !== undefined) await this.#handle.write(data);
+    await this.#records.drainTo(this.#handle);
   }
 }
 
 const NUL = Buffer.of(0);
+const EMPTY = Buffer.alloc(0);
+
+/** A path's bytes (names.ts), written into one buffer that grows as paths need. */
+class PathBytes {
+  #buffer = Buffer.allocUnsafeSlow(1024);
+  bytes: Buffer = this.#buffer.subarray(0, 0);
+
+  /** Spells `path` as bytes; the view is good until the next set(). */
+  set(path: string): Buffer {
+    if (hasRawBytes(path)) {
+      this.bytes = bytesOf(path);
+      return this.bytes;
+    }
+    // UTF-8 takes at most 3 bytes for each UTF-16 unit.
+    if (this.#buffer.length < 3 * path.length) this.#buffer = Buffer.allocUnsafeSlow(3 * path.length);
+    this.bytes = this.#buffer.subarray(0, this.#buffer.write(path, 0, 'utf8'));
+    return this.bytes;
+  }
+}
+
+/** Writes all of `data` (a write may take less than it is given). */
+async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += (await handle.write(data, at)).bytesWritten;
+}
 
 function sharedPrefix(a: Buffer, b: Buffer): number {
   const length = Math.min(a.length, b.length);
@@ -313,12 +386,14 @@ function readIndex(fd: number, size: number, start: number): { sections: Section
 /** The records of sections [from, to), a slice at a time, each section read whole and counted. */
 export async function* readSections(file: ManifestFile, from: number, to: number): AsyncGenerator<Entry[]> {
   const { fd, sections, end } = file;
+  // One buffer for every read: the entries copy what they keep out of it.
+  const buffer = Buffer.allocUnsafe(CHUNK);
   try {
     for (let s = from; s < to; s++) {
       const section = sections[s];
       if (section === undefined) return;
       const stop = sections[s + 1]?.offset ?? end;
-      yield* readSection(fd, section, stop, s);
+      yield* readSection(fd, buffer, section, stop, s);
     }
   } catch (error) {
     if (error instanceof ManifestError) throw error;
@@ -328,7 +403,13 @@ export async function* readSections(file: ManifestFile, from: number, to: number
   }
 }
 
-function* readSection(fd: number, section: Section, stop: number, index: number): Generator<Entry[]> {
+function* readSection(
+  fd: number,
+  buffer: Buffer,
+  section: Section,
+  stop: number,
+  index: number,
+): Generator<Entry[]> {
   let position = section.offset;
   let rest: Buffer = Buffer.alloc(0);
   /** The current path's bytes: a record keeps the shared prefix and replaces what follows. */
@@ -338,12 +419,12 @@ function* readSection(fd: number, section: Section, stop: number, index: number)
   const malformed = () => new ManifestError(`record ${count + 1} of section ${index + 1} is malformed`);
   while (position < stop || rest.length > 0) {
     const length = Math.min(CHUNK, stop - position);
-    const chunk = Buffer.alloc(length);
+    const chunk = buffer.subarray(0, length);
     const bytesRead = length === 0 ? 0 : readSync(fd, chunk, 0, length, position);
     position += bytesRead;
     const data =
       rest.length === 0 ? chunk.subarray(0, bytesRead) : Buffer.concat([rest, chunk.subarray(0, bytesRead)]);
-    const slice: Entry[] = [];
+    let slice: Entry[] = [];
     let at = 0;
     for (;;) {
       const a = data.indexOf(0, at);
@@ -382,6 +463,10 @@ function* readSection(fd: number, section: Section, stop: number, index: number)
         link: c === b + 1 ? '' : nameOf(data.subarray(b + 1, c)),
       });
       count++;
+      if (slice.length >= SLICE) {
+        yield slice;
+        slice = [];
+      }
     }
     rest = Buffer.from(data.subarray(at));
     if (slice.length > 0) yield slice;

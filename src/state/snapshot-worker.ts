@@ -1,7 +1,6 @@
 import { snapshotRange } from './snapshot.ts';
 import { serve } from './worker.ts';
 
-// A worker thread of snapshot.ts: one range of the walk, encoded and handed back (its bytes
-// transferred, not copied).
+// A worker thread of snapshot.ts: one range of the walk, encoded into a file of its own.
 
-await serve(snapshotRange, (part) => [part.bytes.buffer as ArrayBuffer]);
+await serve(snapshotRange);

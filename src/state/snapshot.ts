@@ -1,9 +1,10 @@
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Filter } from '../filter.ts';
 import { readdirNamed } from '../names.ts';
 import { type EncodedPart, encodePart, openManifest, SECTION } from './manifest.ts';
 import { byName, type WalkRange, walkSource } from './walk.ts';
-import { inWorker } from './worker.ts';
+import { inWorkers } from './worker.ts';
 
 // The stop's walk of the source into a manifest, off the event loop and in parallel: the walk's
 // order split into a few contiguous ranges, each walked and encoded by a worker thread of its own
@@ -18,6 +19,8 @@ export interface SnapshotTask {
   readonly filter: { readonly include: readonly string[]; readonly exclude: readonly string[] };
   readonly range: WalkRange;
   readonly sectionSize: number;
+  /** Where the part is written. */
+  readonly file: string;
 }
 
 /**
@@ -28,7 +31,11 @@ const MAX_WORKERS = 4;
 
 /** Walks and encodes one range (in the worker thread that runs it, or in this one). */
 export function snapshotRange(task: SnapshotTask): Promise<EncodedPart> {
-  return encodePart(walkSource(task.sourceDir, new Filter(task.filter), task.range), task.sectionSize);
+  return encodePart(
+    walkSource(task.sourceDir, new Filter(task.filter), task.range),
+    task.file,
+    task.sectionSize,
+  );
 }
 
 /** `parts` contiguous ranges of the walk's order, cut at evenly spaced ones of the sorted `points`. */
@@ -67,10 +74,14 @@ export function cutPoints(sourceDir: string, lastManifest: string | undefined): 
   }
 }
 
-/** The source's entries encoded as manifest parts, in the walk's order, walked by workers. */
-export function snapshotInParts(
-  base: Omit<SnapshotTask, 'range' | 'sectionSize'>,
+/**
+ * The source's entries encoded as manifest parts, in the walk's order, walked by workers; each
+ * part in a file of its own, `spool`.part<k> (the caller removes them once copied: removeParts).
+ */
+export async function snapshotInParts(
+  base: Omit<SnapshotTask, 'range' | 'sectionSize' | 'file'>,
   lastManifest: string | undefined,
+  spool: string,
   {
     workers = Math.min(MAX_WORKERS, availableParallelism()),
     sectionSize = SECTION,
@@ -78,11 +89,21 @@ export function snapshotInParts(
   } = {},
 ): Promise<EncodedPart[]> {
   const ranges = rangesAt(cutPoints(base.sourceDir, lastManifest), workers);
-  return Promise.all(
-    ranges.map((range) =>
-      inWorker<EncodedPart>(WORKER, { ...base, range, sectionSize } satisfies SnapshotTask, signal),
-    ),
+  const files = ranges.map((_, k) => `${spool}.part${k}`);
+  const tasks = ranges.map(
+    (range, k): SnapshotTask => ({ ...base, range, sectionSize, file: files[k] ?? '' }),
   );
+  try {
+    return await inWorkers<EncodedPart>(WORKER, tasks, signal);
+  } catch (error) {
+    await removeParts(files);
+    throw error;
+  }
+}
+
+/** Removes the parts' files, once they are copied (or were not all written). */
+export async function removeParts(files: readonly string[]): Promise<void> {
+  await Promise.all(files.map((file) => rm(file, { force: true })));
 }
 
 const WORKER = new URL(

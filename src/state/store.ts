@@ -5,7 +5,7 @@ import type { Config } from '../config/config.ts';
 import { targetName } from '../config/targets.ts';
 import type { Filter } from '../filter.ts';
 import { ManifestError, ManifestWriter, type OpenManifest, openManifest } from './manifest.ts';
-import { type SnapshotTask, snapshotInParts } from './snapshot.ts';
+import { removeParts, type SnapshotTask, snapshotInParts } from './snapshot.ts';
 
 // SYNC_STATE_DIR: one manifest per target, and the marker that says a daemon is running on it.
 //
@@ -114,11 +114,12 @@ export async function markRunning(state: TargetState, stateDir: string): Promise
     await handle.close();
   }
   await syncDir(stateDir);
-  // A stop cut off while writing its manifest (killed past its grace) left it half written.
+  // A stop cut off while writing its manifest (killed past its grace) left it half written,
+  // and maybe the parts it was made of (<manifest>.<pid>.tmp, <manifest>.<pid>.part<k>).
   const prefix = `${basename(state.manifest)}.`;
   for (const name of await readdir(stateDir)) {
-    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? name.slice(prefix.length, -4) : '';
-    if (/^\d+$/.test(pid)) await rm(join(stateDir, name), { force: true });
+    const rest = name.startsWith(prefix) ? name.slice(prefix.length) : '';
+    if (/^\d+\.(tmp|part\d+)$/.test(rest)) await rm(join(stateDir, name), { force: true });
   }
 }
 
@@ -171,9 +172,17 @@ export async function snapshotSource(
   sourceDir: string,
   filter: SnapshotTask['filter'],
   states: readonly TargetState[],
-  options: Parameters<typeof snapshotInParts>[2] = {},
+  options: Parameters<typeof snapshotInParts>[3] = {},
 ): Promise<PendingManifest[]> {
-  const parts = await snapshotInParts({ sourceDir, filter }, states[0]?.manifest, options);
+  const first = states[0];
+  if (first === undefined) return [];
+  // The parts are spooled next to the first manifest, and copied into each target's.
+  const parts = await snapshotInParts(
+    { sourceDir, filter },
+    first.manifest,
+    `${first.manifest}.${process.pid}`,
+    options,
+  );
   const pendings: PendingManifest[] = [];
   try {
     for (const state of states) pendings.push(await beginManifest(state));
@@ -182,6 +191,8 @@ export async function snapshotSource(
   } catch (error) {
     await Promise.all(pendings.map(discardManifest));
     throw error;
+  } finally {
+    await removeParts(parts.map((part) => part.file));
   }
   return pendings;
 }

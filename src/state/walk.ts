@@ -2,15 +2,12 @@ import type { BigIntStats } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import type { Filter } from '../filter.ts';
 import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
-import { comparePaths, type Entry, type EntryType } from './entry.ts';
+import { comparePaths, type Entry, type EntryType, SLICE } from './entry.ts';
 
 // The source as the manifest sees it: every entry the filter accepts, lstat()ed (no symlink is
 // followed), in the order of entry.ts, a slice at a time so the event loop (the watcher, the
 // health port) keeps turning. Memory stays flat: only the directories on the current path are
 // held, never the tree.
-
-/** Entries per slice: about 10 ms of lstat()s between turns of the event loop. */
-const SLICE = 4096;
 
 /** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
 export interface WalkRange {

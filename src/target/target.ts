@@ -220,14 +220,20 @@ export class Target {
     try {
       const began = Date.now();
       const diff = await compareWithManifest(
-        { sourceDir: this.#config.sourceDir, filter: this.#config.filter, manifest: manifest.file },
+        {
+          sourceDir: this.#config.sourceDir,
+          filter: this.#config.filter,
+          manifest: manifest.file,
+          maxPaths: FAST_START_MAX_PATHS,
+        },
         this.#stopping.signal,
       );
       manifest.close();
-      const { paths, entries, created, changed, deleted, moved } = diff;
+      const { paths, entries, created, changed, deleted, moved, truncated } = diff;
       const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
-      if (paths.length > FAST_START_MAX_PATHS) {
-        const reason = `${paths.length} entries differ from the manifest: a full pass sends that many sooner`;
+      if (truncated || paths.length > FAST_START_MAX_PATHS) {
+        const counted = truncated ? `more than ${FAST_START_MAX_PATHS}` : `${paths.length}`;
+        const reason = `${counted} entries differ from the manifest: a full pass sends that many sooner`;
         log.info(compared, `full start: ${reason}`);
         return this.#startFull(reason);
       }

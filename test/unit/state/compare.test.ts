@@ -1,3 +1,4 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { Filter } from '../../../src/filter.ts';
 import { compareRange, compareWithManifest, splitTasks } from '../../../src/state/compare.ts';
 import { combineDiffs } from '../../../src/state/diff.ts';
 import type { Entry } from '../../../src/state/entry.ts';
-import { ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 import { collect, FILTER } from './support.ts';
 
@@ -79,7 +80,7 @@ describe('compareWithManifest', () => {
     await chmod(join(root, 'a.txt'), 0o600);
     await writeFile(join(root, 'a/b-c/new'), 'created');
     await mkdir(join(root, 'zz/deep'), { recursive: true });
-    return { root, manifest: openManifest(file) };
+    return { root, file, manifest: openManifest(file) };
   }
 
   it('finds, in ranges, what one pass over the whole finds: each vanished tree once, by its top', async () => {
@@ -106,11 +107,24 @@ describe('compareWithManifest', () => {
     for (let parts = 2; parts <= manifest.file.sections.length; parts++) {
       const tasks = splitTasks(base, parts);
       expect(tasks).toHaveLength(parts);
-      const split = combineDiffs(await Promise.all(tasks.map(compareRange)));
+      const split = combineDiffs(await Promise.all(tasks.map((task) => compareRange(task))));
       expect(split, `${parts} ranges`).toEqual(whole);
     }
     // The same in worker threads, as the daemon runs it.
     expect(await compareWithManifest(base, undefined, 3)).toEqual(whole);
+    manifest.close();
+  });
+
+  it('fails as a whole, with the reason, when one range of the manifest is malformed', async () => {
+    const { root, file, manifest } = await changed();
+    const last = manifest.file.sections.at(-1);
+    if (last === undefined) throw new Error('no section');
+    // The last section's first record: `0 <type> …`; its type becomes one no manifest holds.
+    const fd = openSync(file, 'r+');
+    writeSync(fd, 'q', last.offset + 2);
+    closeSync(fd);
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+    await expect(compareWithManifest(base, undefined, 3)).rejects.toThrow(ManifestError);
     manifest.close();
   });
 

@@ -63,7 +63,10 @@ describe('the stop’s snapshot in parts', () => {
     const base = { sourceDir: root, filter: FILTER, sectionSize: 3 };
     for (const parts of [1, 2, 3, 5, paths.length]) {
       const ranges = rangesAt([...paths, 'a/b/zz', 'm/f10x'].sort(comparePaths), parts);
-      const encoded = await Promise.all(ranges.map((range) => snapshotRange({ ...base, range })));
+      const spool = join(await mkdtemp(join(tmpdir(), 'filesync-snapshot-parts-')), 'p');
+      const encoded = await Promise.all(
+        ranges.map((range, k) => snapshotRange({ ...base, range, file: `${spool}${k}` })),
+      );
       const read = await written(encoded);
       expect(read.entries, `${parts} parts`).toEqual(whole);
       expect(read.count).toBe(whole.length);
@@ -78,7 +81,8 @@ describe('the stop’s snapshot in parts', () => {
     const root = await tree();
     const whole = await collect(walkSource(root, new Filter(FILTER)));
     const base = { sourceDir: root, filter: FILTER };
-    const byNames = await snapshotInParts(base, undefined, { workers: 3, sectionSize: 3 });
+    const spool = join(await mkdtemp(join(tmpdir(), 'filesync-snapshot-spool-')), 'm.1');
+    const byNames = await snapshotInParts(base, undefined, spool, { workers: 3, sectionSize: 3 });
     expect(byNames).toHaveLength(3);
     expect((await written(byNames)).entries).toEqual(whole);
     // A last manifest in sections of 3: cut where they start, into parts of about equal size.
@@ -86,13 +90,13 @@ describe('the stop’s snapshot in parts', () => {
     const writer = await ManifestWriter.create(last, {}, 3);
     await writer.add(whole);
     await writer.finish();
-    const bySections = await snapshotInParts(base, last, { workers: 3, sectionSize: 3 });
+    const bySections = await snapshotInParts(base, last, spool, { workers: 3, sectionSize: 3 });
     expect(bySections).toHaveLength(3);
     for (const { count } of bySections) expect(Math.abs(count - whole.length / 3)).toBeLessThanOrEqual(3);
     expect((await written(bySections)).entries).toEqual(whole);
     // A last manifest that is not whole is no help: the top-level names cut the walk.
     await writeFile(last, 'filesync-manifest 2\n{}\n');
-    expect((await written(await snapshotInParts(base, last, { workers: 2 }))).entries).toEqual(whole);
+    expect((await written(await snapshotInParts(base, last, spool, { workers: 2 }))).entries).toEqual(whole);
   });
 
   it('mixes parts with records added one by one, each part opening a section', async () => {
@@ -103,11 +107,12 @@ describe('the stop’s snapshot in parts', () => {
     async function* of(entries: Entry[]) {
       yield entries;
     }
+    const spool = await mkdtemp(join(tmpdir(), 'filesync-snapshot-mix-parts-'));
     await writer.add(whole.slice(0, 5));
-    await writer.addPart(await encodePart(of(whole.slice(5, 12)), 4));
+    await writer.addPart(await encodePart(of(whole.slice(5, 12)), join(spool, '1'), 4));
     await writer.add(whole.slice(12, 14));
-    await writer.addPart(await encodePart(of([]), 4));
-    await writer.addPart(await encodePart(of(whole.slice(14)), 4));
+    await writer.addPart(await encodePart(of([]), join(spool, '2'), 4));
+    await writer.addPart(await encodePart(of(whole.slice(14)), join(spool, '3'), 4));
     await writer.finish();
     const opened = openManifest(file);
     expect(await collect(opened.entries())).toEqual(whole);

@@ -1,8 +1,18 @@
 import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { nameOf } from '../../../src/names.ts';
@@ -192,6 +202,16 @@ describe('diffAgainstManifest', () => {
       { path: 'y/f', kind: 'file' },
     ]);
   });
+
+  it('stops past the most paths asked for, and says so: a tree that is all new is not held whole', async () => {
+    const now = Array.from({ length: 10 }, (_, i) => entry(`f${i}`));
+    const whole = await diffAgainstManifest(slices(sorted(now)), slices([]));
+    expect(whole).toMatchObject({ truncated: false, created: 10 });
+    const capped = await diffAgainstManifest(slices(sorted(now)), slices([]), undefined, 3);
+    expect(capped.truncated).toBe(true);
+    expect(capped.paths).toHaveLength(4);
+    expect(combineDiffs([whole, capped]).truncated).toBe(true);
+  });
 });
 
 describe('the state directory', () => {
@@ -210,6 +230,8 @@ describe('the state directory', () => {
     const [pending] = await snapshotSource(source, config.filter, [state]);
     if (pending === undefined) throw new Error('no manifest');
     await commitManifest(pending, stateDir);
+    // The parts the walk was spooled into are gone with it.
+    expect(await readdir(stateDir)).toEqual([basename(state.manifest)]);
   }
 
   it('trusts the manifest of a clean stop for the same target and settings', async () => {
@@ -226,16 +248,18 @@ describe('the state directory', () => {
     const setting = await setup();
     const { stateDir, state } = setting;
     await cleanStop(setting);
-    const leftover = `${state.manifest}.12345.tmp`;
-    await writeFile(leftover, 'filesync-manifest 2\n{}\n');
+    const leftovers = [`${state.manifest}.12345.tmp`, `${state.manifest}.12345.part0`];
+    for (const leftover of leftovers) await writeFile(leftover, 'filesync-manifest 2\n{}\n');
     const others = [
       `${state.manifest}.x.tmp`,
+      `${state.manifest}.12345.partx`,
+      `${state.manifest}.part0`,
       join(stateDir, 'other-abc.manifest.12345.tmp'),
       join(stateDir, 'notes'),
     ];
     for (const other of others) await writeFile(other, '');
     await markRunning(state, stateDir);
-    expect(existsSync(leftover)).toBe(false);
+    for (const leftover of leftovers) expect(existsSync(leftover), leftover).toBe(false);
     for (const other of others) expect(existsSync(other), other).toBe(true);
     expect(existsSync(state.manifest)).toBe(true);
   });
