@@ -21,6 +21,7 @@ import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import { compareWithManifest } from '../state/compare.ts';
+import { ManifestError } from '../state/manifest.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
@@ -250,7 +251,11 @@ export class Target {
     } catch (error) {
       manifest.close();
       if (this.#stopping.signal.aborted) return; // stopped while comparing: nothing to start
-      const reason = `the manifest could not be read: ${messageOf(error)}`;
+      // A worker that ran out of its heap (a directory of millions of names) is not the file's fault.
+      const reason =
+        error instanceof ManifestError
+          ? `the manifest could not be read: ${messageOf(error)}`
+          : `the source could not be compared with the manifest: ${messageOf(error)}`;
       log.warn({ reason }, 'full start: the manifest is not trusted');
       this.#startFull(reason);
     }
