@@ -64,6 +64,12 @@ export function printable(path: string): string {
   );
 }
 
+/** A source-relative path's directory: `a/b/c` → `a/b`; `a` → '' (the source root). */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash === -1 ? '' : path.slice(0, slash);
+}
+
 /** A directory entry, its name spelled as above. */
 export interface NamedEntry {
   readonly name: string;

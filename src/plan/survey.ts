@@ -1,7 +1,7 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Filter } from '../filter.ts';
-import { bytesOf, type NamedEntry, readdirNamed } from '../names.ts';
+import { bytesOf, type NamedEntry, parentOf, readdirNamed } from '../names.ts';
 
 /** What a changed path is now: rsync is told differently about each. */
 export type SurveyedPath =
@@ -78,12 +78,6 @@ export async function surveyPaths(
     }
   }
   return surveyed;
-}
-
-/** `a/b/c` → `a/b`; `a` → '' (the source root). */
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? '' : path.slice(0, slash);
 }
 
 type Kind = 'file' | 'dir' | 'missing';

@@ -1,5 +1,6 @@
+import { parentOf } from '../names.ts';
 import type { SurveyedPath } from '../plan/survey.ts';
-import { comparePaths, type Entry, parentOf, sameEntry } from './entry.ts';
+import { comparePaths, type Entry, sameEntry } from './entry.ts';
 
 // The fast start's core, pure: the source as walked now against the manifest of what the target
 // holds, both in the walk's order, merged in one pass. What differs becomes a batch the planner

@@ -58,9 +58,3 @@ export function sameEntry(a: Entry, b: Entry): boolean {
     a.mtimeNs === b.mtimeNs
   );
 }
-
-/** `a/b/c` → `a/b`; `a` → '' (the source root). */
-export function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/');
-  return slash === -1 ? '' : path.slice(0, slash);
-}

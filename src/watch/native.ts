@@ -2,7 +2,7 @@ import { type FSWatcher, lstatSync, type Stats, statfsSync, watch } from 'node:f
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
-import { bytesOf, type NamedEntry, nameOf, readdirNamed } from '../names.ts';
+import { bytesOf, type NamedEntry, nameOf, parentOf, readdirNamed } from '../names.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
 import { inotifyQueueLimit, overflowGuard } from './overflow.ts';
 
@@ -244,11 +244,6 @@ function leafDevice(root: string, stats: Stats): number | undefined {
   } catch {
     return undefined; // no statfs here: list every directory
   }
-}
-
-function parentOf(rel: string): string {
-  const slash = rel.lastIndexOf('/');
-  return slash === -1 ? '' : rel.slice(0, slash);
 }
 
 /** The path vanished, or an ancestor stopped being a directory, or it cannot be entered. */
