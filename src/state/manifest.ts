@@ -53,6 +53,7 @@ class Records {
   #full: Buffer[] = [];
   #chunk: Buffer = Buffer.allocUnsafeSlow(CHUNK);
   #used = 0;
+  #draining = false;
   /** Bytes encoded so far, from where the records start in the file (or the part). */
   offset: number;
   count = 0;
@@ -123,6 +124,7 @@ class Records {
 
   /** Room for `length` more bytes in the chunk being filled. */
   #reserve(length: number): void {
+    if (this.#draining) throw new Error('manifest records added while they are being written');
     if (this.#used + length <= this.#chunk.length) return;
     if (this.#used > 0) this.#full.push(this.#chunk.subarray(0, this.#used));
     this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK, length));
@@ -131,11 +133,17 @@ class Records {
 
   /**
    * Writes what is encoded and not yet written; the chunk is then filled again (written out at
-   * half full, it is one buffer for the whole walk, not one a megabyte).
+   * half full, it is one buffer for the whole walk, not one a megabyte). Nothing may be added
+   * until it is done: the bytes being written are the chunk's.
    */
   async drainTo(handle: FileHandle): Promise<void> {
-    for (const chunk of this.#full) await writeAll(handle, chunk);
-    if (this.#used > 0) await writeAll(handle, this.#chunk.subarray(0, this.#used));
+    this.#draining = true;
+    try {
+      for (const chunk of this.#full) await writeAll(handle, chunk);
+      if (this.#used > 0) await writeAll(handle, this.#chunk.subarray(0, this.#used));
+    } finally {
+      this.#draining = false;
+    }
     this.#full = [];
     this.#used = 0;
   }

@@ -101,9 +101,12 @@ export async function snapshotInParts(
   }
 }
 
-/** Removes the parts' files, once they are copied (or were not all written). */
+/**
+ * Removes the parts' files, once they are copied (or were not all written); at best effort, so
+ * that it never hides the outcome: what stays is removed by the next start (markRunning).
+ */
 export async function removeParts(files: readonly string[]): Promise<void> {
-  await Promise.all(files.map((file) => rm(file, { force: true })));
+  await Promise.all(files.map((file) => rm(file, { force: true }).catch(() => {})));
 }
 
 const WORKER = new URL(

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { compareRange, compareWithManifest, splitTasks } from '../../../src/state/compare.ts';
 import { combineDiffs } from '../../../src/state/diff.ts';
-import type { Entry } from '../../../src/state/entry.ts';
 import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 import { collect, FILTER } from './support.ts';

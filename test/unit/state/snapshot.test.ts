@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +98,60 @@ describe('the stop’s snapshot in parts', () => {
     // A last manifest that is not whole is no help: the top-level names cut the walk.
     await writeFile(last, 'filesync-manifest 2\n{}\n');
     expect((await written(await snapshotInParts(base, last, spool, { workers: 2 }))).entries).toEqual(whole);
+  });
+
+  it('removes the parts written when one range fails, and fails with its reason', async () => {
+    const root = await tree();
+    const spool = join(await mkdtemp(join(tmpdir(), 'filesync-snapshot-fail-')), 'm.1');
+    await writeFile(`${spool}.part0`, 'a part left by an earlier stop');
+    await mkdir(`${spool}.part1`); // where part 1 goes: its worker cannot write there
+    await expect(
+      snapshotInParts({ sourceDir: root, filter: FILTER }, undefined, spool, { workers: 2, sectionSize: 3 }),
+    ).rejects.toThrow(/EISDIR/);
+    expect(existsSync(`${spool}.part0`)).toBe(false);
+  });
+
+  it('writes and reads back megabytes of records: long paths, across chunks, reads and slices', async () => {
+    // Paths longer than the encoder's first buffer, each differing early (little shared), so a
+    // section outgrows one read and the records many drains; names of every kind of bytes.
+    const tail = `${'x'.repeat(400)}/é`;
+    const entries = Array.from(
+      { length: 12_000 },
+      (_, i): Entry => ({
+        path: `${i.toString(36).padStart(4, '0')}-${tail}${i % 5 === 0 ? '\udc80' : ''}`,
+        type: i % 7 === 0 ? 'l' : 'f',
+        size: BigInt(i),
+        mtimeNs: 1_700_000_000_000_000_000n + BigInt(i),
+        mode: 0o644,
+        uid: 1000,
+        gid: 1000,
+        ino: BigInt(i + 1),
+        link: i % 7 === 0 ? `../${'t'.repeat(300)}${i}` : '',
+      }),
+    ).sort((a, b) => comparePaths(a.path, b.path));
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-snapshot-big-'));
+    const whole = join(dir, 'whole');
+    const added = await ManifestWriter.create(whole, {});
+    await added.add(entries);
+    await added.finish();
+    const inParts = join(dir, 'parts');
+    const writer = await ManifestWriter.create(inParts, {});
+    async function* of(slice: Entry[]) {
+      yield slice;
+    }
+    for (const [k, [from, to]] of [
+      [0, 5_000],
+      [5_000, 5_001],
+      [5_001, 12_000],
+    ].entries())
+      await writer.addPart(await encodePart(of(entries.slice(from, to)), join(dir, `part${k}`)));
+    await writer.finish();
+    for (const file of [whole, inParts]) {
+      const opened = openManifest(file);
+      expect((await stat(file)).size).toBeGreaterThan(4 * 1024 * 1024);
+      expect(await collect(opened.entries()), file).toEqual(entries);
+      opened.close();
+    }
   });
 
   it('mixes parts with records added one by one, each part opening a section', async () => {
