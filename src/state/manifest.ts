@@ -131,6 +131,12 @@ class Records {
     this.#used = 0;
   }
 
+  /** Adds `entries`, and writes them out to `handle` once the chunk is half full. */
+  async addTo(handle: FileHandle, entries: readonly Entry[]): Promise<void> {
+    this.add(entries);
+    if (this.buffered >= CHUNK / 2) await this.drainTo(handle);
+  }
+
   /**
    * Writes what is encoded and not yet written; the chunk is then filled again (written out at
    * half full, it is one buffer for the whole walk, not one a megabyte). Nothing may be added
@@ -173,10 +179,7 @@ export async function encodePart(
   const records = new Records(sectionSize);
   const handle = await open(file, 'w', 0o600);
   try {
-    for await (const slice of slices) {
-      records.add(slice);
-      if (records.buffered >= CHUNK / 2) await records.drainTo(handle);
-    }
+    for await (const slice of slices) await records.addTo(handle, slice);
     await records.drainTo(handle);
   } finally {
     await handle.close();
@@ -208,8 +211,7 @@ export class ManifestWriter {
   }
 
   async add(entries: readonly Entry[]): Promise<void> {
-    this.#records.add(entries);
-    if (this.#records.buffered >= CHUNK / 2) await this.#drain();
+    await this.#records.addTo(this.#handle, entries);
   }
 
   /** Adds a range's records encoded apart (encodePart), after the ones before it in the walk. */

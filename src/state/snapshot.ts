@@ -89,14 +89,13 @@ export async function snapshotInParts(
   } = {},
 ): Promise<EncodedPart[]> {
   const ranges = rangesAt(cutPoints(base.sourceDir, lastManifest), workers);
-  const files = ranges.map((_, k) => `${spool}.part${k}`);
   const tasks = ranges.map(
-    (range, k): SnapshotTask => ({ ...base, range, sectionSize, file: files[k] ?? '' }),
+    (range, k): SnapshotTask => ({ ...base, range, sectionSize, file: `${spool}.part${k}` }),
   );
   try {
     return await inWorkers<EncodedPart>(WORKER, tasks, signal);
   } catch (error) {
-    await removeParts(files);
+    await removeParts(tasks.map((task) => task.file));
     throw error;
   }
 }
