@@ -1,14 +1,20 @@
 # filesync: a live one-way file sync sidecar. Build: docker build -t filesync .
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# --- build: compile TypeScript, then keep only production dependencies ---------------------
+# --- build: compile TypeScript and the native scanner, then keep only production dependencies
 FROM ${NODE_IMAGE} AS build
+# A C compiler for native/scan.c (the fast start's walk); it stays in this stage.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-native.ts ./scripts/
+COPY native ./native
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build && test -f build/scan.node && npm prune --omit=dev --no-audit --no-fund
 
 # --- run: Node, rsync, ssh and tini; nothing else ------------------------------------------
 FROM ${NODE_IMAGE}
@@ -20,6 +26,7 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/build ./build
 # The manual, where the usage text and messages point (docs/configuration.md).
 COPY docs ./docs
 # `filesync` on PATH, for `docker exec <container> filesync status` and `kubectl exec … -- filesync`.

@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { Filter } from '../filter.ts';
 import { readdirNamed } from '../names.ts';
 import { type EncodedPart, encodePart, openManifest, SECTION } from './manifest.ts';
-import { byName, type WalkRange, walkSource } from './walk.ts';
+import { byName } from './scan.ts';
+import { type WalkRange, walkSource } from './walk.ts';
 import { inWorkers } from './worker.ts';
 
 // The stop's walk of the source into a manifest, off the event loop and in parallel: the walk's

@@ -1,13 +1,11 @@
-import type { BigIntStats } from 'node:fs';
-import { lstatSync, readlinkSync } from 'node:fs';
 import type { Filter } from '../filter.ts';
-import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
-import { comparePaths, type Entry, type EntryType, SLICE } from './entry.ts';
+import { comparePaths, type Entry, SLICE } from './entry.ts';
+import { byName, type Listing, listDirectory, type Scanner, statOf } from './scan.ts';
 
 // The source as the manifest sees it: every entry the filter accepts, lstat()ed (no symlink is
 // followed), in the order of entry.ts, a slice at a time so the event loop (the watcher, the
 // health port) keeps turning. Memory stays flat: only the directories on the current path are
-// held, never the tree.
+// held, never the tree. Each directory is listed by scan.ts, natively where it can.
 
 /** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
 export interface WalkRange {
@@ -19,20 +17,16 @@ export async function* walkSource(
   sourceDir: string,
   filter: Filter,
   range: WalkRange = {},
+  scanner?: Scanner,
 ): AsyncGenerator<Entry[]> {
   const root = sourceDir.replace(/\/+$/, '');
   const absolute = (path: string) => (path === '' ? root : `${root}/${path}`);
-  /** Each open directory: its path and its sorted names still to visit. */
-  const stack: { dir: string; names: string[]; next: number }[] = [];
+  /** Each open directory: its path, its listing and the next of its names to visit. */
+  const stack: { dir: string; listing: Listing; next: number }[] = [];
   const open = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirNamed(absolute(dir)).map((entry) => entry.name);
-    } catch {
-      return undefined; // gone, or not readable: rsync reports what it cannot read
-    }
-    names.sort(byName);
-    const frame = { dir, names, next: 0 };
+    const listing = listDirectory(absolute(dir), scanner);
+    if (listing === undefined) return undefined; // gone, or not readable: rsync reports it
+    const frame = { dir, listing, next: 0 };
     stack.push(frame);
     return frame;
   };
@@ -43,29 +37,19 @@ export async function* walkSource(
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
     if (top === undefined) break;
-    const name = top.names[top.next++];
+    const index = top.next++;
+    const name = top.listing.names[index];
     if (name === undefined) {
       stack.pop();
       continue;
     }
     const path = top.dir === '' ? name : `${top.dir}/${name}`;
     if (to !== undefined && comparePaths(path, to) >= 0) break; // the rest is the next range's
-    const stats = statOf(absolute(path));
-    if (stats === undefined) continue; // vanished since the listing: the watcher reports it
-    const type = typeOf(stats);
-    if (!filter.acceptsChild(path, type === 'd')) continue; // its directory was accepted
-    slice.push({
-      path,
-      type,
-      size: stats.size,
-      mtimeNs: stats.mtimeNs,
-      mode: Number(stats.mode & 0o7777n),
-      uid: Number(stats.uid),
-      gid: Number(stats.gid),
-      ino: stats.ino,
-      link: type === 'l' ? linkOf(absolute(path)) : '',
-    });
-    if (type === 'd') open(path);
+    const entry = top.listing.entryAt(index, path);
+    if (entry === undefined) continue; // vanished since the listing: the watcher reports it
+    if (!filter.acceptsChild(path, entry.type === 'd')) continue; // its directory was accepted
+    slice.push(entry);
+    if (entry.type === 'd') open(path);
     if (slice.length >= SLICE) {
       yield slice;
       slice = [];
@@ -85,19 +69,15 @@ export async function* walkSource(
       const name = names[i] ?? '';
       const frame = open(dir);
       if (frame === undefined) return;
-      frame.next = firstAtOrAfter(frame.names, name);
-      if (i === names.length - 1 || frame.names[frame.next] !== name) return;
-      frame.next++; // the directory above `from` itself: an earlier range's
+      const listed = frame.listing.names;
+      frame.next = firstAtOrAfter(listed, name);
+      if (i === names.length - 1 || listed[frame.next] !== name) return;
       const path = dir === '' ? name : `${dir}/${name}`;
-      if (statOf(absolute(path))?.isDirectory() !== true) return; // gone or replaced: no descent
+      // The directory above `from` itself: an earlier range's; gone or replaced, no descent.
+      if (frame.listing.entryAt(frame.next++, path)?.type !== 'd') return;
       dir = path;
     }
   }
-}
-
-/** Names in the walk's order (a name holds no `/`, so code units decide as comparePaths does). */
-export function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The index of the first of the sorted `names` that is not before `name`. */
@@ -126,25 +106,4 @@ export function goneAbove(sourceDir: string, path: string): string | undefined {
     if (statOf(`${root}/${dir}`)?.isDirectory() !== true) return dir;
   }
   return undefined;
-}
-
-function statOf(path: string): BigIntStats | undefined {
-  try {
-    // A name that is not UTF-8 as its bytes; any other as the string itself (no copy).
-    return lstatSync(hasRawBytes(path) ? bytesOf(path) : path, { bigint: true, throwIfNoEntry: false });
-  } catch {
-    return undefined; // EACCES on the way: rsync reports it
-  }
-}
-
-function typeOf(stats: BigIntStats): EntryType {
-  return stats.isFile() ? 'f' : stats.isDirectory() ? 'd' : stats.isSymbolicLink() ? 'l' : 'o';
-}
-
-function linkOf(path: string): string {
-  try {
-    return nameOf(readlinkSync(bytesOf(path), { encoding: 'buffer' }));
-  } catch {
-    return '';
-  }
 }

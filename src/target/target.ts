@@ -22,6 +22,7 @@ import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import { compareWithManifest } from '../state/compare.ts';
 import { ManifestError } from '../state/manifest.ts';
+import { defaultScanner } from '../state/scan.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
 import { createJobRunner } from './job-runner.ts';
@@ -231,7 +232,9 @@ export class Target {
       );
       manifest.close();
       const { paths, entries, created, changed, deleted, moved, truncated } = diff;
-      const compared = { entries, created, changed, deleted, moved, durationMs: Date.now() - began };
+      // The scanner says how the source was walked: native (build/scan.node) or Node's calls.
+      const durationMs = Date.now() - began;
+      const compared = { entries, created, changed, deleted, moved, durationMs, scanner: defaultScanner };
       if (truncated || paths.length > FAST_START_MAX_PATHS) {
         const counted = truncated ? `more than ${FAST_START_MAX_PATHS}` : `${paths.length}`;
         const reason = `${counted} entries differ from the manifest: a full pass sends that many sooner`;

@@ -203,6 +203,22 @@ describe('the image under docker run', () => {
     );
   });
 
+  it('walks the source with its native scanner (the fast start)', async () => {
+    const result = await docker([
+      'run',
+      '--rm',
+      '--read-only',
+      '--entrypoint',
+      'node',
+      IMAGE,
+      '--input-type=module',
+      '-e',
+      "console.log((await import('/app/dist/state/scan.js')).defaultScanner)",
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('native');
+  });
+
   it('runs check and once', async () => {
     const source = await sourceDir();
     const remoteDir = `${TARGET_HOME}/image-${++counter}`;

@@ -7,6 +7,7 @@ import { Filter } from '../../../src/filter.ts';
 import { compareRange, compareWithManifest, splitTasks } from '../../../src/state/compare.ts';
 import { combineDiffs } from '../../../src/state/diff.ts';
 import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import type { Scanner } from '../../../src/state/scan.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 import { collect, FILTER } from './support.ts';
 
@@ -34,33 +35,36 @@ async function tree(): Promise<string> {
 }
 
 describe('walkSource over a range', () => {
-  it('walks any split of the order into the whole walk, whether the split path exists or not', async () => {
-    const root = await tree();
-    const filter = new Filter(FILTER);
-    const whole = (await collect(walkSource(root, filter))).map(({ path }) => path);
-    expect(whole).toContain('ab/x/y/8');
-    const splits = [...whole, 'a/0', 'a/b/c/35', 'a/b/zz', 'a0', 'aa/q', 'zz'];
-    for (const at of splits) {
-      const before = await collect(walkSource(root, filter, { to: at }));
-      const after = await collect(walkSource(root, filter, { from: at }));
-      expect(
-        [...before, ...after].map(({ path }) => path),
-        `split at ${at}`,
-      ).toEqual(whole);
-    }
-    const middle = await collect(walkSource(root, filter, { from: 'a/b/c/3', to: 'ab/x/7' }));
-    expect(middle.map(({ path }) => path)).toEqual([
-      'a/b/c/3',
-      'a/b/c/4',
-      'a/b-c',
-      'a/b-c/5',
-      'a-b',
-      'a-b/6',
-      'a.txt',
-      'ab',
-      'ab/x',
-    ]);
-  });
+  it.each<Scanner>(['native', 'node'])(
+    '%s: walks any split of the order into the whole walk, whether the split path exists or not',
+    async (scanner) => {
+      const root = await tree();
+      const filter = new Filter(FILTER);
+      const whole = (await collect(walkSource(root, filter, {}, scanner))).map(({ path }) => path);
+      expect(whole).toContain('ab/x/y/8');
+      const splits = [...whole, 'a/0', 'a/b/c/35', 'a/b/zz', 'a0', 'aa/q', 'zz'];
+      for (const at of splits) {
+        const before = await collect(walkSource(root, filter, { to: at }, scanner));
+        const after = await collect(walkSource(root, filter, { from: at }, scanner));
+        expect(
+          [...before, ...after].map(({ path }) => path),
+          `split at ${at}`,
+        ).toEqual(whole);
+      }
+      const middle = await collect(walkSource(root, filter, { from: 'a/b/c/3', to: 'ab/x/7' }, scanner));
+      expect(middle.map(({ path }) => path)).toEqual([
+        'a/b/c/3',
+        'a/b/c/4',
+        'a/b-c',
+        'a/b-c/5',
+        'a-b',
+        'a-b/6',
+        'a.txt',
+        'ab',
+        'ab/x',
+      ]);
+    },
+  );
 });
 
 describe('compareWithManifest', () => {

@@ -1,0 +1,177 @@
+// One directory of the source as the manifest sees it, in one call: every name it holds with its
+// lstat() fields (and a symlink's target), for src/state/scan.ts. Node's own way is readdir()
+// and then lstatSync() per name, a full path resolved each time; this stats each name relative
+// to the open directory (fstatat), which on a 2-core machine took a walk of 101,000 entries from
+// about 500 ms to about 300 ms (docs/performance.md). Built by scripts/build-native.ts; when it
+// is missing, scan.ts uses Node's calls, with the same results.
+//
+// scan(path: Buffer): Buffer | null. null when the directory cannot be listed (gone, not a
+// directory, not readable). Otherwise one record per name (`.` and `..` left out, a name that
+// vanished between readdir and lstat left out too), in the directory's own order, each:
+//
+//   offset  size  field
+//        0     1  type: 'f' file, 'd' directory, 'l' symlink, 'o' anything else
+//        1     1  0
+//        2     2  name length in bytes
+//        4     2  link target length in bytes (0 unless a symlink)
+//        6     2  0
+//        8     4  st_mode
+//       12     4  st_uid
+//       16     4  st_gid
+//       20     4  0
+//       24     8  st_size
+//       32     8  st_mtim in nanoseconds since the epoch
+//       40     8  st_ino
+//       48     -  the name's bytes, then the link target's
+//
+// Numbers are in the machine's byte order; scan.ts reads them little-endian and does not load
+// this on a big-endian machine.
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER 48
+
+typedef struct {
+  unsigned char *data;
+  size_t used;
+  size_t capacity;
+} Out;
+
+/** Room for `more` bytes at the end of `out`; 0 when memory ran out. */
+static int reserve(Out *out, size_t more) {
+  if (out->used + more <= out->capacity) return 1;
+  size_t capacity = out->capacity == 0 ? 65536 : out->capacity;
+  while (out->used + more > capacity) capacity *= 2;
+  unsigned char *data = realloc(out->data, capacity);
+  if (data == NULL) return 0;
+  out->data = data;
+  out->capacity = capacity;
+  return 1;
+}
+
+static void put16(unsigned char *at, uint16_t value) { memcpy(at, &value, sizeof value); }
+static void put32(unsigned char *at, uint32_t value) { memcpy(at, &value, sizeof value); }
+static void put64(unsigned char *at, uint64_t value) { memcpy(at, &value, sizeof value); }
+
+static char typeOf(mode_t mode) {
+  if (S_ISREG(mode)) return 'f';
+  if (S_ISDIR(mode)) return 'd';
+  if (S_ISLNK(mode)) return 'l';
+  return 'o';
+}
+
+/** Appends one name's record; 0 when memory ran out. A name that vanished is skipped (1). */
+static int add(Out *out, int dirFd, const char *name) {
+  struct stat st;
+  if (fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return 1; // gone, or not ours to see
+  char type = typeOf(st.st_mode);
+  char link[PATH_MAX];
+  ssize_t linkLength = 0;
+  if (type == 'l') {
+    linkLength = readlinkat(dirFd, name, link, sizeof link);
+    if (linkLength < 0) linkLength = 0; // replaced since: the watcher reports it
+  }
+  size_t nameLength = strlen(name);
+  if (nameLength > UINT16_MAX || (size_t)linkLength > UINT16_MAX) return 1; // no filesystem allows it
+  if (!reserve(out, HEADER + nameLength + (size_t)linkLength)) return 0;
+  unsigned char *at = out->data + out->used;
+  memset(at, 0, HEADER);
+  at[0] = (unsigned char)type;
+  put16(at + 2, (uint16_t)nameLength);
+  put16(at + 4, (uint16_t)linkLength);
+  put32(at + 8, (uint32_t)st.st_mode);
+  put32(at + 12, (uint32_t)st.st_uid);
+  put32(at + 16, (uint32_t)st.st_gid);
+  put64(at + 24, (uint64_t)st.st_size);
+  put64(at + 32, (uint64_t)((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec));
+  put64(at + 40, (uint64_t)st.st_ino);
+  memcpy(at + HEADER, name, nameLength);
+  memcpy(at + HEADER + nameLength, link, (size_t)linkLength);
+  out->used += HEADER + nameLength + (size_t)linkLength;
+  return 1;
+}
+
+/** Lists the directory at `path`; -1 when it cannot be listed, -2 when memory ran out. */
+static int list(const char *path, Out *out) {
+  int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd < 0) return -1;
+  DIR *dir = fdopendir(dirFd);
+  if (dir == NULL) {
+    close(dirFd);
+    return -1;
+  }
+  int result = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *entry = readdir(dir);
+    if (entry == NULL) {
+      if (errno != 0) result = -1; // a listing cut short is no listing
+      break;
+    }
+    const char *name = entry->d_name;
+    if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+    if (!add(out, dirFd, name)) {
+      result = -2;
+      break;
+    }
+  }
+  closedir(dir); // closes dirFd too
+  return result;
+}
+
+static napi_value scan(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  bool isBuffer = false;
+  if (argc < 1 || napi_is_buffer(env, argv[0], &isBuffer) != napi_ok || !isBuffer) {
+    napi_throw_type_error(env, NULL, "scan(path): path must be a Buffer");
+    return NULL;
+  }
+  void *bytes;
+  size_t length;
+  if (napi_get_buffer_info(env, argv[0], &bytes, &length) != napi_ok) return NULL;
+  if (memchr(bytes, '\0', length) != NULL) {
+    napi_throw_type_error(env, NULL, "scan(path): path holds a NUL byte");
+    return NULL;
+  }
+  char *path = malloc(length + 1);
+  if (path == NULL) {
+    napi_throw_error(env, "ENOMEM", "scan(path): out of memory");
+    return NULL;
+  }
+  memcpy(path, bytes, length);
+  path[length] = '\0';
+  Out out = {NULL, 0, 0};
+  int listed = list(path, &out);
+  free(path);
+  napi_value result = NULL;
+  if (listed == -2) {
+    napi_throw_error(env, "ENOMEM", "scan(path): out of memory");
+  } else if (listed == -1) {
+    napi_get_null(env, &result);
+  } else {
+    void *copy;
+    if (napi_create_buffer_copy(env, out.used, out.used == 0 ? "" : (const char *)out.data, &copy, &result) != napi_ok)
+      result = NULL; // the exception is pending
+  }
+  free(out.data);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
+  return exports;
+}
