@@ -7,20 +7,21 @@
 //
 // scan(path: Buffer): Buffer | null. null when the directory cannot be listed (gone, not a
 // directory, not readable). Otherwise one record per name (`.` and `..` left out, a name that
-// vanished between readdir and lstat left out too), in the directory's own order, each:
+// vanished between readdir and lstat left out too, and so is one whose full path would reach
+// PATH_MAX, which lstat() by path and rsync refuse), in the directory's own order, each:
 //
 //   offset  size  field
 //        0     1  type: 'f' file, 'd' directory, 'l' symlink, 'o' anything else
-//        1     1  0
+//        1     1  1 when the time at 32 is in whole seconds (it would not fit in nanoseconds)
 //        2     2  name length in bytes
 //        4     2  link target length in bytes (0 unless a symlink)
 //        6     2  0
 //        8     4  st_mode
 //       12     4  st_uid
 //       16     4  st_gid
-//       20     4  0
+//       20     4  st_mtim's nanoseconds
 //       24     8  st_size
-//       32     8  st_mtim in nanoseconds since the epoch
+//       32     8  st_mtim in nanoseconds since the epoch (signed); in seconds when byte 1 says so
 //       40     8  st_ino
 //       48     -  the name's bytes, then the link target's
 //
@@ -71,7 +72,9 @@ static char typeOf(mode_t mode) {
 }
 
 /** Appends one name's record; 0 when memory ran out. A name that vanished is skipped (1). */
-static int add(Out *out, int dirFd, const char *name) {
+static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
+  size_t nameLength = strlen(name);
+  if (dirLength + 1 + nameLength >= PATH_MAX) return 1; // a path no one else can reach
   struct stat st;
   if (fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return 1; // gone, or not ours to see
   char type = typeOf(st.st_mode);
@@ -81,7 +84,6 @@ static int add(Out *out, int dirFd, const char *name) {
     linkLength = readlinkat(dirFd, name, link, sizeof link);
     if (linkLength < 0) linkLength = 0; // replaced since: the watcher reports it
   }
-  size_t nameLength = strlen(name);
   if (nameLength > UINT16_MAX || (size_t)linkLength > UINT16_MAX) return 1; // no filesystem allows it
   if (!reserve(out, HEADER + nameLength + (size_t)linkLength)) return 0;
   unsigned char *at = out->data + out->used;
@@ -93,7 +95,15 @@ static int add(Out *out, int dirFd, const char *name) {
   put32(at + 12, (uint32_t)st.st_uid);
   put32(at + 16, (uint32_t)st.st_gid);
   put64(at + 24, (uint64_t)st.st_size);
-  put64(at + 32, (uint64_t)((int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec));
+  int64_t seconds = (int64_t)st.st_mtim.tv_sec, nanoseconds;
+  if (__builtin_mul_overflow(seconds, 1000000000LL, &nanoseconds) ||
+      __builtin_add_overflow(nanoseconds, (int64_t)st.st_mtim.tv_nsec, &nanoseconds)) {
+    at[1] = 1; // before 1677 or after 2262
+    put64(at + 32, (uint64_t)seconds);
+  } else {
+    put64(at + 32, (uint64_t)nanoseconds);
+  }
+  put32(at + 20, (uint32_t)st.st_mtim.tv_nsec);
   put64(at + 40, (uint64_t)st.st_ino);
   memcpy(at + HEADER, name, nameLength);
   memcpy(at + HEADER + nameLength, link, (size_t)linkLength);
@@ -102,7 +112,7 @@ static int add(Out *out, int dirFd, const char *name) {
 }
 
 /** Lists the directory at `path`; -1 when it cannot be listed, -2 when memory ran out. */
-static int list(const char *path, Out *out) {
+static int list(const char *path, size_t length, Out *out) {
   int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirFd < 0) return -1;
   DIR *dir = fdopendir(dirFd);
@@ -120,7 +130,7 @@ static int list(const char *path, Out *out) {
     }
     const char *name = entry->d_name;
     if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-    if (!add(out, dirFd, name)) {
+    if (!add(out, dirFd, length, name)) {
       result = -2;
       break;
     }
@@ -153,7 +163,7 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   memcpy(path, bytes, length);
   path[length] = '\0';
   Out out = {NULL, 0, 0};
-  int listed = list(path, &out);
+  int listed = list(path, length, &out);
   free(path);
   napi_value result = NULL;
   if (listed == -2) {

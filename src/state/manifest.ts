@@ -446,7 +446,7 @@ function* readSection(
       const prefix = fields.number();
       const type = fields.type();
       const size = fields.big();
-      const mtimeNs = fields.big();
+      const mtimeNs = fields.signedBig();
       const mode = fields.number(8);
       const uid = fields.number();
       const gid = fields.number();
@@ -540,6 +540,13 @@ class Fields {
     return BigInt(this.#data.toString('latin1', start, end));
   }
 
+  /** A decimal that may be negative: a time before 1970. */
+  signedBig(): bigint {
+    if (this.#data[this.#at] !== MINUS) return this.big();
+    this.#at++;
+    return -this.big();
+  }
+
   type(): EntryType {
     const [start, end] = this.#next();
     const type = String.fromCharCode(this.#data[start] ?? 0);
@@ -553,5 +560,6 @@ class Fields {
   }
 }
 
+const MINUS = 0x2d;
 const SPACE = 0x20;
 const ZERO = 0x30;

@@ -85,7 +85,7 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
         path,
         type,
         size: records.readBigInt64LE(at + 24),
-        mtimeNs: records.readBigInt64LE(at + 32),
+        mtimeNs: mtimeOf(records, at),
         mode: records.readUInt32LE(at + 8) & MODE_BITS,
         uid: records.readUInt32LE(at + 12),
         gid: records.readUInt32LE(at + 16),
@@ -95,6 +95,12 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
       };
     },
   };
+}
+
+/** The record's time in nanoseconds: whole seconds and the nanoseconds apart, past 2262. */
+function mtimeOf(records: Buffer, at: number): bigint {
+  const time = records.readBigInt64LE(at + 32);
+  return records[at + 1] === 0 ? time : time * 1_000_000_000n + BigInt(records.readUInt32LE(at + 20));
 }
 
 function nodeListing(absolute: string): Listing | undefined {
@@ -120,7 +126,8 @@ function nodeListing(absolute: string): Listing | undefined {
         mode: Number(stats.mode & BigInt(MODE_BITS)),
         uid: Number(stats.uid),
         gid: Number(stats.gid),
-        ino: stats.ino,
+        // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.
+        ino: BigInt.asUintN(64, stats.ino),
         link: type === 'l' ? linkOf(full) : '',
       };
     },

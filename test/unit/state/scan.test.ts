@@ -4,7 +4,7 @@ import { chmodSync, lchownSync, mkdirSync, symlinkSync, writeFileSync } from 'no
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { bytesOf } from '../../../src/names.ts';
 import { defaultScanner, listDirectory, NATIVE, type Scanner } from '../../../src/state/scan.ts';
@@ -31,6 +31,17 @@ async function tree(): Promise<string> {
     writeFileSync(at(`dir/${name}`), name);
   writeFileSync(Buffer.concat([Buffer.from(`${root}/dir/raw`), Buffer.from([0xe9, 0x80])]), 'latin-1');
   execFileSync('touch', ['-d', '@-86400.5', at('dir')]); // before 1970: a negative time survives
+  writeFileSync(at('2300'), '');
+  execFileSync('touch', ['-d', '@10413792000.5', at('2300')]); // past what nanoseconds fit in 64 bits
+  // A path as long as Linux allows (PATH_MAX), and a name below it past that: lstat() by path
+  // cannot reach it, nor can rsync, so neither scanner lists it.
+  let deep = at('deep');
+  while (deep.length < 4000) deep = `${deep}/${'d'.repeat(100)}`;
+  mkdirSync(deep, { recursive: true });
+  const inDeep = (command: string) =>
+    execFileSync('sh', ['-c', `cd "$1" && ${command} "$2"`, 'sh', deep, 'n'.repeat(200)]);
+  inDeep('touch');
+  onTestFinished(() => void inDeep('rm')); // what the tests' cleanup cannot reach by path
   mkdirSync(at('many'));
   // More than the native scanner's first 64 KiB of records: it grows its buffer.
   for (let i = 0; i < 1500; i++)
@@ -57,6 +68,8 @@ describe('the native scanner', () => {
     expect(byPath.get('dir/sub/file')).toMatchObject({ type: 'f', size: 5n });
     expect(byPath.get('dir/sub/file')?.mtimeNs).toBe(1_700_000_000_123_456_789n);
     expect(byPath.get('dir')?.mtimeNs).toBe(-86_400_500_000_000n);
+    expect(byPath.get('2300')?.mtimeNs).toBe(10_413_792_000_500_000_000n);
+    expect(native.filter(({ path }) => path.startsWith('deep/')).at(-1)?.type).toBe('d');
     expect(byPath.get('setuid')?.mode).toBe(0o4755);
     if (process.getuid?.() === 0) expect(byPath.get('owned')).toMatchObject({ uid: 1234, gid: 5678 });
     expect(byPath.get('link')).toMatchObject({ type: 'l', link: 'dir/sub/file' });

@@ -82,7 +82,7 @@ describe('walkSource', () => {
 });
 
 describe('the manifest file', () => {
-  it('reads back every entry as written, names that are not UTF-8 and links included', async () => {
+  it('reads back every entry as written: names that are not UTF-8, links, times before 1970 and after 2262, inode numbers past 2^63', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
     const odd = nameOf(Buffer.from([0x6f, 0xff, 0x64]));
     const entries = [
@@ -90,6 +90,8 @@ describe('the manifest file', () => {
       entry('a/b c', { size: 0n }),
       entry(`a/${odd}`, { ino: 12_345_678_901n }),
       entry('a/link', { type: 'l', link: `../${odd}` }),
+      entry('old', { mtimeNs: -86_400_500_000_000n }),
+      entry('past-2262', { mtimeNs: 10_413_792_000_500_000_000n, ino: 2n ** 64n - 1n }),
       entry('z', { mtimeNs: 1n }),
     ];
     const file = join(dir, 'm');
