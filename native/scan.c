@@ -2,7 +2,7 @@
 // lstat() fields (and a symlink's target), for src/state/scan.ts. Node's own way is readdir()
 // and then lstatSync() per name, a full path resolved each time; this stats each name relative
 // to the open directory (fstatat), which on a 2-core machine took a walk of 101,000 entries from
-// about 500 ms to about 300 ms (docs/performance.md). Built by scripts/build-native.ts; when it
+// 600–650 ms to 325–345 ms (docs/performance.md). Built by scripts/build-native.ts; when it
 // is missing, scan.ts uses Node's calls, with the same results.
 //
 // scan(path: Buffer): Buffer | null. null when the directory cannot be listed (gone, not a
