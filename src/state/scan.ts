@@ -123,7 +123,7 @@ function nodeListing(absolute: string): Listing | undefined {
         type,
         size: stats.size,
         mtimeNs: stats.mtimeNs,
-        mode: Number(stats.mode & BigInt(MODE_BITS)),
+        mode: Number(stats.mode) & MODE_BITS,
         uid: Number(stats.uid),
         gid: Number(stats.gid),
         // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.
