@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { messageOf } from '../errors.ts';
 import { ManifestError } from './manifest.ts';
@@ -20,13 +21,24 @@ type Answer<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly message: string; readonly manifest: boolean };
 
-/** Runs the worker module at `url` on `task`; terminated when `signal` aborts. */
-export function inWorker<T>(url: URL, task: unknown, signal?: AbortSignal): Promise<T> {
+/** What a gated worker waits for before it starts its task (see serve()). */
+const GO = 'go';
+
+/**
+ * Runs the worker module at `url` on `task`; terminated when `signal` aborts. With a `gate`, the
+ * worker starts (its thread, its modules) at once but begins its task only once the gate opens:
+ * the fast start's workers get ready while the watcher starts, and walk only once it runs.
+ */
+export function inWorker<T>(url: URL, task: unknown, signal?: AbortSignal, gate?: Promise<void>): Promise<T> {
   return new Promise((resolve, reject) => {
     signal?.throwIfAborted();
-    const worker = new Worker(url, { workerData: task, resourceLimits: LIMITS });
+    const worker = new Worker(url, {
+      workerData: { task, gated: gate !== undefined },
+      resourceLimits: LIMITS,
+    });
     const abort = () => void worker.terminate();
     signal?.addEventListener('abort', abort, { once: true });
+    void gate?.then(() => worker.postMessage(GO));
     let answered = false;
     worker.once('message', (answer: Answer<T>) => {
       answered = true;
@@ -47,12 +59,17 @@ export function inWorker<T>(url: URL, task: unknown, signal?: AbortSignal): Prom
  * ends the others (their work is of no use without it) and leaves none still writing; the first
  * failure is thrown.
  */
-export async function inWorkers<T>(url: URL, tasks: readonly unknown[], signal?: AbortSignal): Promise<T[]> {
+export async function inWorkers<T>(
+  url: URL,
+  tasks: readonly unknown[],
+  signal?: AbortSignal,
+  gate?: Promise<void>,
+): Promise<T[]> {
   const failed = new AbortController();
   const each = signal === undefined ? failed.signal : AbortSignal.any([signal, failed.signal]);
   const settled = await Promise.allSettled(
     tasks.map((task) =>
-      inWorker<T>(url, task, each).catch((error: unknown) => {
+      inWorker<T>(url, task, each, gate).catch((error: unknown) => {
         failed.abort(error);
         throw error;
       }),
@@ -64,10 +81,15 @@ export async function inWorkers<T>(url: URL, tasks: readonly unknown[], signal?:
   throw failed.signal.reason;
 }
 
-/** The worker's side: runs `work` on the task it was given and posts the answer back. */
+/**
+ * The worker's side: runs `work` on the task it was given (once the gate opens, if it has one)
+ * and posts the answer back.
+ */
 export async function serve<T>(work: (task: never) => Promise<T>): Promise<void> {
+  const { task, gated } = workerData as { task: never; gated: boolean };
+  if (gated && parentPort !== null) await once(parentPort, 'message');
   try {
-    const value = await work(workerData as never);
+    const value = await work(task);
     parentPort?.postMessage({ ok: true, value } satisfies Answer<T>);
   } catch (error) {
     parentPort?.postMessage({

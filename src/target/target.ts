@@ -21,7 +21,8 @@ import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import { compareWithManifest } from '../state/compare.ts';
-import { ManifestError } from '../state/manifest.ts';
+import type { StartDiff } from '../state/diff.ts';
+import { ManifestError, type ManifestFile } from '../state/manifest.ts';
 import { defaultScanner } from '../state/scan.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
@@ -83,6 +84,8 @@ export class Target {
   #start: StartKind | undefined;
   /** What prepare() found, for start(). */
   #trust: Trust | undefined;
+  /** The fast start's comparison, from prepare() to start(). */
+  #comparison: Comparison | undefined;
   /** Ends a fast start's comparison still running when the target stops. */
   readonly #stopping = new AbortController();
 
@@ -189,6 +192,7 @@ export class Target {
     try {
       await markRunning(state, stateDir);
       this.#trust = trust;
+      if (trust.trusted) this.#comparison = this.#compare(trust.manifest.file);
     } catch (error) {
       this.#state = undefined;
       if (trust.trusted) trust.manifest.close();
@@ -201,6 +205,29 @@ export class Target {
       );
       this.#trust = { trusted: false, reason };
     }
+  }
+
+  /**
+   * The fast start's comparison, its workers started now (while the watcher starts) and walking
+   * once start() opens the gate: a change made before then is seen by the walk, one made after
+   * by the watcher.
+   */
+  #compare(manifest: ManifestFile): Comparison {
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const diff = compareWithManifest(
+      {
+        sourceDir: this.#config.sourceDir,
+        filter: this.#config.filter,
+        manifest,
+        maxPaths: FAST_START_MAX_PATHS,
+      },
+      { signal: this.#stopping.signal, gate },
+    );
+    diff.catch(() => {}); // start() hears of a failure; until then it is no unhandled rejection
+    return { open, diff };
   }
 
   /**
@@ -219,17 +246,12 @@ export class Target {
       return this.#startFull(trust.reason);
     }
     const { manifest } = trust;
+    const comparison = this.#comparison ?? this.#compare(manifest.file);
+    this.#comparison = undefined;
     try {
       const began = Date.now();
-      const diff = await compareWithManifest(
-        {
-          sourceDir: this.#config.sourceDir,
-          filter: this.#config.filter,
-          manifest: manifest.file,
-          maxPaths: FAST_START_MAX_PATHS,
-        },
-        this.#stopping.signal,
-      );
+      comparison.open();
+      const diff = await comparison.diff;
       manifest.close();
       const { paths, entries, created, changed, deleted, moved, truncated } = diff;
       // The scanner says how the source was walked: native (build/scan.node) or Node's calls.
@@ -423,6 +445,12 @@ export class Target {
     await this.#hooks?.settle(0);
     await this.#pruner.stop();
   }
+}
+
+/** A comparison whose workers are starting: `open()` lets them walk. */
+interface Comparison {
+  readonly open: () => void;
+  readonly diff: Promise<StartDiff>;
 }
 
 function plural(paths: number): string {

@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { compareRange, compareWithManifest, splitTasks } from '../../../src/state/compare.ts';
@@ -114,7 +115,7 @@ describe('compareWithManifest', () => {
       expect(split, `${parts} ranges`).toEqual(whole);
     }
     // The same in worker threads, as the daemon runs it.
-    expect(await compareWithManifest(base, undefined, 3)).toEqual(whole);
+    expect(await compareWithManifest(base, { workers: 3 })).toEqual(whole);
     manifest.close();
   });
 
@@ -127,7 +128,28 @@ describe('compareWithManifest', () => {
     writeSync(fd, 'q', last.offset + 2);
     closeSync(fd);
     const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
-    await expect(compareWithManifest(base, undefined, 3)).rejects.toThrow(ManifestError);
+    await expect(compareWithManifest(base, { workers: 3 })).rejects.toThrow(ManifestError);
+    manifest.close();
+  });
+
+  it('walks only once its gate opens, so it sees what changed while the workers started', async () => {
+    const { root, manifest } = await changed();
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+    const before = await compareWithManifest(base, { workers: 2 });
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const comparing = compareWithManifest(base, { workers: 2, gate });
+    // Unopened, the workers wait: without the gate this comparison takes a fraction of this.
+    const waited = await Promise.race([comparing.then(() => 'walked'), delay(1000).then(() => 'waiting')]);
+    expect(waited).toBe('waiting');
+    await writeFile(join(root, 'late.txt'), 'written while the workers started\n');
+    open();
+    const after = await comparing;
+    const late = { path: 'late.txt', kind: 'file' };
+    expect(before.paths).not.toContainEqual(late);
+    expect(after.paths).toContainEqual(late);
     manifest.close();
   });
 
@@ -136,8 +158,7 @@ describe('compareWithManifest', () => {
     const stopping = new AbortController();
     const comparing = compareWithManifest(
       { sourceDir: root, filter: FILTER, manifest: manifest.file },
-      stopping.signal,
-      2,
+      { signal: stopping.signal, workers: 2 },
     );
     stopping.abort(new Error('stopping'));
     await expect(comparing).rejects.toThrow(/stopping/);
