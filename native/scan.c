@@ -11,19 +11,16 @@
 // PATH_MAX, which lstat() by path and rsync refuse), in the directory's own order, each:
 //
 //   offset  size  field
-//        0     1  type: 'f' file, 'd' directory, 'l' symlink, 'o' anything else
-//        1     1  1 when the time at 32 is in whole seconds (it would not fit in nanoseconds)
-//        2     2  name length in bytes
-//        4     2  link target length in bytes (0 unless a symlink)
-//        6     2  0
-//        8     4  st_mode
-//       12     4  st_uid
-//       16     4  st_gid
-//       20     4  st_mtim's nanoseconds
-//       24     8  st_size
-//       32     8  st_mtim in nanoseconds since the epoch (signed); in seconds when byte 1 says so
-//       40     8  st_ino
+//        0    36  the entry's key, as src/state/entry.ts lays it out: type, whether the time is
+//                 in whole seconds, mode & 07777, uid, gid, the time's nanoseconds, size (0 for
+//                 a directory), mtime in nanoseconds since the epoch (in seconds past 2262)
+//       36     8  st_ino
+//       44     2  name length in bytes
+//       46     2  link target length in bytes (0 unless a symlink)
 //       48     -  the name's bytes, then the link target's
+//
+// The key is what the fast start compares with the manifest, byte for byte, with no field read
+// in JavaScript; scan.ts hands it over as a string.
 //
 // Numbers are in the machine's byte order; scan.ts reads them little-endian and does not load
 // this on a big-endian machine.
@@ -89,22 +86,22 @@ static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   unsigned char *at = out->data + out->used;
   memset(at, 0, HEADER);
   at[0] = (unsigned char)type;
-  put16(at + 2, (uint16_t)nameLength);
-  put16(at + 4, (uint16_t)linkLength);
-  put32(at + 8, (uint32_t)st.st_mode);
-  put32(at + 12, (uint32_t)st.st_uid);
-  put32(at + 16, (uint32_t)st.st_gid);
-  put64(at + 24, (uint64_t)st.st_size);
+  put32(at + 4, (uint32_t)(st.st_mode & 07777));
+  put32(at + 8, (uint32_t)st.st_uid);
+  put32(at + 12, (uint32_t)st.st_gid);
+  put32(at + 16, (uint32_t)st.st_mtim.tv_nsec);
+  put64(at + 20, type == 'd' ? 0 : (uint64_t)st.st_size);
   int64_t seconds = (int64_t)st.st_mtim.tv_sec, nanoseconds;
   if (__builtin_mul_overflow(seconds, 1000000000LL, &nanoseconds) ||
       __builtin_add_overflow(nanoseconds, (int64_t)st.st_mtim.tv_nsec, &nanoseconds)) {
     at[1] = 1; // before 1677 or after 2262
-    put64(at + 32, (uint64_t)seconds);
+    put64(at + 28, (uint64_t)seconds);
   } else {
-    put64(at + 32, (uint64_t)nanoseconds);
+    put64(at + 28, (uint64_t)nanoseconds);
   }
-  put32(at + 20, (uint32_t)st.st_mtim.tv_nsec);
-  put64(at + 40, (uint64_t)st.st_ino);
+  put64(at + 36, (uint64_t)st.st_ino);
+  put16(at + 44, (uint16_t)nameLength);
+  put16(at + 46, (uint16_t)linkLength);
   memcpy(at + HEADER, name, nameLength);
   memcpy(at + HEADER + nameLength, link, (size_t)linkLength);
   out->used += HEADER + nameLength + (size_t)linkLength;

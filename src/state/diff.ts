@@ -23,9 +23,9 @@ export interface StartDiff {
 
 /** The difference over one range of the walk's order; ranges in order combine into a StartDiff. */
 export interface RangeDiff extends Omit<StartDiff, 'moved'> {
-  /** Inodes of the files and links created, and of those deleted: a move has one in each. */
-  readonly createdInodes: bigint[];
-  readonly deletedInodes: bigint[];
+  /** Inode numbers (Entry.ino) of the files and links created, and of those deleted: a move has one in each. */
+  readonly createdInodes: string[];
+  readonly deletedInodes: string[];
 }
 
 /** The ranges' differences, in the walk's order, as one. */
@@ -96,8 +96,8 @@ export async function diffAgainstManifest(
   let changed = 0;
   let deleted = 0;
   let entries = 0;
-  const createdInodes: bigint[] = [];
-  const deletedInodes: bigint[] = [];
+  const createdInodes: string[] = [];
+  const deletedInodes: string[] = [];
   /** The last path sent as missing, or a directory the source replaced with something else: */
   /** what the manifest holds below it goes with it. */
   let gone: string | undefined = goneAbove;

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
-import type { Entry, EntryType } from './entry.ts';
+import { type Entry, type EntryType, entryOf, INO_LENGTH, KEY_LENGTH } from './entry.ts';
 
 // One directory of a walk: its names in the walk's order, and what lstat() says of each. Two
 // ways, with the same results: the native scanner (native/scan.c, built into build/scan.node by
@@ -55,22 +55,24 @@ const nativeScan = loadNative();
 /** The way walks take here: the native scanner when it loaded. */
 export const defaultScanner: Scanner = nativeScan === undefined ? 'node' : 'native';
 
-// The native record (native/scan.c): a 48-byte header, then the name's bytes, then the link's.
+// The native record (native/scan.c): the entry's key and inode number, the name's length and the
+// link's (48 bytes), then the name's bytes, then the link's.
 const HEADER = 48;
-const MODE_BITS = 0o7777;
+const NAME_LENGTH = KEY_LENGTH + INO_LENGTH;
+const LINK_LENGTH = NAME_LENGTH + 2;
 
 function nativeListing(scan: Scan, absolute: string): Listing | undefined {
   const records = scan(bytesOf(absolute));
   if (records === null) return undefined;
   const items: { name: string; at: number }[] = [];
   for (let at = 0; at < records.length; ) {
-    const nameLength = records.readUInt16LE(at + 2);
+    const nameLength = records.readUInt16LE(at + NAME_LENGTH);
     const start = at + HEADER;
     // Read as text, the fast way; a name that did not decode is read again as bytes (names.ts).
     let name = records.toString('utf8', start, start + nameLength);
     if (name.includes('\ufffd')) name = nameOf(records.subarray(start, start + nameLength));
     items.push({ name, at });
-    at = start + nameLength + records.readUInt16LE(at + 4);
+    at = start + nameLength + records.readUInt16LE(at + LINK_LENGTH);
   }
   items.sort((a, b) => byName(a.name, b.name));
   return {
@@ -80,27 +82,19 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
       if (item === undefined) return undefined;
       const { at } = item;
       const type = String.fromCharCode(records[at] ?? 0x6f) as EntryType;
-      const linkStart = at + HEADER + records.readUInt16LE(at + 2);
+      const linkStart = at + HEADER + records.readUInt16LE(at + NAME_LENGTH);
       return {
         path,
         type,
-        size: records.readBigInt64LE(at + 24),
-        mtimeNs: mtimeOf(records, at),
-        mode: records.readUInt32LE(at + 8) & MODE_BITS,
-        uid: records.readUInt32LE(at + 12),
-        gid: records.readUInt32LE(at + 16),
-        ino: records.readBigUInt64LE(at + 40),
+        key: records.toString('latin1', at, at + KEY_LENGTH),
+        ino: records.toString('latin1', at + KEY_LENGTH, at + NAME_LENGTH),
         link:
-          type === 'l' ? nameOf(records.subarray(linkStart, linkStart + records.readUInt16LE(at + 4))) : '',
+          type === 'l'
+            ? nameOf(records.subarray(linkStart, linkStart + records.readUInt16LE(at + LINK_LENGTH)))
+            : '',
       };
     },
   };
-}
-
-/** The record's time in nanoseconds: whole seconds and the nanoseconds apart, past 2262. */
-function mtimeOf(records: Buffer, at: number): bigint {
-  const time = records.readBigInt64LE(at + 32);
-  return records[at + 1] === 0 ? time : time * 1_000_000_000n + BigInt(records.readUInt32LE(at + 20));
 }
 
 function nodeListing(absolute: string): Listing | undefined {
@@ -118,18 +112,18 @@ function nodeListing(absolute: string): Listing | undefined {
       const stats = statOf(full);
       if (stats === undefined) return undefined;
       const type = typeOf(stats);
-      return {
+      return entryOf({
         path,
         type,
         size: stats.size,
         mtimeNs: stats.mtimeNs,
-        mode: Number(stats.mode) & MODE_BITS,
+        mode: Number(stats.mode) & 0o7777,
         uid: Number(stats.uid),
         gid: Number(stats.gid),
         // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.
         ino: BigInt.asUintN(64, stats.ino),
         link: type === 'l' ? linkOf(full) : '',
-      };
+      });
     },
   };
 }

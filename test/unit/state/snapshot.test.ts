@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
-import { comparePaths, type Entry } from '../../../src/state/entry.ts';
+import { comparePaths, type Entry, entryOf } from '../../../src/state/entry.ts';
 import { encodePart, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import { rangesAt, snapshotInParts, snapshotRange } from '../../../src/state/snapshot.ts';
 import { walkSource } from '../../../src/state/walk.ts';
@@ -117,17 +117,18 @@ describe('the stop’s snapshot in parts', () => {
     const tail = `${'x'.repeat(400)}/é`;
     const entries = Array.from(
       { length: 12_000 },
-      (_, i): Entry => ({
-        path: `${i.toString(36).padStart(4, '0')}-${tail}${i % 5 === 0 ? '\udc80' : ''}`,
-        type: i % 7 === 0 ? 'l' : 'f',
-        size: BigInt(i),
-        mtimeNs: 1_700_000_000_000_000_000n + BigInt(i),
-        mode: 0o644,
-        uid: 1000,
-        gid: 1000,
-        ino: BigInt(i + 1),
-        link: i % 7 === 0 ? `../${'t'.repeat(300)}${i}` : '',
-      }),
+      (_, i): Entry =>
+        entryOf({
+          path: `${i.toString(36).padStart(4, '0')}-${tail}${i % 5 === 0 ? '\udc80' : ''}`,
+          type: i % 7 === 0 ? 'l' : 'f',
+          size: BigInt(i),
+          mtimeNs: 1_700_000_000_000_000_000n + BigInt(i),
+          mode: 0o644,
+          uid: 1000,
+          gid: 1000,
+          ino: BigInt(i + 1),
+          link: i % 7 === 0 ? `../${'t'.repeat(300)}${i}` : '',
+        }),
     ).sort((a, b) => comparePaths(a.path, b.path));
     const dir = await mkdtemp(join(tmpdir(), 'filesync-snapshot-big-'));
     const whole = join(dir, 'whole');

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { nameOf } from '../../../src/names.ts';
 import { combineDiffs, diffAgainstManifest } from '../../../src/state/diff.ts';
-import { comparePaths, type Entry } from '../../../src/state/entry.ts';
+import { comparePaths, type Entry, type EntryFields, entryOf, fieldsOf } from '../../../src/state/entry.ts';
 import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
 import {
   commitManifest,
@@ -30,8 +30,8 @@ import { walkSource } from '../../../src/state/walk.ts';
 import { testConfig } from '../fixtures.ts';
 import { collect } from './support.ts';
 
-function entry(path: string, change: Partial<Entry> = {}): Entry {
-  return {
+function entry(path: string, change: Partial<EntryFields> = {}): Entry {
+  return entryOf({
     path,
     type: 'f',
     size: 10n,
@@ -42,7 +42,7 @@ function entry(path: string, change: Partial<Entry> = {}): Entry {
     ino: 1n,
     link: '',
     ...change,
-  };
+  });
 }
 
 async function* slices(entries: readonly Entry[], size = 2): AsyncGenerator<Entry[]> {
@@ -75,8 +75,7 @@ describe('walkSource', () => {
       'f a-b',
     ]);
     const file = walked.find(({ path }) => path === 'a/deep/f');
-    expect(file?.size).toBe(5n);
-    expect(file?.mtimeNs).toBe(1_700_000_000_500_000_000n);
+    expect(file && fieldsOf(file)).toMatchObject({ size: 5n, mtimeNs: 1_700_000_000_500_000_000n });
     expect(walked.find(({ path }) => path === 'a/link')?.link).toBe('../a-b');
   });
 });
@@ -109,17 +108,22 @@ describe('the manifest file', () => {
     const writer = await ManifestWriter.create(file, {});
     await writer.add([entry('a', { size: 123n }), entry('b', { size: 456n })]);
     await writer.finish();
-    const whole = await readFile(file, 'latin1');
+    const whole = await readFile(file);
+    // Record 2 follows the header's two lines and record 1 (50 bytes and its name, `a`).
+    const second = whole.indexOf(0x0a, whole.indexOf(0x0a) + 1) + 1 + 51;
+    expect(whole.toString('latin1', second + 50, second + 51)).toBe('b');
     // Each edit keeps the record's length, so the index still finds it: only its fields are wrong.
-    for (const [from, to] of [
-      [' f 456 ', ' f 4x6 '],
-      [' f 456 ', ' q 456 '],
-      [' f 456 ', ' f  456'],
-      [' f 456 ', ' f -56 '],
+    for (const [what, at, bytes] of [
+      ['a type of none', 6, [0x71]],
+      ['a time neither in nanoseconds nor seconds', 7, [2]],
+      ['more of the path shared than the last one had', 0, [5, 0]],
+      ['a link target on a file', 2, [0, 0, 1, 0]],
     ] as const) {
-      await writeFile(file, whole.replace(from, to), 'latin1');
+      const edited = Buffer.from(whole);
+      edited.set(bytes, second + at);
+      await writeFile(file, edited);
       const opened = openManifest(file);
-      await expect(collect(opened.entries()), to).rejects.toThrow(/record 2 of section 1 is malformed/);
+      await expect(collect(opened.entries()), what).rejects.toThrow(/record 2 of section 1 is malformed/);
       opened.close();
     }
   });
@@ -174,7 +178,7 @@ describe('diffAgainstManifest', () => {
       entry('a/new-dir', { type: 'd' }),
       entry('a/new-dir/f'),
       entry('a/same'),
-      entry('a/rewritten', { mtimeNs: entry('').mtimeNs + 1n }),
+      entry('a/rewritten', { mtimeNs: fieldsOf(entry('')).mtimeNs + 1n }),
       entry('a/chmod', { mode: 0o600 }),
       entry('link', { type: 'l', link: 'b' }),
     ];
