@@ -11,10 +11,10 @@
 // PATH_MAX, which lstat() by path and rsync refuse), in the directory's own order, each:
 //
 //   offset  size  field
-//        0    36  the entry's key, as src/state/entry.ts lays it out: type, whether the time is
+//        0    44  the entry's key, as src/state/entry.ts lays it out: type, whether the time is
 //                 in whole seconds, mode & 07777, uid, gid, the time's nanoseconds, size (0 for
-//                 a directory), mtime in nanoseconds since the epoch (in seconds past 2262)
-//       36     8  st_ino
+//                 a directory), mtime in nanoseconds since the epoch (in seconds past 2262),
+//                 and at 36, st_ino
 //       44     2  name length in bytes
 //       46     2  link target length in bytes (0 unless a symlink)
 //       48     -  the name's bytes, then the link target's

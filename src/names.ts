@@ -31,6 +31,15 @@ export function nameOf(bytes: Buffer): string {
   return name + bytes.toString('utf8', start);
 }
 
+/**
+ * nameOf() of `bytes[start, end)`, without a view made of them: valid UTF-8 (nearly every name)
+ * decodes in one call, and only a name that decoded with a replacement character is read again.
+ */
+export function nameIn(bytes: Buffer, start: number, end: number): string {
+  const name = bytes.toString('utf8', start, end);
+  return name.includes('\ufffd') ? nameOf(bytes.subarray(start, end)) : name;
+}
+
 /** The bytes a path stands for: what lstat, readdir and rsync are given. */
 export function bytesOf(path: string): Buffer {
   if (!ESCAPED.test(path)) return Buffer.from(path, 'utf8');

@@ -1,6 +1,6 @@
 import { parentOf } from '../names.ts';
 import type { SurveyedPath } from '../plan/survey.ts';
-import { comparePaths, type Entry, sameEntry } from './entry.ts';
+import { comparePaths, type Entry, inodeOf, sameEntry } from './entry.ts';
 
 // The fast start's core, pure: the source as walked now against the manifest of what the target
 // holds, both in the walk's order, merged in one pass. What differs becomes a batch the planner
@@ -23,7 +23,7 @@ export interface StartDiff {
 
 /** The difference over one range of the walk's order; ranges in order combine into a StartDiff. */
 export interface RangeDiff extends Omit<StartDiff, 'moved'> {
-  /** Inode numbers (Entry.ino) of the files and links created, and of those deleted: a move has one in each. */
+  /** Inode numbers (inodeOf) of the files and links created, and of those deleted: a move has one in each. */
   readonly createdInodes: string[];
   readonly deletedInodes: string[];
 }
@@ -113,18 +113,20 @@ export async function diffAgainstManifest(
     const a = now.peekNow() ?? (await now.peek());
     const b = then.peekNow() ?? (await then.peek());
     if (a === undefined && b === undefined) break;
-    const order = a === undefined ? 1 : b === undefined ? -1 : comparePaths(a.path, b.path);
+    // Most paths are in both (a restart changes few): equal strings settle it without a loop.
+    const order =
+      a === undefined ? 1 : b === undefined ? -1 : a.path === b.path ? 0 : comparePaths(a.path, b.path);
     if (order < 0 && a !== undefined) {
       now.advance();
       entries++;
       created++;
-      if (a.type !== 'd') createdInodes.push(a.ino);
+      if (a.type !== 'd') createdInodes.push(inodeOf(a));
       paths.push({ path: a.path, kind: a.type === 'd' ? 'dir' : 'file' });
     } else if (order > 0 && b !== undefined) {
       then.advance();
       if (below(b.path, gone)) continue;
       deleted++;
-      if (b.type !== 'd') deletedInodes.push(b.ino);
+      if (b.type !== 'd') deletedInodes.push(inodeOf(b));
       gone = b.path;
       paths.push({ path: b.path, kind: 'missing', ancestor: parentOf(b.path) });
     } else if (a !== undefined && b !== undefined) {

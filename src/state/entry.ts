@@ -14,10 +14,10 @@ export type EntryType = 'f' | 'd' | 'l' | 'o';
 export const SLICE = 256;
 
 /**
- * An entry as walks and manifests hand it over: what rsync -a compares or sets packed into `key`
- * (see KEY), so that telling whether the target needs to hear of it again is one string compare,
- * and a walk or a manifest read of 1,000,000 entries makes two short strings an entry, not a
- * number and three BigInts per field. `fieldsOf()` reads the fields back.
+ * An entry as walks and manifests hand it over: what rsync -a compares or sets, and the inode
+ * number, packed into `key` (see KEY_LENGTH), so that telling whether the target needs to hear of
+ * it again is one string compare, and a walk or a manifest read of 1,000,000 entries makes one
+ * short string an entry, not a number and three BigInts per field. `fieldsOf()` reads them back.
  */
 export interface Entry {
   /** Relative to the source, `/`-separated, names spelled as in names.ts. */
@@ -25,8 +25,6 @@ export interface Entry {
   readonly type: EntryType;
   /** KEY_LENGTH bytes, one character each (latin1). */
   readonly key: string;
-  /** The inode number's 8 bytes, little-endian, one character each: a move is told by it. */
-  readonly ino: string;
   /** What a symlink points to ('' for anything else). */
   readonly link: string;
 }
@@ -58,8 +56,13 @@ export interface EntryFields {
 //       16     4  the time's nanoseconds
 //       20     8  size (0 for a directory: its size says nothing rsync sends)
 //       28     8  mtime in nanoseconds since the epoch (signed); in seconds when byte 1 says so
-export const KEY_LENGTH = 36;
-export const INO_LENGTH = 8;
+//       36     8  the inode number
+//
+// The inode number is part of the key: a file replaced by another (a restore, a copy kept with
+// its times) is sent again and rsync's own check decides, and a created entry that carries the
+// inode of a deleted one was moved (inodeOf).
+export const KEY_LENGTH = 44;
+const INO_AT = 36;
 
 const BILLION = 1_000_000_000n;
 const INT64_MIN = -(2n ** 63n);
@@ -68,7 +71,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** The entry whose fields these are (the Node scanner's way, and tests'). */
 export function entryOf(fields: EntryFields): Entry {
   const { path, type, size, mtimeNs, mode, uid, gid, ino, link } = fields;
-  const bytes = Buffer.alloc(KEY_LENGTH + INO_LENGTH);
+  const bytes = Buffer.alloc(KEY_LENGTH);
   bytes.write(type, 0, 'latin1');
   bytes.writeUInt32LE(mode & 0o7777, 4);
   bytes.writeUInt32LE(uid, 8);
@@ -82,19 +85,13 @@ export function entryOf(fields: EntryFields): Entry {
     bytes[1] = 1;
     bytes.writeBigInt64LE(BigInt.asIntN(64, (mtimeNs - nanoseconds) / BILLION), 28);
   }
-  bytes.writeBigUInt64LE(BigInt.asUintN(64, ino), KEY_LENGTH);
-  return {
-    path,
-    type,
-    key: bytes.toString('latin1', 0, KEY_LENGTH),
-    ino: bytes.toString('latin1', KEY_LENGTH),
-    link: type === 'l' ? link : '',
-  };
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, ino), INO_AT);
+  return { path, type, key: bytes.toString('latin1'), link: type === 'l' ? link : '' };
 }
 
 /** The fields an entry's key and inode hold. */
 export function fieldsOf(entry: Entry): EntryFields {
-  const bytes = Buffer.from(entry.key + entry.ino, 'latin1');
+  const bytes = Buffer.from(entry.key, 'latin1');
   const time = bytes.readBigInt64LE(28);
   const nanoseconds = bytes.readUInt32LE(16);
   return {
@@ -105,7 +102,7 @@ export function fieldsOf(entry: Entry): EntryFields {
     mode: bytes.readUInt32LE(4),
     uid: bytes.readUInt32LE(8),
     gid: bytes.readUInt32LE(12),
-    ino: bytes.readBigUInt64LE(KEY_LENGTH),
+    ino: bytes.readBigUInt64LE(INO_AT),
     link: entry.link,
   };
 }
@@ -129,7 +126,12 @@ export function comparePaths(a: string, b: string): number {
 
 const SLASH = 0x2f;
 
-/** Whether the target needs to hear of this entry again: anything rsync -a compares or sets. */
+/** The entry's inode number, as it is spelled in its key: what tells a move. */
+export function inodeOf(entry: Entry): string {
+  return entry.key.slice(INO_AT);
+}
+
+/** Whether the target needs to hear of this entry again: anything rsync -a compares or sets, or another inode. */
 export function sameEntry(a: Entry, b: Entry): boolean {
   return a.key === b.key && a.link === b.link;
 }

@@ -1,22 +1,22 @@
 import { Buffer } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { bytesOf, hasRawBytes, nameOf } from '../names.ts';
-import { type Entry, type EntryType, INO_LENGTH, KEY_LENGTH, SLICE } from './entry.ts';
+import { bytesOf, hasRawBytes, nameIn, nameOf } from '../names.ts';
+import { type Entry, type EntryType, KEY_LENGTH, SLICE } from './entry.ts';
 
 // The manifest file: what the target holds, one record per entry in the walk's order.
 //
 //   filesync-manifest 3\n
 //   {identity as JSON}\n
-//   <shared: 2> <rest: 2> <link: 2> <key: 36> <ino: 8> <rest of the name's bytes> <link bytes>
+//   <shared: 2> <rest: 2> <link: 2> <key: 44> <rest of the name's bytes> <link bytes>
 //   …
 //   end <count>\0\0\0
 //   <offset> <count>\0<first name bytes>\0      one per section
 //   …
 //   <offset of the first section line, 20 digits>\n
 //
-// A record is binary: three lengths (little-endian), the entry's key and inode number as walks
-// hand them over (entry.ts: what rsync -a compares, byte for byte), then the bytes. Reading one
+// A record is binary: three lengths (little-endian), the entry's key as walks hand it over
+// (entry.ts: what rsync -a compares and the inode number, byte for byte), then the bytes. Reading one
 // takes no parsing of numbers, and comparing it with the source one string compare. Each path is
 // written as the length of the prefix it shares with the one before (in bytes) and the rest: in
 // a walk's order most of a path is its directory, so 1,000,000 entries take tens of megabytes,
@@ -30,8 +30,8 @@ import { type Entry, type EntryType, INO_LENGTH, KEY_LENGTH, SLICE } from './ent
 const MAGIC = 'filesync-manifest 3';
 const CHUNK = 1 << 20;
 const TYPES = new Set<string>(['f', 'd', 'l', 'o']);
-/** A record's fixed part: three lengths, the key, the inode number. */
-const RECORD = 6 + KEY_LENGTH + INO_LENGTH;
+/** A record's fixed part: three lengths and the key. */
+const RECORD = 6 + KEY_LENGTH;
 /** Longer than any path or link target (PATH_MAX): a length past it is no record of ours. */
 const MAX_LENGTH = 0xffff;
 /** Entries per section: a range of sections is what one worker compares. */
@@ -105,7 +105,6 @@ class Records {
       at = chunk.writeUInt16LE(rest, at);
       at = chunk.writeUInt16LE(link.length, at);
       at += chunk.write(entry.key, at, KEY_LENGTH, 'latin1');
-      at += chunk.write(entry.ino, at, INO_LENGTH, 'latin1');
       at += name.copy(chunk, at, shared);
       at += link.copy(chunk, at);
       if (at !== this.#used + length)
@@ -468,15 +467,14 @@ function* readSection(
         name.copy(larger, 0, 0, prefix);
         name = larger;
       }
-      const nameStart = key + KEY_LENGTH + INO_LENGTH;
+      const nameStart = key + KEY_LENGTH;
       data.copy(name, prefix, nameStart, nameStart + more);
       nameLength = length;
       slice.push({
-        path: nameOf(name.subarray(0, nameLength)),
+        path: nameIn(name, 0, nameLength),
         type: type as EntryType,
         key: data.toString('latin1', key, key + KEY_LENGTH),
-        ino: data.toString('latin1', key + KEY_LENGTH, nameStart),
-        link: linkLength === 0 ? '' : nameOf(data.subarray(nameStart + more, next)),
+        link: linkLength === 0 ? '' : nameIn(data, nameStart + more, next),
       });
       at = next;
       count++;

@@ -3,8 +3,8 @@ import { lstatSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { bytesOf, hasRawBytes, nameOf, readdirNamed } from '../names.ts';
-import { type Entry, type EntryType, entryOf, INO_LENGTH, KEY_LENGTH } from './entry.ts';
+import { bytesOf, hasRawBytes, nameIn, nameOf, readdirNamed } from '../names.ts';
+import { type Entry, type EntryType, entryOf, KEY_LENGTH } from './entry.ts';
 
 // One directory of a walk: its names in the walk's order, and what lstat() says of each. Two
 // ways, with the same results: the native scanner (native/scan.c, built into build/scan.node by
@@ -55,10 +55,10 @@ const nativeScan = loadNative();
 /** The way walks take here: the native scanner when it loaded. */
 export const defaultScanner: Scanner = nativeScan === undefined ? 'node' : 'native';
 
-// The native record (native/scan.c): the entry's key and inode number, the name's length and the
-// link's (48 bytes), then the name's bytes, then the link's.
+// The native record (native/scan.c): the entry's key (entry.ts), the name's length and the link's
+// (48 bytes), then the name's bytes, then the link's.
 const HEADER = 48;
-const NAME_LENGTH = KEY_LENGTH + INO_LENGTH;
+const NAME_LENGTH = KEY_LENGTH;
 const LINK_LENGTH = NAME_LENGTH + 2;
 
 function nativeListing(scan: Scan, absolute: string): Listing | undefined {
@@ -68,10 +68,7 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
   for (let at = 0; at < records.length; ) {
     const nameLength = records.readUInt16LE(at + NAME_LENGTH);
     const start = at + HEADER;
-    // Read as text, the fast way; a name that did not decode is read again as bytes (names.ts).
-    let name = records.toString('utf8', start, start + nameLength);
-    if (name.includes('\ufffd')) name = nameOf(records.subarray(start, start + nameLength));
-    items.push({ name, at });
+    items.push({ name: nameIn(records, start, start + nameLength), at });
     at = start + nameLength + records.readUInt16LE(at + LINK_LENGTH);
   }
   items.sort((a, b) => byName(a.name, b.name));
@@ -87,11 +84,8 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
         path,
         type,
         key: records.toString('latin1', at, at + KEY_LENGTH),
-        ino: records.toString('latin1', at + KEY_LENGTH, at + NAME_LENGTH),
         link:
-          type === 'l'
-            ? nameOf(records.subarray(linkStart, linkStart + records.readUInt16LE(at + LINK_LENGTH)))
-            : '',
+          type === 'l' ? nameIn(records, linkStart, linkStart + records.readUInt16LE(at + LINK_LENGTH)) : '',
       };
     },
   };

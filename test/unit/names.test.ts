@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { bytesOf, hasRawBytes, nameOf, printable } from '../../src/names.ts';
+import { bytesOf, hasRawBytes, nameIn, nameOf, printable } from '../../src/names.ts';
 
 describe('names as bytes', () => {
   it('decodes valid UTF-8 as it always did, and encodes it back unchanged', () => {
@@ -53,7 +53,13 @@ describe('names as bytes', () => {
     for (let n = 0; n < 10_000; n++) {
       const bytes = Buffer.from(Array.from({ length: 1 + (random() % 12) }, () => 1 + (random() % 255)));
       expect(bytesOf(nameOf(bytes))).toEqual(bytes);
+      // The same, read out of a larger buffer without a view of its own.
+      const framed = Buffer.concat([Buffer.from('ab'), bytes, Buffer.from([0xff])]);
+      expect(nameIn(framed, 2, 2 + bytes.length)).toBe(nameOf(bytes));
     }
+    // A name that holds U+FFFD itself is valid UTF-8: it stays that character.
+    const replacement = Buffer.from('x\ufffdy');
+    expect(nameIn(replacement, 0, replacement.length)).toBe('x\ufffdy');
   });
 });
 

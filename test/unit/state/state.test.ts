@@ -159,13 +159,14 @@ describe('diffAgainstManifest', () => {
     });
   });
 
-  it('sends what was created, changed in any attribute rsync sends, and what was deleted', async () => {
+  it('sends what was created, changed in any attribute rsync sends or replaced by another inode, and what was deleted', async () => {
     const then = [
       entry('a', { type: 'd' }),
       entry('a/same'),
       entry('a/rewritten'),
       entry('a/chmod'),
       entry('a/gone', { ino: 7n }),
+      entry('a/replaced', { ino: 8n }),
       entry('dir-gone', { type: 'd' }),
       entry('dir-gone/f'),
       entry('dir-gone/sub', { type: 'd' }),
@@ -180,6 +181,8 @@ describe('diffAgainstManifest', () => {
       entry('a/same'),
       entry('a/rewritten', { mtimeNs: fieldsOf(entry('')).mtimeNs + 1n }),
       entry('a/chmod', { mode: 0o600 }),
+      // Restored from a copy that kept its times: the same fields, another inode.
+      entry('a/replaced', { ino: 9n }),
       entry('link', { type: 'l', link: 'b' }),
     ];
     const result = await diff(now, then);
@@ -192,11 +195,12 @@ describe('diffAgainstManifest', () => {
         { path: 'a/new-dir/f', kind: 'file' },
         { path: 'a/rewritten', kind: 'file' },
         { path: 'a/chmod', kind: 'file' },
+        { path: 'a/replaced', kind: 'file' },
         { path: 'dir-gone', kind: 'missing', ancestor: '' },
         { path: 'link', kind: 'file' },
       ].sort((x, y) => comparePaths(x.path, y.path)),
     );
-    expect(result).toMatchObject({ created: 3, changed: 4, deleted: 2, moved: 1, entries: 8 });
+    expect(result).toMatchObject({ created: 3, changed: 5, deleted: 2, moved: 1, entries: 9 });
   });
 
   it('replaces a directory that became a file, without deleting below it on its own', async () => {
