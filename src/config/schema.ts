@@ -172,7 +172,7 @@ export const schema = {
   }),
   SYNC_STATE_DIR: absolutePath({
     default: undefined,
-    desc: 'Keep a manifest per target here (a persistent volume), written at each clean stop, so that a restart compares the source with it instead of the whole target: it sends what changed while filesync was stopped and is ready then, and the full comparison runs after readiness and repairs (and reports as drift) what else differs. Not trusted after a kill, a crash or changed settings (a full pass then). Leave unset for targets other writers change while filesync is down. The manifest takes about 50 bytes an entry (52 MB at 1,000,000); a stop needs about twice that free there.',
+    desc: 'Keep a manifest per target here (a persistent volume), written at each clean stop, so that a restart compares the source with it instead of the whole target: it sends what changed while filesync was stopped and is ready then, and the full comparison runs after readiness and repairs (and reports as drift) what else differs. Not trusted after a kill, a crash or changed settings (a full pass then). Leave unset for targets other writers change while filesync is down. The manifest takes about 55 bytes an entry (56 MB at 1,000,000); a stop needs about twice that free there.',
     example: '/var/lib/filesync',
   }),
   SYNC_WEBHOOK_URL: httpUrl({
