@@ -114,7 +114,8 @@ export function batchList(paths: readonly SurveyedPath[], deletions: boolean): s
         entries.add(entry.path);
         break;
       case 'dir':
-        entries.add(`${entry.path}/`);
+        // '' is the source directory itself (a fast start found its mode or owner changed).
+        entries.add(entry.path === '' ? './' : `${entry.path}/`);
         break;
       case 'missing':
         if (deletions) entries.add(entry.ancestor === '' ? './' : `${entry.ancestor}/`);

@@ -105,21 +105,35 @@ function nodeListing(absolute: string): Listing | undefined {
       const full = `${absolute}/${names[i]}`;
       const stats = statOf(full);
       if (stats === undefined) return undefined;
-      const type = typeOf(stats);
-      return entryOf({
-        path,
-        type,
-        size: stats.size,
-        mtimeNs: stats.mtimeNs,
-        mode: Number(stats.mode) & 0o7777,
-        uid: Number(stats.uid),
-        gid: Number(stats.gid),
-        // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.
-        ino: BigInt.asUintN(64, stats.ino),
-        link: type === 'l' ? linkOf(full) : '',
-      });
+      return entryAt(path, full, stats);
     },
   };
+}
+
+/**
+ * The source directory itself, as the entry '' (its mode, owner and times are the mirror's top's):
+ * Node's calls, which give what the native scanner gives. Undefined when it cannot be seen.
+ */
+export function rootEntry(absolute: string): Entry | undefined {
+  const stats = statOf(absolute);
+  return stats?.isDirectory() === true ? entryAt('', absolute, stats) : undefined;
+}
+
+/** The entry at `path` (relative), whose lstat() at `full` gave `stats`. */
+function entryAt(path: string, full: string, stats: BigIntStats): Entry {
+  const type = typeOf(stats);
+  return entryOf({
+    path,
+    type,
+    size: stats.size,
+    mtimeNs: stats.mtimeNs,
+    mode: Number(stats.mode) & 0o7777,
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+    // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.
+    ino: BigInt.asUintN(64, stats.ino),
+    link: type === 'l' ? linkOf(full) : '',
+  });
 }
 
 /** lstat() of an absolute path; undefined when it is gone or cannot be seen. */

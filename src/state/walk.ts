@@ -1,11 +1,11 @@
 import type { Filter } from '../filter.ts';
 import { comparePaths, type Entry, SLICE } from './entry.ts';
-import { byName, type Listing, listDirectory, type Scanner, statOf } from './scan.ts';
+import { byName, type Listing, listDirectory, rootEntry, type Scanner, statOf } from './scan.ts';
 
-// The source as the manifest sees it: every entry the filter accepts, lstat()ed (no symlink is
-// followed), in the order of entry.ts, a slice at a time so the event loop (the watcher, the
-// health port) keeps turning. Memory stays flat: only the directories on the current path are
-// held, never the tree. Each directory is listed by scan.ts, natively where it can.
+// The source as the manifest sees it: the source directory itself (the entry ''), then every
+// entry the filter accepts, lstat()ed (no symlink is followed), in the order of entry.ts, a
+// slice at a time so the event loop (the watcher, the health port) keeps turning. Memory stays
+// flat: only the directories on the current path are held, never the tree. Each directory is listed by scan.ts, natively where it can.
 
 /** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
 export interface WalkRange {
@@ -30,10 +30,14 @@ export async function* walkSource(
     stack.push(frame);
     return frame;
   };
-  if (range.from === undefined) open('');
-  else enter(range.from);
-  const { to } = range;
   let slice: Entry[] = [];
+  if (range.from === undefined) {
+    // The source directory itself first, as '': rsync sends its mode, owner and times too.
+    const top = rootEntry(root);
+    if (top !== undefined) slice.push(top);
+    open('');
+  } else enter(range.from);
+  const { to } = range;
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
     if (top === undefined) break;

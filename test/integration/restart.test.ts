@@ -155,6 +155,27 @@ describe('a restart with SYNC_STATE_DIR', () => {
     await stopCleanly(daemon);
   });
 
+  it('sends what happened to the source directory itself while stopped: its mode is the mirror top’s, and no drift', async () => {
+    const s = await stateful();
+    await writeFile(s.file('inside.txt'), 'inside');
+    await chmod(s.source, 0o755);
+    await stopWritingManifest(await watching(s.env));
+    const mode = async () => (await target.exec(['stat', '-c', '%a', s.remoteDir])).output.trim();
+    expect(await mode()).toBe('755');
+    // Only the top's own mode changes: nothing inside it does.
+    await chmod(s.source, 0o750);
+    const daemon = await watching(s.env);
+    expect(daemon.logs.find((line) => line.msg.startsWith('fast start'))).toMatchObject({
+      created: 0,
+      changed: 1,
+      deleted: 0,
+    });
+    expect(await mode()).toBe('750'); // at ready, not by the full comparison after it
+    await comparedInBackground(daemon);
+    expect(await s.drift()).toBe(0);
+    await stopCleanly(daemon);
+  });
+
   it('does not trust the manifest after a kill -9, nor one written with other settings', async () => {
     const s = await stateful();
     await writeFile(s.file('a.txt'), 'a');

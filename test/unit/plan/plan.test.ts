@@ -239,6 +239,18 @@ describe('batchList', () => {
   it('leaves vanished paths out when deletions are off', () => {
     expect(batchList([{ path: 'gone', kind: 'missing', ancestor: '' }], false)).toEqual([]);
   });
+
+  it('lists the source directory itself (a fast start found it changed) as ./, not as /', () => {
+    const list = batchList(
+      [
+        { path: '', kind: 'dir' },
+        { path: 'top.txt', kind: 'file' },
+        { path: 'deep/f.txt', kind: 'file' },
+      ],
+      false,
+    );
+    expect(list).toEqual(['./', 'deep/f.txt']); // top.txt comes with ./
+  });
 });
 
 describe('planProbe', () => {

@@ -94,8 +94,10 @@ describe('compareWithManifest', () => {
     const [all] = splitTasks(base, 1);
     if (all === undefined) throw new Error('no task');
     const whole = combineDiffs([await compareRange(all)]);
-    // A directory whose entries changed has a new time: listed as `dir/`, as rsync sets it.
+    // A directory whose entries changed has a new time: listed as `dir/`, as rsync sets it; the
+    // source directory itself (zz is new there) as ''.
     expect(whole.paths).toEqual([
+      { path: '', kind: 'dir' },
       { path: 'a', kind: 'dir' },
       { path: 'a/b', kind: 'missing', ancestor: 'a' },
       { path: 'a/b-c', kind: 'dir' },
@@ -123,12 +125,13 @@ describe('compareWithManifest', () => {
     const { root, file, manifest } = await changed();
     const last = manifest.file.sections.at(-1);
     if (last === undefined) throw new Error('no section');
-    // The last section's first record: `0 <type> …`; its type becomes one no manifest holds.
+    // The last section's first record: its type (after three lengths) becomes one no manifest holds.
     const fd = openSync(file, 'r+');
-    writeSync(fd, 'q', last.offset + 2);
+    writeSync(fd, 'q', last.offset + 6);
     closeSync(fd);
     const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
     await expect(compareWithManifest(base, { workers: 3 })).rejects.toThrow(ManifestError);
+    await expect(compareWithManifest(base, { workers: 3 })).rejects.toThrow(/is malformed/);
     manifest.close();
   });
 

@@ -68,6 +68,7 @@ describe('walkSource', () => {
     const filter = new Filter({ include: [], exclude: ['*.tmp'] });
     const walked = await collect(walkSource(root, filter));
     expect(walked.map(({ path, type }) => `${type} ${path}`)).toEqual([
+      'd ', // the source directory itself
       'd a',
       'd a/deep',
       'f a/deep/f',
@@ -203,6 +204,19 @@ describe('diffAgainstManifest', () => {
     expect(result).toMatchObject({ created: 3, changed: 5, deleted: 2, moved: 1, entries: 9 });
   });
 
+  it("sends the source directory itself, as the entry '', when its mode or owner changed", async () => {
+    const then = [entry('', { type: 'd', mode: 0o755 }), entry('f')];
+    const now = [entry('', { type: 'd', mode: 0o750 }), entry('f')];
+    expect(await diff(now, then)).toMatchObject({
+      paths: [{ path: '', kind: 'dir' }],
+      changed: 1,
+      entries: 2,
+    });
+    const chowned = [entry('', { type: 'd', mode: 0o755, uid: 0 }), entry('f')];
+    expect((await diff(chowned, then)).paths).toEqual([{ path: '', kind: 'dir' }]);
+    expect((await diff(then, then)).paths).toEqual([]);
+  });
+
   it('replaces a directory that became a file, without deleting below it on its own', async () => {
     const then = [entry('x', { type: 'd' }), entry('x/f'), entry('y', { type: 'l', link: 'x' })];
     const now = [entry('x'), entry('y', { type: 'd' }), entry('y/f')];
@@ -251,7 +265,7 @@ describe('the state directory', () => {
     const trust = await trustManifest(setting.state);
     expect(trust.trusted).toBe(true);
     if (trust.trusted)
-      expect((await collect(trust.manifest.entries())).map(({ path }) => path)).toEqual(['f']);
+      expect((await collect(trust.manifest.entries())).map(({ path }) => path)).toEqual(['', 'f']);
   });
 
   it('removes at start what a stop killed while writing its manifest left, and nothing else', async () => {
