@@ -1,7 +1,19 @@
-import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openManifest } from '../../src/state/manifest.ts';
 import { type Daemon, freePort } from './support/daemon.ts';
 import {
   scenario as scenarioOn,
@@ -202,5 +214,33 @@ describe('a restart with SYNC_STATE_DIR', () => {
     const line = other.logs.find((each) => each.msg === 'full start: the manifest is not trusted');
     expect(line?.reason).toMatch(/written for another filter/);
     await stopCleanly(other);
+  });
+
+  it('takes a full start, saying why, when a record deep in the manifest cannot be read', async () => {
+    const s = await stateful();
+    for (let i = 0; i < 5000; i++) await writeFile(s.file(`f${String(i).padStart(4, '0')}`), `${i}`);
+    await stopWritingManifest(await watching(s.env));
+    // Its header and index are whole (it opens and is trusted); its last section's first record
+    // names a type no manifest holds, so only the comparison finds out.
+    const [name] = (await readdir(s.stateDir)).filter((each) => each.endsWith('.manifest'));
+    const path = join(s.stateDir, name ?? '');
+    const opened = openManifest(path);
+    const last = opened.file.sections.at(-1);
+    opened.close();
+    expect(opened.file.sections.length).toBeGreaterThan(1);
+    const handle = await open(path, 'r+');
+    await handle.write('q', (last?.offset ?? 0) + 6);
+    await handle.close();
+    await writeFile(s.file('made-while-down.txt'), 'sent by the full start');
+
+    const daemon = await watching(s.env);
+    expect(await s.status()).toMatchObject({
+      start: { kind: 'full', reason: expect.stringMatching(/^the manifest could not be read: .*malformed/) },
+    });
+    const line = daemon.logs.find((each) => each.msg === 'full start: the manifest is not trusted');
+    expect(line?.reason).toMatch(/malformed/);
+    await waitForMirror(target, s.source, s.remoteDir);
+    expect(await s.starts('full')).toBe(1);
+    await stopCleanly(daemon);
   });
 });

@@ -16,6 +16,12 @@ describe('inWorkers', () => {
     );
   });
 
+  it('fails, and leaves this process standing, when a task outgrows its worker’s heap', async () => {
+    // A directory of millions of names would: that start is then a full pass (target.ts).
+    await expect(inWorkers(WORKER, [{ grow: true }, { hang: true }])).rejects.toThrow(/out of memory/i);
+    expect(await inWorkers(WORKER, [{}])).toEqual(['done']);
+  });
+
   it('ends every task when the caller stops, with its reason', async () => {
     const stopping = new AbortController();
     const running = inWorkers(WORKER, [{ hang: true }, { hang: true }], stopping.signal);
