@@ -128,6 +128,17 @@ describe('what counts as an empty source', () => {
     await symlink('/nowhere', join(links, 'dangling'));
     expect(await sourceIsEmpty(links, new Filter({ include: [], exclude: [] }))).toBe(false);
   });
+
+  it('finds the one file that counts anywhere: deeper than the directories it reads at once, after many empty ones', async () => {
+    const all = new Filter({ include: [], exclude: [] });
+    const root = await mkdtemp(join(tmpdir(), 'filesync-empty-deep-'));
+    for (let i = 0; i < 50; i++) await mkdir(join(root, `empty-${i}/x/y`), { recursive: true });
+    const deep = join(root, ...Array.from({ length: 20 }, (_, i) => `level${i}`));
+    await mkdir(deep, { recursive: true });
+    expect(await sourceIsEmpty(root, all)).toBe(true);
+    await writeFile(join(deep, 'only.txt'), 'counts');
+    expect(await sourceIsEmpty(root, all)).toBe(false);
+  });
 });
 
 describe('progress', () => {
