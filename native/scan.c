@@ -13,8 +13,8 @@
 //   offset  size  field
 //        0    44  the entry's key, as src/state/entry.ts lays it out: type, whether the time is
 //                 in whole seconds, mode & 07777, uid, gid, the time's nanoseconds, size (0 for
-//                 a directory), mtime in nanoseconds since the epoch (in seconds past 2262),
-//                 and at 36, st_ino
+//                 a directory), mtime in nanoseconds since the epoch (in seconds before 1677
+//                 or after 2262), and at 36, st_ino
 //       44     2  name length in bytes
 //       46     2  link target length in bytes (0 unless a symlink)
 //       48     -  the name's bytes, then the link target's
@@ -38,6 +38,8 @@
 #include <unistd.h>
 
 #define HEADER 48
+/** The record layout above; scan.ts knows it as SCAN_LAYOUT. */
+#define LAYOUT 2
 
 typedef struct {
   unsigned char *data;
@@ -91,13 +93,14 @@ static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   put32(at + 12, (uint32_t)st.st_gid);
   put32(at + 16, (uint32_t)st.st_mtim.tv_nsec);
   put64(at + 20, type == 'd' ? 0 : (uint64_t)st.st_size);
-  int64_t seconds = (int64_t)st.st_mtim.tv_sec, nanoseconds;
-  if (__builtin_mul_overflow(seconds, 1000000000LL, &nanoseconds) ||
-      __builtin_add_overflow(nanoseconds, (int64_t)st.st_mtim.tv_nsec, &nanoseconds)) {
-    at[1] = 1; // before 1677 or after 2262
-    put64(at + 28, (uint64_t)seconds);
+  // In nanoseconds where the sum fits 64 bits (as entry.ts decides from Node's exact BigInt),
+  // else in seconds: before 1677 or after 2262.
+  __int128 total = (__int128)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  if (total < INT64_MIN || total > INT64_MAX) {
+    at[1] = 1;
+    put64(at + 28, (uint64_t)(int64_t)st.st_mtim.tv_sec);
   } else {
-    put64(at + 28, (uint64_t)nanoseconds);
+    put64(at + 28, (uint64_t)(int64_t)total);
   }
   put64(at + 36, (uint64_t)st.st_ino);
   put16(at + 44, (uint16_t)nameLength);
@@ -177,8 +180,12 @@ static napi_value scan(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
+  napi_value fn, layout;
   if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
+  // The record's layout: scan.ts loads only the one it reads (a build/scan.node left from before
+  // a pull is not used until `npm run build` makes it again).
+  if (napi_create_uint32(env, LAYOUT, &layout) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "layout", layout) != napi_ok) return NULL;
   return exports;
 }

@@ -485,7 +485,7 @@ function* readSection(
     }
     rest = Buffer.from(data.subarray(at));
     if (slice.length > 0) yield slice;
-    if (bytesRead === 0 && rest.length > 0) break;
+    if (bytesRead === 0) break; // the file ends early (cut since it was opened): counted below
   }
   if (count !== section.count || rest.length > 0)
     throw new ManifestError(`section ${index + 1} holds ${count} entries, its index says ${section.count}`);

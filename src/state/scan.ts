@@ -36,12 +36,15 @@ export function byName(a: string, b: string): number {
 
 type Scan = (path: Buffer) => Buffer | null;
 
-/** The native scanner, when it was built and loads on this machine (its records are little-endian). */
+/** The record layout of native/scan.c this reads (LAYOUT there): a scanner built before it changed is not used. */
+const SCAN_LAYOUT = 2;
+
+/** The native scanner, when it was built, loads on this machine (its records are little-endian) and is of this layout. */
 function loadNative(): Scan | undefined {
   if (endianness() !== 'LE') return undefined;
   try {
-    const addon = createRequire(import.meta.url)(NATIVE) as { scan?: Scan };
-    return typeof addon.scan === 'function' ? addon.scan : undefined;
+    const addon = createRequire(import.meta.url)(NATIVE) as { scan?: Scan; layout?: number };
+    return typeof addon.scan === 'function' && addon.layout === SCAN_LAYOUT ? addon.scan : undefined;
   } catch {
     return undefined;
   }
@@ -115,7 +118,8 @@ function nodeListing(absolute: string): Listing | undefined {
  * Node's calls, which give what the native scanner gives. Undefined when it cannot be seen.
  */
 export function rootEntry(absolute: string): Entry | undefined {
-  const stats = statOf(absolute);
+  // Through a symlink, as rsync takes `source/` and the walk lists it.
+  const stats = statOf(`${absolute}/.`);
   return stats?.isDirectory() === true ? entryAt('', absolute, stats) : undefined;
 }
 

@@ -5,7 +5,8 @@ import { byName, type Listing, listDirectory, rootEntry, type Scanner, statOf } 
 // The source as the manifest sees it: the source directory itself (the entry ''), then every
 // entry the filter accepts, lstat()ed (no symlink is followed), in the order of entry.ts, a
 // slice at a time so the event loop (the watcher, the health port) keeps turning. Memory stays
-// flat: only the directories on the current path are held, never the tree. Each directory is listed by scan.ts, natively where it can.
+// flat: only the directories on the current path are held, never the tree. Each directory is
+// listed by scan.ts, natively where it can.
 
 /** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
 export interface WalkRange {

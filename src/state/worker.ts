@@ -38,7 +38,6 @@ export function inWorker<T>(url: URL, task: unknown, signal?: AbortSignal, gate?
     });
     const abort = () => void worker.terminate();
     signal?.addEventListener('abort', abort, { once: true });
-    void gate?.then(() => worker.postMessage(GO));
     let answered = false;
     worker.once('message', (answer: Answer<T>) => {
       answered = true;
@@ -51,6 +50,15 @@ export function inWorker<T>(url: URL, task: unknown, signal?: AbortSignal, gate?
       if (answered) return;
       reject(signal?.aborted === true ? signal.reason : new Error(`a worker of the state exited (${code})`));
     });
+    if (gate !== undefined) {
+      // Waiting, it keeps nothing alive (once its listeners are on: they would ref it again): a
+      // daemon that fails before it opens the gate (its watcher cannot start) still exits.
+      worker.unref();
+      void gate.then(() => {
+        worker.ref();
+        worker.postMessage(GO);
+      });
+    }
   });
 }
 

@@ -78,6 +78,11 @@ describe('walkSource', () => {
     const file = walked.find(({ path }) => path === 'a/deep/f');
     expect(file && fieldsOf(file)).toMatchObject({ size: 5n, mtimeNs: 1_700_000_000_500_000_000n });
     expect(walked.find(({ path }) => path === 'a/link')?.link).toBe('../a-b');
+    // A source given as a symlink to its directory is walked through it, as rsync takes `source/`.
+    const linked = join(await mkdtemp(join(tmpdir(), 'filesync-walk-link-')), 'source');
+    await symlink(root, linked);
+    const through = await collect(walkSource(linked, filter));
+    expect(through).toEqual(walked);
   });
 });
 
