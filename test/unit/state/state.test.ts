@@ -134,6 +134,23 @@ describe('the manifest file', () => {
     }
   });
 
+  it('fails, and does not spin, on a file cut short after it was opened', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
+    const file = join(dir, 'm');
+    const writer = await ManifestWriter.create(file, {}, 100);
+    await writer.add(Array.from({ length: 300 }, (_, i) => entry(`file-${String(i).padStart(4, '0')}`)));
+    await writer.finish();
+    const opened = openManifest(file);
+    const second = opened.file.sections[1];
+    if (second === undefined) throw new Error('no second section');
+    // Just after its first record (50 bytes and the whole name, file-0100): no partial one left.
+    await truncate(file, second.offset + 50 + 'file-0100'.length);
+    await expect(collect(opened.entries())).rejects.toThrow(
+      /section 2 holds \d+ entries, its index says 100/,
+    );
+    opened.close();
+  });
+
   it('refuses a file that was not written whole, or is not a manifest', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'filesync-manifest-'));
     const file = join(dir, 'm');
