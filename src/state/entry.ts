@@ -36,7 +36,7 @@ export interface EntryFields {
   readonly size: bigint;
   /** Nanoseconds since the epoch: a same-size rewrite within the second still differs. */
   readonly mtimeNs: bigint;
-  /** The permission bits (07777). */
+  /** st_mode; entryOf() keeps its permission bits (07777), fieldsOf() gives those. */
   readonly mode: number;
   readonly uid: number;
   readonly gid: number;

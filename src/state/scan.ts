@@ -61,18 +61,18 @@ export const defaultScanner: Scanner = nativeScan === undefined ? 'node' : 'nati
 // The native record (native/scan.c): the entry's key (entry.ts), the name's length and the link's
 // (48 bytes), then the name's bytes, then the link's.
 const HEADER = 48;
-const NAME_LENGTH = KEY_LENGTH;
-const LINK_LENGTH = NAME_LENGTH + 2;
+const NAME_LENGTH_AT = KEY_LENGTH;
+const LINK_LENGTH_AT = NAME_LENGTH_AT + 2;
 
 function nativeListing(scan: Scan, absolute: string): Listing | undefined {
   const records = scan(bytesOf(absolute));
   if (records === null) return undefined;
   const items: { name: string; at: number }[] = [];
   for (let at = 0; at < records.length; ) {
-    const nameLength = records.readUInt16LE(at + NAME_LENGTH);
+    const nameLength = records.readUInt16LE(at + NAME_LENGTH_AT);
     const start = at + HEADER;
     items.push({ name: nameIn(records, start, start + nameLength), at });
-    at = start + nameLength + records.readUInt16LE(at + LINK_LENGTH);
+    at = start + nameLength + records.readUInt16LE(at + LINK_LENGTH_AT);
   }
   items.sort((a, b) => byName(a.name, b.name));
   return {
@@ -82,13 +82,15 @@ function nativeListing(scan: Scan, absolute: string): Listing | undefined {
       if (item === undefined) return undefined;
       const { at } = item;
       const type = String.fromCharCode(records[at] ?? 0x6f) as EntryType;
-      const linkStart = at + HEADER + records.readUInt16LE(at + NAME_LENGTH);
+      const linkStart = at + HEADER + records.readUInt16LE(at + NAME_LENGTH_AT);
       return {
         path,
         type,
         key: records.toString('latin1', at, at + KEY_LENGTH),
         link:
-          type === 'l' ? nameIn(records, linkStart, linkStart + records.readUInt16LE(at + LINK_LENGTH)) : '',
+          type === 'l'
+            ? nameIn(records, linkStart, linkStart + records.readUInt16LE(at + LINK_LENGTH_AT))
+            : '',
       };
     },
   };
@@ -131,7 +133,7 @@ function entryAt(path: string, full: string, stats: BigIntStats): Entry {
     type,
     size: stats.size,
     mtimeNs: stats.mtimeNs,
-    mode: Number(stats.mode) & 0o7777,
+    mode: Number(stats.mode),
     uid: Number(stats.uid),
     gid: Number(stats.gid),
     // Node holds them signed: an inode number past 2^63 (overlayfs, FUSE) would be negative.

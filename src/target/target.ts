@@ -82,10 +82,8 @@ export class Target {
   /** The manifest's files (SYNC_STATE_DIR); undefined when there is none, or it cannot be written. */
   #state: TargetState | undefined;
   #start: StartKind | undefined;
-  /** What prepare() found, for start(). */
-  #trust: Trust | undefined;
-  /** The fast start's comparison, from prepare() to start(). */
-  #comparison: Comparison | undefined;
+  /** What prepare() found, for start(): with a trusted manifest, its comparison under way. */
+  #prepared: Prepared | undefined;
   /** Ends a fast start's comparison still running when the target stops. */
   readonly #stopping = new AbortController();
 
@@ -191,8 +189,7 @@ export class Target {
     const trust = await trustManifest(state);
     try {
       await markRunning(state, stateDir);
-      this.#trust = trust;
-      if (trust.trusted) this.#comparison = this.#compare(trust.manifest.file);
+      this.#prepared = trust.trusted ? { ...trust, comparison: this.#compare(trust.manifest.file) } : trust;
     } catch (error) {
       this.#state = undefined;
       if (trust.trusted) trust.manifest.close();
@@ -203,7 +200,7 @@ export class Target {
         },
         `${reason}: every start is a full pass until it can`,
       );
-      this.#trust = { trusted: false, reason };
+      this.#prepared = { trusted: false, reason };
     }
   }
 
@@ -236,8 +233,8 @@ export class Target {
    * full pass, as without one.
    */
   async start(): Promise<void> {
-    const trust = this.#trust;
-    this.#trust = undefined;
+    const trust = this.#prepared;
+    this.#prepared = undefined;
     if (trust === undefined) return this.#startFull('SYNC_STATE_DIR is not set');
     const log = this.#log.child({ component: 'state' });
     if (!trust.trusted) {
@@ -245,9 +242,7 @@ export class Target {
         log.info({ reason: trust.reason }, 'full start: the manifest is not trusted');
       return this.#startFull(trust.reason);
     }
-    const { manifest } = trust;
-    const comparison = this.#comparison ?? this.#compare(manifest.file);
-    this.#comparison = undefined;
+    const { manifest, comparison } = trust;
     try {
       const began = Date.now();
       comparison.open();
@@ -452,6 +447,11 @@ interface Comparison {
   readonly open: () => void;
   readonly diff: Promise<StartDiff>;
 }
+
+/** prepare()'s finding: a trusted manifest comes with its comparison, started. */
+type Prepared =
+  | Exclude<Trust, { trusted: true }>
+  | (Extract<Trust, { trusted: true }> & { comparison: Comparison });
 
 function plural(paths: number): string {
   return `${paths} path${paths === 1 ? '' : 's'}`;
