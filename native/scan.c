@@ -37,18 +37,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HEADER 48
+
+#include "scan.h"
+
 /** The record layout above; scan.ts knows it as SCAN_LAYOUT. */
 #define LAYOUT 2
 
-typedef struct {
-  unsigned char *data;
-  size_t used;
-  size_t capacity;
-} Out;
-
-/** Room for `more` bytes at the end of `out`; 0 when memory ran out. */
-static int reserve(Out *out, size_t more) {
+int reserve(Out *out, size_t more) {
   if (out->used + more <= out->capacity) return 1;
   size_t capacity = out->capacity == 0 ? 65536 : out->capacity;
   while (out->used + more > capacity) capacity *= 2;
@@ -70,6 +65,27 @@ static char typeOf(mode_t mode) {
   return 'o';
 }
 
+void keyOf(const struct stat *st, unsigned char *at) {
+  char type = typeOf(st->st_mode);
+  memset(at, 0, KEY);
+  at[0] = (unsigned char)type;
+  put32(at + 4, (uint32_t)(st->st_mode & 07777));
+  put32(at + 8, (uint32_t)st->st_uid);
+  put32(at + 12, (uint32_t)st->st_gid);
+  put32(at + 16, (uint32_t)st->st_mtim.tv_nsec);
+  put64(at + 20, type == 'd' ? 0 : (uint64_t)st->st_size);
+  // In nanoseconds where the sum fits 64 bits (as entry.ts decides from Node's exact BigInt),
+  // else in seconds: before 1677 or after 2262.
+  __int128 total = (__int128)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  if (total < INT64_MIN || total > INT64_MAX) {
+    at[1] = 1;
+    put64(at + 28, (uint64_t)(int64_t)st->st_mtim.tv_sec);
+  } else {
+    put64(at + 28, (uint64_t)(int64_t)total);
+  }
+  put64(at + 36, (uint64_t)st->st_ino);
+}
+
 /** Appends one name's record; 0 when memory ran out. A name that vanished is skipped (1). */
 static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   size_t nameLength = strlen(name);
@@ -86,23 +102,7 @@ static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   if (nameLength > UINT16_MAX || (size_t)linkLength > UINT16_MAX) return 1; // no filesystem allows it
   if (!reserve(out, HEADER + nameLength + (size_t)linkLength)) return 0;
   unsigned char *at = out->data + out->used;
-  memset(at, 0, HEADER);
-  at[0] = (unsigned char)type;
-  put32(at + 4, (uint32_t)(st.st_mode & 07777));
-  put32(at + 8, (uint32_t)st.st_uid);
-  put32(at + 12, (uint32_t)st.st_gid);
-  put32(at + 16, (uint32_t)st.st_mtim.tv_nsec);
-  put64(at + 20, type == 'd' ? 0 : (uint64_t)st.st_size);
-  // In nanoseconds where the sum fits 64 bits (as entry.ts decides from Node's exact BigInt),
-  // else in seconds: before 1677 or after 2262.
-  __int128 total = (__int128)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-  if (total < INT64_MIN || total > INT64_MAX) {
-    at[1] = 1;
-    put64(at + 28, (uint64_t)(int64_t)st.st_mtim.tv_sec);
-  } else {
-    put64(at + 28, (uint64_t)(int64_t)total);
-  }
-  put64(at + 36, (uint64_t)st.st_ino);
+  keyOf(&st, at);
   put16(at + 44, (uint16_t)nameLength);
   put16(at + 46, (uint16_t)linkLength);
   memcpy(at + HEADER, name, nameLength);
@@ -111,8 +111,7 @@ static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   return 1;
 }
 
-/** Lists the directory at `path`; -1 when it cannot be listed, -2 when memory ran out. */
-static int list(const char *path, size_t length, Out *out) {
+int list(const char *path, size_t length, Out *out) {
   int dirFd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirFd < 0) return -1;
   DIR *dir = fdopendir(dirFd);
@@ -187,5 +186,6 @@ NAPI_MODULE_INIT() {
   // a pull is not used until `npm run build` makes it again).
   if (napi_create_uint32(env, LAYOUT, &layout) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "layout", layout) != napi_ok) return NULL;
+  if (!registerCompare(env, exports)) return NULL;
   return exports;
 }

@@ -1,4 +1,4 @@
-// Builds the native scanner (native/scan.c) into build/scan.node: part of `npm run build`.
+// Builds the native scanner and comparison (native/scan.c, native/compare.c) into build/scan.node: part of `npm run build`.
 // A Node-API module, so one build serves every Node version from 18 on; compiled with the C
 // compiler alone (CC, else cc) against the headers of the node-api-headers package, so nothing
 // is downloaded. Without a C compiler it says so and leaves the scanner out: filesync then walks
@@ -29,7 +29,9 @@ try {
       '-fPIC',
       '-shared',
       `-I${include}`,
+      '-pthread',
       `${root}native/scan.c`,
+      `${root}native/compare.c`,
       '-o',
       output,
     ],

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Filter } from '../filter.ts';
 import { combineDiffs, diffAgainstManifest, type RangeDiff, type StartDiff } from './diff.ts';
 import { type ManifestFile, readSections } from './manifest.ts';
+import { compareNatively, hasNativeCompare } from './native-compare.ts';
 import { goneAbove, type WalkRange, walkSource } from './walk.ts';
 import { inWorkers } from './worker.ts';
 
@@ -65,15 +66,28 @@ export function splitTasks(
 }
 
 /**
- * Walks the source and merges it with the manifest, in worker threads; aborted with `signal`.
- * The workers start at once; with a `gate`, they walk only once it opens (a worker takes
- * 100–200 ms to start on 2 cores, time the watcher's own start can hide).
+ * Walks the source and merges it with the manifest, once `gate` opens (the watcher runs);
+ * aborted with `signal`. Natively where it was built (native-compare.ts: no thread to start, no
+ * object made for what is the same); else, or where that cannot decide, in worker threads, which
+ * start at once and walk only once the gate opens (a worker takes 100–200 ms to start on 2 cores,
+ * time the watcher's own start can hide).
  */
 export async function compareWithManifest(
   base: Pick<CompareTask, 'sourceDir' | 'filter' | 'manifest' | 'maxPaths'>,
-  { signal, gate, workers = Math.min(MAX_WORKERS, availableParallelism()) }: CompareOptions = {},
+  {
+    signal,
+    gate,
+    workers = Math.min(MAX_WORKERS, availableParallelism()),
+    native = hasNativeCompare,
+  }: CompareOptions = {},
 ): Promise<StartDiff> {
-  return combineDiffs(await inWorkers<RangeDiff>(WORKER, splitTasks(base, workers), signal, gate));
+  if (native) {
+    await gate;
+    const found = await compareNatively(base, signal);
+    if (found !== undefined) return found;
+  }
+  const tasks = splitTasks(base, workers);
+  return combineDiffs(await inWorkers<RangeDiff>(WORKER, tasks, signal, native ? undefined : gate));
 }
 
 export interface CompareOptions {
@@ -81,6 +95,8 @@ export interface CompareOptions {
   /** The walk begins once it resolves (the watcher runs); at once without one. */
   readonly gate?: Promise<void>;
   readonly workers?: number;
+  /** Natively (native/compare.c) when built; false: in worker threads, as where it is not. */
+  readonly native?: boolean;
 }
 
 const WORKER = new URL(

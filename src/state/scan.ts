@@ -36,15 +36,45 @@ export function byName(a: string, b: string): number {
 
 type Scan = (path: Buffer) => Buffer | null;
 
+/** What native/compare.c finds (see there): the differences as records, and the entries both hold. */
+export interface NativeComparison {
+  readonly diffs: Buffer;
+  readonly entries: number;
+  readonly truncated: boolean;
+}
+
+/** native/compare.c's compare(): the fast start's comparison in the thread pool. */
+export type NativeCompare = (
+  root: Buffer,
+  fd: number,
+  sections: Buffer,
+  end: number,
+  maxDiffs: number,
+  cancel: Buffer,
+) => Promise<NativeComparison>;
+
 /** The record layout of native/scan.c this reads (LAYOUT there): a scanner built before it changed is not used. */
 const SCAN_LAYOUT = 2;
 
+interface Addon {
+  readonly scan: Scan;
+  /** Missing from a build of before it. */
+  readonly compare: NativeCompare | undefined;
+}
+
 /** The native scanner, when it was built, loads on this machine (its records are little-endian) and is of this layout. */
-function loadNative(): Scan | undefined {
+function loadNative(): Addon | undefined {
   if (endianness() !== 'LE') return undefined;
   try {
-    const addon = createRequire(import.meta.url)(NATIVE) as { scan?: Scan; layout?: number };
-    return typeof addon.scan === 'function' && addon.layout === SCAN_LAYOUT ? addon.scan : undefined;
+    const addon = createRequire(import.meta.url)(NATIVE) as {
+      scan?: Scan;
+      compare?: NativeCompare;
+      layout?: number;
+    };
+    const { scan, compare, layout } = addon;
+    return typeof scan === 'function' && layout === SCAN_LAYOUT
+      ? { scan, compare: typeof compare === 'function' ? compare : undefined }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -53,7 +83,11 @@ function loadNative(): Scan | undefined {
 /** Where `npm run build` puts it: build/ at the package's root, beside src/ and dist/. */
 export const NATIVE = fileURLToPath(new URL('../../build/scan.node', import.meta.url));
 
-const nativeScan = loadNative();
+const addon = loadNative();
+const nativeScan = addon?.scan;
+
+/** The fast start's comparison in native code, when it was built (native-compare.ts). */
+export const nativeCompare: NativeCompare | undefined = addon?.compare;
 
 /** The way walks take here: the native scanner when it loaded. */
 export const defaultScanner: Scanner = nativeScan === undefined ? 'node' : 'native';

@@ -8,6 +8,7 @@ import { Filter } from '../../../src/filter.ts';
 import { compareRange, compareWithManifest, splitTasks } from '../../../src/state/compare.ts';
 import { combineDiffs } from '../../../src/state/diff.ts';
 import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import { hasNativeCompare } from '../../../src/state/native-compare.ts';
 import type { Scanner } from '../../../src/state/scan.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 import { collect, FILTER } from './support.ts';
@@ -116,52 +117,60 @@ describe('compareWithManifest', () => {
       const split = combineDiffs(await Promise.all(tasks.map((task) => compareRange(task))));
       expect(split, `${parts} ranges`).toEqual(whole);
     }
-    // The same in worker threads, as the daemon runs it.
-    expect(await compareWithManifest(base, { workers: 3 })).toEqual(whole);
+    // The same in worker threads, and natively, as the daemon runs it.
+    expect(await compareWithManifest(base, { workers: 3, native: false })).toEqual(whole);
+    expect(hasNativeCompare).toBe(true); // npm run build made it
+    expect(await compareWithManifest(base, { native: true })).toEqual(whole);
     manifest.close();
   });
 
-  it('fails as a whole, with the reason, when one range of the manifest is malformed', async () => {
-    const { root, file, manifest } = await changed();
-    const last = manifest.file.sections.at(-1);
-    if (last === undefined) throw new Error('no section');
-    // The last section's first record: its type (after three lengths) becomes one no manifest holds.
-    const fd = openSync(file, 'r+');
-    writeSync(fd, 'q', last.offset + 6);
-    closeSync(fd);
-    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
-    await expect(compareWithManifest(base, { workers: 3 })).rejects.toThrow(ManifestError);
-    await expect(compareWithManifest(base, { workers: 3 })).rejects.toThrow(/is malformed/);
-    manifest.close();
-  });
+  it.each([true, false])(
+    'native %s: fails as a whole, with the reason, when one range of the manifest is malformed',
+    async (native) => {
+      const { root, file, manifest } = await changed();
+      const last = manifest.file.sections.at(-1);
+      if (last === undefined) throw new Error('no section');
+      // The last section's first record: its type (after three lengths) becomes one no manifest holds.
+      const fd = openSync(file, 'r+');
+      writeSync(fd, 'q', last.offset + 6);
+      closeSync(fd);
+      const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+      await expect(compareWithManifest(base, { workers: 3, native })).rejects.toThrow(ManifestError);
+      await expect(compareWithManifest(base, { workers: 3, native })).rejects.toThrow(/is malformed/);
+      manifest.close();
+    },
+  );
 
-  it('walks only once its gate opens, so it sees what changed while the workers started', async () => {
-    const { root, manifest } = await changed();
-    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
-    const before = await compareWithManifest(base, { workers: 2 });
-    let open = () => {};
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    const comparing = compareWithManifest(base, { workers: 2, gate });
-    // Unopened, the workers wait: without the gate this comparison takes a fraction of this.
-    const waited = await Promise.race([comparing.then(() => 'walked'), delay(1000).then(() => 'waiting')]);
-    expect(waited).toBe('waiting');
-    await writeFile(join(root, 'late.txt'), 'written while the workers started\n');
-    open();
-    const after = await comparing;
-    const late = { path: 'late.txt', kind: 'file' };
-    expect(before.paths).not.toContainEqual(late);
-    expect(after.paths).toContainEqual(late);
-    manifest.close();
-  });
+  it.each([true, false])(
+    'native %s: walks only once its gate opens, so it sees what changed while the watcher started',
+    async (native) => {
+      const { root, manifest } = await changed();
+      const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+      const before = await compareWithManifest(base, { workers: 2, native });
+      let open = () => {};
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const comparing = compareWithManifest(base, { workers: 2, gate, native });
+      // Unopened, the workers wait: without the gate this comparison takes a fraction of this.
+      const waited = await Promise.race([comparing.then(() => 'walked'), delay(1000).then(() => 'waiting')]);
+      expect(waited).toBe('waiting');
+      await writeFile(join(root, 'late.txt'), 'written while the workers started\n');
+      open();
+      const after = await comparing;
+      const late = { path: 'late.txt', kind: 'file' };
+      expect(before.paths).not.toContainEqual(late);
+      expect(after.paths).toContainEqual(late);
+      manifest.close();
+    },
+  );
 
-  it('stops its workers when the target stops', async () => {
+  it.each([true, false])('native %s: stops when the target stops', async (native) => {
     const { root, manifest } = await changed();
     const stopping = new AbortController();
     const comparing = compareWithManifest(
       { sourceDir: root, filter: FILTER, manifest: manifest.file },
-      { signal: stopping.signal, workers: 2 },
+      { signal: stopping.signal, workers: 2, native },
     );
     stopping.abort(new Error('stopping'));
     await expect(comparing).rejects.toThrow(/stopping/);

@@ -1,0 +1,149 @@
+import { Buffer } from 'node:buffer';
+import { Filter } from '../filter.ts';
+import { bytesOf, nameIn, parentOf } from '../names.ts';
+import type { SurveyedPath } from '../plan/survey.ts';
+import { combineDiffs, type StartDiff } from './diff.ts';
+import { comparePaths, type EntryType, inodeOf, KEY_LENGTH } from './entry.ts';
+import { ManifestError, type ManifestFile } from './manifest.ts';
+import { nativeCompare } from './scan.ts';
+import { walkSource } from './walk.ts';
+
+// The fast start's comparison in native/compare.c: the manifest and the source's directories
+// merged in the thread pool, with no JavaScript object made for what is the same. What comes
+// back is only what differs; here the filter decides on names the manifest did not hold (a new
+// directory is walked here, in walk.ts, as the workers would), and the paths are put in the
+// walk's order. The same findings as compareRange() over the whole tree (test/unit/state).
+
+/** What is compared: the source, as the filter sees it, with the manifest; past `maxPaths` differences, no more. */
+export interface ComparisonBase {
+  readonly sourceDir: string;
+  readonly filter: { readonly include: readonly string[]; readonly exclude: readonly string[] };
+  readonly manifest: ManifestFile;
+  readonly maxPaths?: number;
+}
+
+/** Whether this build has the native comparison (build/scan.node, made by `npm run build`). */
+export const hasNativeCompare = nativeCompare !== undefined;
+
+// A difference's record (native/compare.c): kind, 0, the path's length, the source's key, the
+// manifest's key, then the path's bytes.
+const HEADER = 4 + 2 * KEY_LENGTH;
+const NOW = 4;
+const THEN = NOW + KEY_LENGTH;
+const INO_AT = 36;
+
+/**
+ * Compares the whole source with the manifest natively. Undefined when it cannot decide, and the
+ * workers' comparison should: the manifest does not begin with the source directory (written by a
+ * build of before it did), the source directory cannot be listed, or more names than it keeps were
+ * new and most of those the filter drops. Throws ManifestError for a file that is not whole, and
+ * `signal`'s reason once it aborts.
+ */
+export async function compareNatively(
+  base: ComparisonBase,
+  signal?: AbortSignal,
+): Promise<StartDiff | undefined> {
+  if (nativeCompare === undefined) return undefined;
+  signal?.throwIfAborted();
+  const { sourceDir, manifest, maxPaths = Number.POSITIVE_INFINITY } = base;
+  const root = sourceDir.replace(/\/+$/, '');
+  const sections = Buffer.alloc(16 * manifest.sections.length);
+  manifest.sections.forEach(({ offset, count }, i) => {
+    sections.writeDoubleLE(offset, 16 * i);
+    sections.writeDoubleLE(count, 16 * i + 8);
+  });
+  const cancel = Buffer.alloc(1);
+  const stop = () => {
+    cancel[0] = 1;
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  let found: Awaited<ReturnType<typeof nativeCompare>>;
+  try {
+    // New names the filter drops are counted too: room for as many again as a start may send.
+    const maxDiffs = Number.isFinite(maxPaths) ? 2 * maxPaths : Number.MAX_SAFE_INTEGER;
+    found = await nativeCompare(bytesOf(root), manifest.fd, sections, manifest.end, maxDiffs, cancel);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ECANCELED') throw signal?.reason ?? error;
+    if (code === 'EMANIFEST') throw new ManifestError((error as Error).message);
+    if (code === 'ESOURCE') return undefined;
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+  const diff = await settle(found.diffs, found.entries, root, new Filter(base.filter), maxPaths, signal);
+  // Cut short, yet what it kept was under the bound once filtered: the workers count exactly.
+  if (found.truncated && !diff.truncated) return undefined;
+  return diff;
+}
+
+/** The native differences as the start's batch: filtered, new directories walked, in the walk's order. */
+async function settle(
+  diffs: Buffer,
+  found: number,
+  root: string,
+  filter: Filter,
+  maxPaths: number,
+  signal?: AbortSignal,
+): Promise<StartDiff> {
+  const paths: SurveyedPath[] = [];
+  let created = 0;
+  let changed = 0;
+  let deleted = 0;
+  let entries = found;
+  const createdInodes: string[] = [];
+  const deletedInodes: string[] = [];
+  const typeAt = (at: number) => String.fromCharCode(diffs[at] ?? 0x6f) as EntryType;
+  const inodeAt = (at: number) => diffs.toString('latin1', at + INO_AT, at + KEY_LENGTH);
+  const sendCreated = (path: string, type: EntryType, inode: string) => {
+    created++;
+    entries++;
+    if (type !== 'd') createdInodes.push(inode);
+    paths.push({ path, kind: type === 'd' ? 'dir' : 'file' });
+  };
+  /** A directory new to the manifest, walked as the workers walk it (`from` itself too, unless `below`). */
+  const walkNew = async (from: string, below: boolean) => {
+    // Every path of its tree sorts before `from` + NUL and after anything else before it.
+    for await (const slice of walkSource(root, filter, { from, to: `${from}\0` })) {
+      signal?.throwIfAborted();
+      for (const entry of slice) {
+        if (below && entry.path === from) continue;
+        sendCreated(entry.path, entry.type, inodeOf(entry));
+      }
+      if (paths.length > maxPaths) return;
+    }
+  };
+  for (let at = 0; at < diffs.length && paths.length <= maxPaths; ) {
+    const kind = String.fromCharCode(diffs[at] ?? 0);
+    const end = at + HEADER + diffs.readUInt16LE(at + 2);
+    const path = nameIn(diffs, at + HEADER, end);
+    const now = typeAt(at + NOW);
+    const then = typeAt(at + THEN);
+    const gone = () => {
+      deleted++;
+      if (then !== 'd') deletedInodes.push(inodeAt(at + THEN));
+      paths.push({ path, kind: 'missing', ancestor: parentOf(path) });
+    };
+    if (kind === 'x') gone();
+    else if (kind === 'm') {
+      // Of another type now, it may be one the filter drops (a pattern for directories only).
+      if (now !== then && !filter.acceptsChild(path, now === 'd')) {
+        entries--;
+        gone();
+      } else {
+        changed++;
+        paths.push({ path, kind: now === 'd' ? 'dir' : 'file' });
+        if (now === 'd' && then !== 'd') await walkNew(path, true);
+      }
+    } else if (filter.acceptsChild(path, now === 'd')) {
+      if (now === 'd') await walkNew(path, false);
+      else sendCreated(path, now, inodeAt(at + NOW));
+    }
+    at = end;
+  }
+  paths.sort((a, b) => comparePaths(a.path, b.path));
+  const truncated = paths.length > maxPaths;
+  return combineDiffs([
+    { paths, created, changed, deleted, entries, createdInodes, deletedInodes, truncated },
+  ]);
+}

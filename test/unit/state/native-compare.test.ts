@@ -1,0 +1,257 @@
+import { Buffer } from 'node:buffer';
+import { execFile } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  truncate,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { Filter } from '../../../src/filter.ts';
+import { compareWithManifest } from '../../../src/state/compare.ts';
+import { ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import { compareNatively, hasNativeCompare } from '../../../src/state/native-compare.ts';
+import { walkSource } from '../../../src/state/walk.ts';
+
+const run = promisify(execFile);
+
+// native/compare.c against the workers' walk (compare.ts), which the other tests pin down: on
+// random trees changed at random in every way the fast start knows, both find the same.
+
+/** Excludes files by name, and directories by a pattern for directories only. */
+const FILTER = { include: [], exclude: ['*.tmp', 'cache/'] };
+
+/** Names that sort around `/`, beyond U+FFFF against U+E000 and above (UTF-16 and bytes disagree), and not UTF-8. */
+const NAMES = [
+  'a',
+  'a-b',
+  'a.b',
+  'ab',
+  'b',
+  'cache',
+  'x.tmp',
+  'z\u{1f600}',
+  'z\ue000',
+  'é',
+  'long-name-here',
+];
+const RAW = Buffer.from([0x72, 0xff, 0x61]); // "r\xffa": not UTF-8
+
+function seeded(seed: number): (n: number) => number {
+  let state = seed;
+  return (n) => {
+    state = (state * 1_103_515_245 + 12_345) & 0x7fffffff;
+    return (state >>> 12) % n; // the high bits: the low ones of this generator repeat soon
+  };
+}
+
+async function manifestOf(root: string) {
+  const file = join(await mkdtemp(join(tmpdir(), 'filesync-native-m-')), 'm');
+  const writer = await ManifestWriter.create(file, {}, 7); // many small sections
+  for await (const slice of walkSource(root, new Filter(FILTER))) await writer.add(slice);
+  await writer.finish();
+  return Object.assign(openManifest(file), { path: file });
+}
+
+/** Every entry below `dir` (relative paths), directories first. */
+async function entriesBelow(root: string, dir = ''): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+    const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
+    found.push(path);
+    if (entry.isDirectory()) found.push(...(await entriesBelow(root, path)));
+  }
+  return found;
+}
+
+async function build(random: (n: number) => number): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+  const grow = async (dir: string, depth: number) => {
+    for (const name of NAMES) {
+      const pick = random(6);
+      if (pick === 0) continue;
+      const path = join(dir, name);
+      if (pick === 1 && depth < 3) {
+        await mkdir(path);
+        await grow(path, depth + 1);
+      } else if (pick === 2) await symlink(random(2) === 0 ? '../a' : 'elsewhere', path);
+      else await writeFile(path, name.repeat(1 + random(3)));
+    }
+    if (random(3) === 0) await writeFile(Buffer.concat([Buffer.from(`${dir}/`), RAW]), 'raw');
+  };
+  await grow(root, 0);
+  return root;
+}
+
+/** One change of every kind the fast start tells apart, at random places. */
+async function change(root: string, random: (n: number) => number): Promise<void> {
+  for (let n = 0; n < 8; n++) {
+    const all = await entriesBelow(root);
+    if (all.length === 0) return;
+    const path = join(root, all[random(all.length)] ?? '');
+    const dir = join(root, all[random(all.length)] ?? '');
+    try {
+      switch (random(10)) {
+        case 0:
+          await rm(path, { recursive: true });
+          break;
+        case 1:
+          await writeFile(path, 'rewritten'); // a file: new size; a directory: EISDIR
+          break;
+        case 2:
+          await chmod(path, 0o600);
+          break;
+        case 3: // the same size, another time
+          await utimes(path, new Date(2_000_000_000_123), new Date(2_000_000_000_123));
+          break;
+        case 4:
+          await rename(path, `${path}-moved`);
+          break;
+        case 5: // a type swap: whatever it was, a directory with something in it now
+          await rm(path, { recursive: true });
+          await mkdir(path);
+          await writeFile(join(path, random(2) === 0 ? 'new' : 'new.tmp'), 'x');
+          break;
+        case 6: // a directory became a file
+          await rm(dir, { recursive: true });
+          await writeFile(dir, 'was a directory');
+          break;
+        case 7: // a new tree, and a new one the filter drops
+          await mkdir(join(root, `new${n}/deep`), { recursive: true });
+          await writeFile(join(root, `new${n}/deep/f`), 'x');
+          await mkdir(join(root, `cache/x${n}`), { recursive: true });
+          break;
+        case 8:
+          await truncate(path, 0);
+          break;
+        default:
+          await unlink(path);
+          await symlink('retargeted', path);
+      }
+    } catch {
+      // a change that does not apply here (a directory rewritten, a path gone): the next one
+    }
+  }
+}
+
+/** Both comparisons of `root` with the manifest at `file`, in a child process that is not root (nobody) when this one is. */
+async function compareAs(root: string, file: string): Promise<string> {
+  const here = (module: string) =>
+    JSON.stringify(new URL(`../../../src/state/${module}`, import.meta.url).href);
+  const script = `
+    if (process.getuid() === 0) { process.setgid(65534); process.setuid(65534); }
+    const { compareWithManifest } = await import(${here('compare.ts')});
+    const { compareNatively } = await import(${here('native-compare.ts')});
+    const { openManifest } = await import(${here('manifest.ts')});
+    const manifest = openManifest(${JSON.stringify(file)});
+    const base = { sourceDir: ${JSON.stringify(root)}, filter: ${JSON.stringify(FILTER)}, manifest: manifest.file };
+    const workers = await compareWithManifest(base, { native: false });
+    const native = await compareNatively(base);
+    console.log(JSON.stringify({ native, workers }));
+    manifest.close();`;
+  // A file, not --eval: the workers it starts take the process's flags.
+  const child = join(await mkdtemp(join(tmpdir(), 'filesync-native-s-')), 'compare.mjs');
+  await writeFile(child, script);
+  await chmod(join(child, '..'), 0o755);
+  const { stdout } = await run(process.execPath, [child]);
+  return stdout;
+}
+
+describe('compareNatively', () => {
+  it('is built here (npm run build), so the daemon takes it', () => {
+    expect(hasNativeCompare).toBe(true);
+  });
+
+  it('finds what the workers find, on 40 random trees changed at random', async () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const random = seeded(seed);
+      const root = await build(random);
+      const manifest = await manifestOf(root);
+      await change(root, random);
+      const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+      const workers = await compareWithManifest(base, { native: false, workers: 2 });
+      const native = await compareNatively(base);
+      expect(native, `seed ${seed}`).toEqual(workers);
+      manifest.close();
+      await rm(root, { recursive: true });
+    }
+  }, 60_000);
+
+  it('cuts short as the workers do past the most paths, and leaves it to them when the filter drops what it counted', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+    await mkdir(join(root, 'd'));
+    const manifest = await manifestOf(root);
+    for (let i = 0; i < 30; i++) await writeFile(join(root, `d/${i}.tmp`), 'dropped');
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file, maxPaths: 5 };
+    // 30 new names, all dropped: more than it keeps (10), yet nothing to send.
+    expect(await compareNatively(base)).toBeUndefined();
+    expect(await compareWithManifest(base)).toMatchObject({
+      paths: [{ path: 'd', kind: 'dir' }],
+      truncated: false,
+    });
+    for (let i = 0; i < 30; i++) await writeFile(join(root, `d/${i}`), 'sent');
+    expect(await compareNatively(base)).toMatchObject({ truncated: true });
+    manifest.close();
+  });
+
+  it('leaves a manifest that does not begin with the source directory to the workers', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+    await writeFile(join(root, 'f'), 'x');
+    const file = join(await mkdtemp(join(tmpdir(), 'filesync-native-m-')), 'm');
+    const writer = await ManifestWriter.create(file, {});
+    for await (const slice of walkSource(root, new Filter(FILTER)))
+      await writer.add(slice.filter((e) => e.path !== ''));
+    await writer.finish();
+    const manifest = openManifest(file);
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+    expect(await compareNatively(base)).toBeUndefined();
+    expect(await compareWithManifest(base)).toMatchObject({ created: 1, paths: [{ path: '', kind: 'dir' }] });
+    manifest.close();
+  });
+
+  it('takes an unreadable directory as empty, as the walk does: what it held is sent as gone', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+    await mkdir(join(root, 'd'));
+    await writeFile(join(root, 'd/f'), 'x');
+    await writeFile(join(root, 'g'), 'x');
+    const manifest = await manifestOf(root);
+    manifest.close();
+    await chmod(join(root, 'd'), 0o000);
+    // As root every directory is readable: the comparisons run as nobody, in a process of their own.
+    await chmod(root, 0o755);
+    await chmod(join(manifest.path, '..'), 0o755);
+    await chmod(manifest.path, 0o644);
+    const found = JSON.parse(await compareAs(root, manifest.path)) as { native: unknown; workers: unknown };
+    expect(found.workers).toMatchObject({
+      deleted: 1,
+      paths: expect.arrayContaining([{ path: 'd/f', kind: 'missing', ancestor: 'd' }]),
+    });
+    expect(found.native).toEqual(found.workers);
+  });
+
+  it('refuses a record that runs past its section', async () => {
+    const root = await build(seeded(5));
+    const manifest = await manifestOf(root);
+    const second = manifest.file.sections[1];
+    if (second === undefined) throw new Error('one section');
+    const fd = openSync(manifest.path, 'r+');
+    const rest = Buffer.alloc(2);
+    rest.writeUInt16LE(0xfff0);
+    writeSync(fd, rest, 0, 2, second.offset + 2); // the first record of section 2: its rest's length
+    closeSync(fd);
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+    await expect(compareNatively(base)).rejects.toThrow(/record 1 of section 2/);
+    manifest.close();
+  });
+});
