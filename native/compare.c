@@ -6,7 +6,7 @@
 // take 50–100 ms each to start; it stays as the way when this is not built.
 //
 // compare(root: Buffer, fd: number, sections: Buffer, end: number, maxDiffs: number,
-//         cancel: Buffer): Promise<{ diffs: Buffer, entries: number, truncated: boolean }>
+//         cancel: Buffer, maxListing: number): Promise<{ diffs: Buffer, entries: number, truncated: boolean }>
 //
 // `sections` holds each section's file offset and entry count as two doubles (little-endian);
 // the records run from the first offset to `end`. `cancel[0]` set to 1 ends the work soon.
@@ -22,9 +22,11 @@
 //       92     -  the path's bytes, relative to the root
 //
 // Order needs no agreement with JavaScript's: the manifest's own order is followed, and names
-// are looked up in a listing sorted by bytes. Rejects with `code`: EMANIFEST (the file is not
-// whole; `message` says where), ESOURCE (the root cannot be listed, or the manifest does not
-// start with it), ENOMEM, ECANCELED.
+// are looked up in a listing sorted by bytes. Memory: the listings of at most LOOKAHEAD
+// directories ahead and of those on the current path, none larger than `maxListing` bytes.
+// Rejects with `code`: EMANIFEST (the file is not whole; `message` says where), ESOURCE (the root
+// cannot be listed, or the manifest does not start with it), ETOOLARGE (a directory's listing
+// would pass `maxListing`), ENOMEM, ECANCELED.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -190,6 +192,8 @@ typedef struct {
 static Listing UNLISTED;
 /** The slot of a directory whose listing ran out of memory. */
 static Listing NO_MEMORY;
+/** The slot of a directory whose listing would pass the most bytes a listing may take. */
+static Listing TOO_LARGE;
 
 typedef struct {
   pthread_mutex_t lock;
@@ -208,6 +212,7 @@ typedef struct {
   int stop;
   const char *root;
   size_t rootLength;
+  size_t maxListing;
 } Work;
 
 static const unsigned char *nameAt(const Listing *l, uint32_t at, size_t *length) {
@@ -225,7 +230,7 @@ static int byName(const void *a, const void *b, void *arg) {
 }
 
 static void freeListing(Listing *l) {
-  if (l == NULL || l == &UNLISTED || l == &NO_MEMORY) return;
+  if (l == NULL || l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE) return;
   free(l->records.data);
   free(l->order);
   free(l->seen);
@@ -245,10 +250,11 @@ static Listing *listingOf(const Work *w, const char *dir, size_t length) {
   path[total] = '\0';
   Listing *l = calloc(1, sizeof *l);
   if (l == NULL) return &NO_MEMORY;
+  l->records.limit = w->maxListing;
   int listed = list(path, total, &l->records);
   if (listed != 0) {
     freeListing(l);
-    return listed == -1 ? &UNLISTED : &NO_MEMORY;
+    return listed == -1 ? &UNLISTED : listed == -3 ? &TOO_LARGE : &NO_MEMORY;
   }
   for (size_t at = 0; at < l->records.used; at += HEADER + get16(l->records.data + at + KEY) +
                                                    get16(l->records.data + at + KEY + 2))
@@ -346,6 +352,7 @@ typedef struct {
   size_t sectionCount;
   uint64_t end;
   uint64_t maxDiffs;
+  size_t maxListing;
   Out diffs;
   uint64_t count;
   uint64_t entries;
@@ -366,11 +373,24 @@ static int fail(Task *t, const char *code, const char *message) {
   return 0;
 }
 
+/** A listing that could not be kept: out of memory, or larger than a listing may be. */
+static int unusable(Task *t, const Listing *l, const unsigned char *path, size_t length) {
+  if (l != &TOO_LARGE) return fail(t, "ENOMEM", "out of memory");
+  t->code = "ETOOLARGE";
+  if (length == 0)
+    snprintf(t->message, sizeof t->message, "the source directory holds more than %zu bytes of names and attributes",
+             t->maxListing);
+  else
+    snprintf(t->message, sizeof t->message, "the directory '%.*s' holds more than %zu bytes of names and attributes",
+             (int)(length > 80 ? 80 : length), (const char *)path, t->maxListing);
+  return 0;
+}
+
 /** Appends one difference; 0 when memory ran out. */
 static int emit(Task *t, char kind, const unsigned char *now, const unsigned char *then, const unsigned char *dir,
                 size_t dirLength, const unsigned char *name, size_t nameLength) {
   size_t length = dirLength + (dirLength > 0 ? 1 : 0) + nameLength;
-  if (!reserve(&t->diffs, DIFF_HEADER + length)) return 0;
+  if (reserve(&t->diffs, DIFF_HEADER + length) != 1) return 0;
   unsigned char *at = t->diffs.data + t->diffs.used;
   at[0] = (unsigned char)kind;
   at[1] = 0;
@@ -472,9 +492,8 @@ static int merge(Task *t, Work *w) {
       unsigned char now[KEY];
       keyOf(&st, now);
       Listing *l = take(w, dir++);
-      if (l == &UNLISTED || l == &NO_MEMORY) {
-        ok = l == &NO_MEMORY ? fail(t, "ENOMEM", "out of memory")
-                             : fail(t, "ESOURCE", "the source directory cannot be listed");
+      if (l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE) {
+        ok = l == &UNLISTED ? fail(t, "ESOURCE", "the source directory cannot be listed") : unusable(t, l, path, 0);
         break;
       }
       t->entries++;
@@ -489,8 +508,8 @@ static int merge(Task *t, Work *w) {
       continue;
     }
     Listing *taken = was == 'd' ? take(w, dir++) : NULL;
-    if (taken == &NO_MEMORY) {
-      ok = fail(t, "ENOMEM", "out of memory");
+    if (taken == &NO_MEMORY || taken == &TOO_LARGE) {
+      ok = unusable(t, taken, path, length);
       break;
     }
     while (depth > 1 && !isBelow(&frames[depth - 1], path, length)) {
@@ -607,6 +626,7 @@ static void execute(napi_env env, void *data) {
   pthread_cond_init(&w.room, NULL);
   w.root = t->root;
   w.rootLength = t->rootLength;
+  w.maxListing = t->maxListing;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   size_t listers = cpus < 1 ? 1 : cpus > MAX_LISTERS ? MAX_LISTERS : (size_t)cpus;
   pthread_t threads[MAX_LISTERS];
@@ -678,10 +698,10 @@ static napi_value throwType(napi_env env, const char *message) {
 }
 
 static napi_value compare(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 6) return throwType(env, "compare(root, fd, sections, end, maxDiffs, cancel): six arguments");
+  if (argc < 7) return throwType(env, "compare(root, fd, sections, end, maxDiffs, cancel, maxListing): seven arguments");
   void *root, *sections, *cancel;
   size_t rootLength, sectionsLength, cancelLength;
   const int buffers[] = {0, 2, 5};
@@ -691,15 +711,16 @@ static napi_value compare(napi_env env, napi_callback_info info) {
       return throwType(env, "compare(): root, sections and cancel must be Buffers");
   }
   int32_t fd;
-  double end, maxDiffs;
+  double end, maxDiffs, maxListing;
   if (napi_get_buffer_info(env, argv[0], &root, &rootLength) != napi_ok ||
       napi_get_buffer_info(env, argv[2], &sections, &sectionsLength) != napi_ok ||
       napi_get_buffer_info(env, argv[5], &cancel, &cancelLength) != napi_ok ||
       napi_get_value_int32(env, argv[1], &fd) != napi_ok || napi_get_value_double(env, argv[3], &end) != napi_ok ||
-      napi_get_value_double(env, argv[4], &maxDiffs) != napi_ok)
-    return throwType(env, "compare(): fd, end and maxDiffs must be numbers");
+      napi_get_value_double(env, argv[4], &maxDiffs) != napi_ok ||
+      napi_get_value_double(env, argv[6], &maxListing) != napi_ok)
+    return throwType(env, "compare(): fd, end, maxDiffs and maxListing must be numbers");
   if (cancelLength < 1 || sectionsLength % 16 != 0 || memchr(root, '\0', rootLength) != NULL ||
-      rootLength + 2 >= PATH_MAX || !(end >= 0) || !(maxDiffs >= 0))
+      rootLength + 2 >= PATH_MAX || !(end >= 0) || !(maxDiffs >= 0) || !(maxListing >= 1))
     return throwType(env, "compare(): an argument is out of range");
   Task *t = calloc(1, sizeof *t);
   size_t count = sectionsLength / 16;
@@ -728,6 +749,7 @@ static napi_value compare(napi_env env, napi_callback_info info) {
   t->fd = fd;
   t->end = (uint64_t)end;
   t->maxDiffs = (uint64_t)maxDiffs;
+  t->maxListing = (size_t)maxListing;
   t->cancel = cancel;
   napi_value promise, name;
   if (napi_create_reference(env, argv[5], 1, &t->cancelRef) != napi_ok ||

@@ -44,6 +44,7 @@
 #define LAYOUT 2
 
 int reserve(Out *out, size_t more) {
+  if (out->limit > 0 && out->used + more > out->limit) return -1;
   if (out->used + more <= out->capacity) return 1;
   size_t capacity = out->capacity == 0 ? 65536 : out->capacity;
   while (out->used + more > capacity) capacity *= 2;
@@ -86,7 +87,7 @@ void keyOf(const struct stat *st, unsigned char *at) {
   put64(at + 36, (uint64_t)st->st_ino);
 }
 
-/** Appends one name's record; 0 when memory ran out. A name that vanished is skipped (1). */
+/** Appends one name's record: 1; memory ran out: 0; past the limit: -1. A name that vanished is skipped (1). */
 static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
   size_t nameLength = strlen(name);
   if (dirLength + 1 + nameLength >= PATH_MAX) return 1; // a path no one else can reach
@@ -100,7 +101,8 @@ static int add(Out *out, int dirFd, size_t dirLength, const char *name) {
     if (linkLength < 0) linkLength = 0; // replaced since: the watcher reports it
   }
   if (nameLength > UINT16_MAX || (size_t)linkLength > UINT16_MAX) return 1; // no filesystem allows it
-  if (!reserve(out, HEADER + nameLength + (size_t)linkLength)) return 0;
+  int room = reserve(out, HEADER + nameLength + (size_t)linkLength);
+  if (room <= 0) return room;
   unsigned char *at = out->data + out->used;
   keyOf(&st, at);
   put16(at + 44, (uint16_t)nameLength);
@@ -129,8 +131,9 @@ int list(const char *path, size_t length, Out *out) {
     }
     const char *name = entry->d_name;
     if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-    if (!add(out, dirFd, length, name)) {
-      result = -2;
+    int added = add(out, dirFd, length, name);
+    if (added <= 0) {
+      result = added == 0 ? -2 : -3;
       break;
     }
   }
@@ -161,7 +164,7 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   }
   memcpy(path, bytes, length);
   path[length] = '\0';
-  Out out = {NULL, 0, 0};
+  Out out = {NULL, 0, 0, 0};
   int listed = list(path, length, &out);
   free(path);
   napi_value result = NULL;

@@ -15,15 +15,20 @@ typedef struct {
   unsigned char *data;
   size_t used;
   size_t capacity;
+  /** The most bytes it may hold; 0: as many as memory allows. */
+  size_t limit;
 } Out;
 
-/** Room for `more` bytes at the end of `out`; 0 when memory ran out. */
+/** Room for `more` bytes at the end of `out`: 1; memory ran out: 0; past its limit: -1. */
 int reserve(Out *out, size_t more);
 
 /** The entry's key (KEY bytes at `at`) from what lstat() gave. */
 void keyOf(const struct stat *st, unsigned char *at);
 
-/** Lists the directory at `path` into `out`; -1 when it cannot be listed, -2 when memory ran out. */
+/**
+ * Lists the directory at `path` into `out`: 0; -1 when it cannot be listed, -2 when memory ran
+ * out, -3 when the listing would pass `out`'s limit.
+ */
 int list(const char *path, size_t length, Out *out);
 
 /** Adds compare() (native/compare.c) to the module's exports; 0 on failure. */

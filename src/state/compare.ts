@@ -6,10 +6,12 @@ import { compareNatively, hasNativeCompare } from './native-compare.ts';
 import { goneAbove, type WalkRange, walkSource } from './walk.ts';
 import { inWorkers } from './worker.ts';
 
-// The fast start's comparison, off the event loop: the manifest's sections split into a few
-// contiguous ranges of the walk's order, each walked and merged by a worker thread of its own
-// (compare-worker.ts), the results joined in order. One lstat per entry is what it costs, and
-// the event loop (the watcher, the health port) keeps turning meanwhile.
+// The fast start's comparison, off the event loop. Natively where `npm run build` built it
+// (native-compare.ts: the thread pool, only differences handed back); else, and where that
+// cannot decide, the manifest's sections split into a few contiguous ranges of the walk's order,
+// each walked and merged by a worker thread of its own (compare-worker.ts), the results joined
+// in order. One lstat per entry is what it costs, and the event loop (the watcher, the health
+// port) keeps turning meanwhile.
 
 /** One range: the source between two paths, against the manifest's sections [from, to). */
 export interface CompareTask {
@@ -80,15 +82,19 @@ export async function compareWithManifest(
     workers = Math.min(MAX_WORKERS, availableParallelism()),
     native = hasNativeCompare,
   }: CompareOptions = {},
-): Promise<StartDiff> {
+): Promise<Compared> {
   if (native) {
     await gate;
     const found = await compareNatively(base, signal);
-    if (found !== undefined) return found;
+    if (found !== undefined) return { ...found, comparison: 'native' };
   }
   const tasks = splitTasks(base, workers);
-  return combineDiffs(await inWorkers<RangeDiff>(WORKER, tasks, signal, native ? undefined : gate));
+  const found = combineDiffs(await inWorkers<RangeDiff>(WORKER, tasks, signal, native ? undefined : gate));
+  return { ...found, comparison: 'workers' };
 }
+
+/** A comparison's findings, and which way it ran: native/compare.c, or the walk in worker threads. */
+export type Compared = StartDiff & { readonly comparison: 'native' | 'workers' };
 
 export interface CompareOptions {
   readonly signal?: AbortSignal;

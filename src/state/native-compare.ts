@@ -33,15 +33,24 @@ const THEN = NOW + KEY_LENGTH;
 const INO_AT = 36;
 
 /**
+ * The most a directory's listing may take in native memory (about 700,000 names of 50 bytes):
+ * a directory larger than that is not compared, and that start is a full pass, as where a
+ * worker's bounded heap would end it.
+ */
+const MAX_LISTING_BYTES = 64 * 1024 * 1024;
+
+/**
  * Compares the whole source with the manifest natively. Undefined when it cannot decide, and the
  * workers' comparison should: the manifest does not begin with the source directory (written by a
  * build of before it did), the source directory cannot be listed, or more names than it keeps were
  * new and most of those the filter drops. Throws ManifestError for a file that is not whole, and
- * `signal`'s reason once it aborts.
+ * `signal`'s reason once it aborts, and an Error saying why for a directory whose listing would
+ * take more than `maxListing` bytes.
  */
 export async function compareNatively(
   base: ComparisonBase,
   signal?: AbortSignal,
+  maxListing = MAX_LISTING_BYTES,
 ): Promise<StartDiff | undefined> {
   if (nativeCompare === undefined) return undefined;
   signal?.throwIfAborted();
@@ -61,13 +70,14 @@ export async function compareNatively(
   try {
     // New names the filter drops are counted too: room for as many again as a start may send.
     const maxDiffs = Number.isFinite(maxPaths) ? 2 * maxPaths : Number.MAX_SAFE_INTEGER;
-    found = await nativeCompare(bytesOf(root), manifest.fd, sections, manifest.end, maxDiffs, cancel);
+    const { fd, end } = manifest;
+    found = await nativeCompare(bytesOf(root), fd, sections, end, maxDiffs, cancel, maxListing);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ECANCELED') throw signal?.reason ?? error;
     if (code === 'EMANIFEST') throw new ManifestError((error as Error).message);
     if (code === 'ESOURCE') return undefined;
-    throw error;
+    throw new Error((error as Error).message); // ETOOLARGE, ENOMEM: a full start, with the reason
   } finally {
     signal?.removeEventListener('abort', stop);
   }

@@ -51,6 +51,7 @@ export type NativeCompare = (
   end: number,
   maxDiffs: number,
   cancel: Buffer,
+  maxListing: number,
 ) => Promise<NativeComparison>;
 
 /** The record layout of native/scan.c this reads (LAYOUT there): a scanner built before it changed is not used. */

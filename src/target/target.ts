@@ -20,8 +20,7 @@ import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
-import { compareWithManifest } from '../state/compare.ts';
-import type { StartDiff } from '../state/diff.ts';
+import { type Compared, compareWithManifest } from '../state/compare.ts';
 import { ManifestError, type ManifestFile } from '../state/manifest.ts';
 import { defaultScanner } from '../state/scan.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
@@ -205,9 +204,9 @@ export class Target {
   }
 
   /**
-   * The fast start's comparison, its workers started now (while the watcher starts) and walking
-   * once start() opens the gate: a change made before then is seen by the walk, one made after
-   * by the watcher.
+   * The fast start's comparison, begun once start() opens the gate (the watcher runs): a change
+   * made before then is seen by the comparison, one made after by the watcher. Where it runs in
+   * worker threads (no native/compare.c), those start now, while the watcher starts.
    */
   #compare(manifest: ManifestFile): Comparison {
     let open = () => {};
@@ -249,9 +248,13 @@ export class Target {
       const diff = await comparison.diff;
       manifest.close();
       const { paths, entries, created, changed, deleted, moved, truncated } = diff;
-      // The scanner says how the source was walked: native (build/scan.node) or Node's calls.
+      // How it ran: native/compare.c, or walked in workers (by build/scan.node, or Node's calls).
       const durationMs = Date.now() - began;
-      const compared = { entries, created, changed, deleted, moved, durationMs, scanner: defaultScanner };
+      const way = {
+        comparison: diff.comparison,
+        scanner: diff.comparison === 'native' ? 'native' : defaultScanner,
+      };
+      const compared = { entries, created, changed, deleted, moved, durationMs, ...way };
       if (truncated || paths.length > FAST_START_MAX_PATHS) {
         const counted = truncated ? `more than ${FAST_START_MAX_PATHS}` : `${paths.length}`;
         const reason = `${counted} entries differ from the manifest: a full pass sends that many sooner`;
@@ -445,7 +448,7 @@ export class Target {
 /** A comparison whose workers are starting: `open()` lets them walk. */
 interface Comparison {
   readonly open: () => void;
-  readonly diff: Promise<StartDiff>;
+  readonly diff: Promise<Compared>;
 }
 
 /** prepare()'s finding: a trusted manifest comes with its comparison, started. */

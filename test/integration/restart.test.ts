@@ -115,8 +115,8 @@ describe('a restart with SYNC_STATE_DIR', () => {
 
     const second_ = await watching(s.env);
     const fast = second_.logs.find((line) => line.msg.startsWith('fast start'));
-    // Walked by the native scanner `npm run build` built (Node's calls only where it was not).
-    expect(fast).toMatchObject({ created: 7, deleted: 4, scanner: 'native' });
+    // Compared by native/compare.c, which `npm run build` built (walked in workers where it was not).
+    expect(fast).toMatchObject({ created: 7, deleted: 4, comparison: 'native', scanner: 'native' });
     expect(await s.status()).toMatchObject({
       ready: true,
       start: {

@@ -156,7 +156,7 @@ async function compareAs(root: string, file: string): Promise<string> {
     const { openManifest } = await import(${here('manifest.ts')});
     const manifest = openManifest(${JSON.stringify(file)});
     const base = { sourceDir: ${JSON.stringify(root)}, filter: ${JSON.stringify(FILTER)}, manifest: manifest.file };
-    const workers = await compareWithManifest(base, { native: false });
+    const { comparison, ...workers } = await compareWithManifest(base, { native: false });
     const native = await compareNatively(base);
     console.log(JSON.stringify({ native, workers }));
     manifest.close();`;
@@ -180,7 +180,8 @@ describe('compareNatively', () => {
       const manifest = await manifestOf(root);
       await change(root, random);
       const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
-      const workers = await compareWithManifest(base, { native: false, workers: 2 });
+      const { comparison, ...workers } = await compareWithManifest(base, { native: false, workers: 2 });
+      expect(comparison).toBe('workers');
       const native = await compareNatively(base);
       expect(native, `seed ${seed}`).toEqual(workers);
       manifest.close();
@@ -199,6 +200,7 @@ describe('compareNatively', () => {
     expect(await compareWithManifest(base)).toMatchObject({
       paths: [{ path: 'd', kind: 'dir' }],
       truncated: false,
+      comparison: 'workers',
     });
     for (let i = 0; i < 30; i++) await writeFile(join(root, `d/${i}`), 'sent');
     expect(await compareNatively(base)).toMatchObject({ truncated: true });
@@ -216,7 +218,11 @@ describe('compareNatively', () => {
     const manifest = openManifest(file);
     const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
     expect(await compareNatively(base)).toBeUndefined();
-    expect(await compareWithManifest(base)).toMatchObject({ created: 1, paths: [{ path: '', kind: 'dir' }] });
+    expect(await compareWithManifest(base)).toMatchObject({
+      created: 1,
+      paths: [{ path: '', kind: 'dir' }],
+      comparison: 'workers',
+    });
     manifest.close();
   });
 
@@ -238,6 +244,22 @@ describe('compareNatively', () => {
       paths: expect.arrayContaining([{ path: 'd/f', kind: 'missing', ancestor: 'd' }]),
     });
     expect(found.native).toEqual(found.workers);
+  });
+
+  it('compares no directory whose listing would take more than it keeps: that start is a full one, with the reason', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-native-'));
+    await mkdir(join(root, 'big'));
+    for (let i = 0; i < 40; i++) await writeFile(join(root, `big/${i}`), 'x'); // 40 records of 50 bytes
+    const manifest = await manifestOf(root);
+    const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
+    expect(await compareNatively(base, undefined, 4000)).toMatchObject({ paths: [], entries: 42 });
+    await expect(compareNatively(base, undefined, 1000)).rejects.toThrow(
+      "the directory 'big' holds more than 1000 bytes of names and attributes",
+    );
+    await expect(compareNatively(base, undefined, 50)).rejects.toThrow(
+      'the source directory holds more than 50 bytes',
+    );
+    manifest.close();
   });
 
   it('refuses a record that runs past its section', async () => {
