@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,6 +195,94 @@ static Listing UNLISTED;
 static Listing NO_MEMORY;
 /** The slot of a directory whose listing would pass the most bytes a listing may take. */
 static Listing TOO_LARGE;
+/** The slot of a directory the bridge could not watch. */
+static Listing UNBRIDGED;
+
+// --- The bridge: watches held while the daemon's own watcher starts ------------------------
+//
+// A comparison that begins before the watcher runs would miss a change made to a directory after
+// it was listed and before the watcher watched it. So each directory gets an inotify watch of the
+// bridge's before it is listed, and the bridge keeps what happens there until drainBridge(),
+// called once the watcher runs, hands it over (as changes, like the watcher's) and lets go of
+// its watches. Past `maxWatches`, or when a watch cannot be added, the comparison fails
+// (EBRIDGE) and is done again once the watcher runs, as without a bridge.
+
+/** What a change to a directory or a name in it raises. */
+#define BRIDGE_MASK                                                                                          \
+  (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE |           \
+   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+
+typedef struct {
+  pthread_mutex_t lock;
+  int fd;
+  /** Drained (or failed): no watch is added any more. */
+  int closed;
+  /** Each watch's directory (relative), by its descriptor. */
+  char **dirs;
+  size_t *lengths;
+  size_t capacity;
+  size_t watches;
+  size_t maxWatches;
+} Bridge;
+
+enum { WATCHED, GONE, BRIDGE_FAILED, NOT_BRIDGED };
+
+static void bridgeRelease(Bridge *b) {
+  if (b->fd >= 0) close(b->fd); // every watch goes with it
+  b->fd = -1;
+  b->closed = 1;
+  for (size_t i = 0; i < b->capacity; i++) free(b->dirs[i]);
+  free(b->dirs);
+  free(b->lengths);
+  b->dirs = NULL;
+  b->lengths = NULL;
+  b->capacity = 0;
+}
+
+/** Watches the directory at `path` (`dir` relative) before it is listed. */
+static int bridgeWatch(Bridge *b, const char *path, const char *dir, size_t length) {
+  pthread_mutex_lock(&b->lock);
+  int result = WATCHED;
+  if (b->closed) {
+    result = NOT_BRIDGED; // the watcher runs: it sees what happens here from now on
+  } else if (b->watches >= b->maxWatches) {
+    result = BRIDGE_FAILED;
+  } else {
+    int wd = inotify_add_watch(b->fd, path, BRIDGE_MASK);
+    if (wd < 0) {
+      result = errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? GONE : BRIDGE_FAILED;
+    } else {
+      if ((size_t)wd >= b->capacity) {
+        size_t capacity = b->capacity == 0 ? 1024 : b->capacity;
+        while ((size_t)wd >= capacity) capacity *= 2;
+        char **dirs = realloc(b->dirs, capacity * sizeof *dirs);
+        if (dirs != NULL) b->dirs = dirs;
+        size_t *lengths = realloc(b->lengths, capacity * sizeof *lengths);
+        if (lengths != NULL) b->lengths = lengths;
+        if (dirs == NULL || lengths == NULL) {
+          result = BRIDGE_FAILED;
+        } else {
+          for (size_t i = b->capacity; i < capacity; i++) b->dirs[i] = NULL;
+          b->capacity = capacity;
+        }
+      }
+      char *copy = result == WATCHED ? malloc(length + 1) : NULL;
+      if (copy == NULL) {
+        result = BRIDGE_FAILED;
+      } else {
+        memcpy(copy, dir, length);
+        copy[length] = '\0';
+        free(b->dirs[wd]); // the same directory again (a watch is per inode)
+        b->dirs[wd] = copy;
+        b->lengths[wd] = length;
+        b->watches++;
+      }
+    }
+  }
+  if (result == BRIDGE_FAILED) bridgeRelease(b); // its watches are the watcher's budget too
+  pthread_mutex_unlock(&b->lock);
+  return result;
+}
 
 typedef struct {
   pthread_mutex_t lock;
@@ -213,6 +302,7 @@ typedef struct {
   const char *root;
   size_t rootLength;
   size_t maxListing;
+  Bridge *bridge;
 } Work;
 
 static const unsigned char *nameAt(const Listing *l, uint32_t at, size_t *length) {
@@ -230,7 +320,7 @@ static int byName(const void *a, const void *b, void *arg) {
 }
 
 static void freeListing(Listing *l) {
-  if (l == NULL || l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE) return;
+  if (l == NULL || l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE || l == &UNBRIDGED) return;
   free(l->records.data);
   free(l->order);
   free(l->seen);
@@ -248,6 +338,11 @@ static Listing *listingOf(const Work *w, const char *dir, size_t length) {
     total += length;
   }
   path[total] = '\0';
+  if (w->bridge != NULL) {
+    int watched = bridgeWatch(w->bridge, path, dir, length);
+    if (watched == GONE) return &UNLISTED;
+    if (watched == BRIDGE_FAILED) return &UNBRIDGED;
+  }
   Listing *l = calloc(1, sizeof *l);
   if (l == NULL) return &NO_MEMORY;
   l->records.limit = w->maxListing;
@@ -345,6 +440,9 @@ typedef struct {
   napi_deferred deferred;
   napi_ref cancelRef;
   volatile unsigned char *cancel;
+  /** The bridge's watches, taken before each listing; NULL without one. */
+  napi_ref bridgeRef;
+  Bridge *bridge;
   char *root;
   size_t rootLength;
   int fd;
@@ -373,8 +471,9 @@ static int fail(Task *t, const char *code, const char *message) {
   return 0;
 }
 
-/** A listing that could not be kept: out of memory, or larger than a listing may be. */
+/** A listing that could not be kept: out of memory, larger than a listing may be, or not watched. */
 static int unusable(Task *t, const Listing *l, const unsigned char *path, size_t length) {
+  if (l == &UNBRIDGED) return fail(t, "EBRIDGE", "a directory could not be watched before it was listed");
   if (l != &TOO_LARGE) return fail(t, "ENOMEM", "out of memory");
   t->code = "ETOOLARGE";
   if (length == 0)
@@ -492,7 +591,7 @@ static int merge(Task *t, Work *w) {
       unsigned char now[KEY];
       keyOf(&st, now);
       Listing *l = take(w, dir++);
-      if (l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE) {
+      if (l == &UNLISTED || l == &NO_MEMORY || l == &TOO_LARGE || l == &UNBRIDGED) {
         ok = l == &UNLISTED ? fail(t, "ESOURCE", "the source directory cannot be listed") : unusable(t, l, path, 0);
         break;
       }
@@ -508,7 +607,7 @@ static int merge(Task *t, Work *w) {
       continue;
     }
     Listing *taken = was == 'd' ? take(w, dir++) : NULL;
-    if (taken == &NO_MEMORY || taken == &TOO_LARGE) {
+    if (taken == &NO_MEMORY || taken == &TOO_LARGE || taken == &UNBRIDGED) {
       ok = unusable(t, taken, path, length);
       break;
     }
@@ -627,6 +726,7 @@ static void execute(napi_env env, void *data) {
   w.root = t->root;
   w.rootLength = t->rootLength;
   w.maxListing = t->maxListing;
+  w.bridge = t->bridge;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   size_t listers = cpus < 1 ? 1 : cpus > MAX_LISTERS ? MAX_LISTERS : (size_t)cpus;
   pthread_t threads[MAX_LISTERS];
@@ -685,6 +785,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, t->deferred, error);
   }
   napi_delete_reference(env, t->cancelRef);
+  if (t->bridgeRef != NULL) napi_delete_reference(env, t->bridgeRef);
   napi_delete_async_work(env, t->work);
   free(t->diffs.data);
   free(t->sections);
@@ -698,10 +799,19 @@ static napi_value throwType(napi_env env, const char *message) {
 }
 
 static napi_value compare(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 7) return throwType(env, "compare(root, fd, sections, end, maxDiffs, cancel, maxListing): seven arguments");
+  if (argc < 8)
+    return throwType(env, "compare(root, fd, sections, end, maxDiffs, cancel, maxListing, bridge): eight arguments");
+  napi_valuetype bridgeType;
+  Bridge *bridge = NULL;
+  if (napi_typeof(env, argv[7], &bridgeType) != napi_ok) return NULL;
+  if (bridgeType == napi_external) {
+    if (napi_get_value_external(env, argv[7], (void **)&bridge) != napi_ok) return NULL;
+  } else if (bridgeType != napi_null && bridgeType != napi_undefined) {
+    return throwType(env, "compare(): bridge must be one bridge() made, or null");
+  }
   void *root, *sections, *cancel;
   size_t rootLength, sectionsLength, cancelLength;
   const int buffers[] = {0, 2, 5};
@@ -751,8 +861,10 @@ static napi_value compare(napi_env env, napi_callback_info info) {
   t->maxDiffs = (uint64_t)maxDiffs;
   t->maxListing = (size_t)maxListing;
   t->cancel = cancel;
+  t->bridge = bridge;
   napi_value promise, name;
-  if (napi_create_reference(env, argv[5], 1, &t->cancelRef) != napi_ok ||
+  if ((bridge != NULL && napi_create_reference(env, argv[7], 1, &t->bridgeRef) != napi_ok) ||
+      napi_create_reference(env, argv[5], 1, &t->cancelRef) != napi_ok ||
       napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "filesync:compare", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, execute, complete, t, &t->work) != napi_ok ||
@@ -763,8 +875,115 @@ static napi_value compare(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+static void finalizeBridge(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Bridge *b = data;
+  bridgeRelease(b);
+  pthread_mutex_destroy(&b->lock);
+  free(b);
+}
+
+/** bridge(maxWatches: number): a bridge for compare(); null when inotify cannot be had here. */
+static napi_value bridge(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  double maxWatches;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &maxWatches) != napi_ok || !(maxWatches >= 1))
+    return throwType(env, "bridge(maxWatches): a number of watches, at least 1");
+  Bridge *b = calloc(1, sizeof *b);
+  if (b == NULL) {
+    napi_throw_error(env, "ENOMEM", "bridge(): out of memory");
+    return NULL;
+  }
+  b->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (b->fd < 0) {
+    free(b);
+    napi_get_null(env, &result); // out of instances (fs.inotify.max_user_instances): no bridge
+    return result;
+  }
+  b->maxWatches = (size_t)maxWatches;
+  pthread_mutex_init(&b->lock, NULL);
+  if (napi_create_external(env, b, finalizeBridge, NULL, &result) != napi_ok) {
+    finalizeBridge(env, b, NULL);
+    return NULL;
+  }
+  return result;
+}
+
+/**
+ * drainBridge(bridge): { paths: Buffer, overflow: boolean }. What happened in the watched
+ * directories since each was watched, as paths relative to the root (each a 2-byte length and
+ * its bytes); `overflow` when the kernel's queue dropped events. Lets go of every watch; a
+ * bridge drained, or failed, holds nothing more.
+ */
+static napi_value drainBridge(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  Bridge *b;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&b) != napi_ok)
+    return throwType(env, "drainBridge(bridge): one bridge() made");
+  Out out = {NULL, 0, 0, 0};
+  int overflow = 0, ok = 1;
+  pthread_mutex_lock(&b->lock);
+  b->closed = 1; // no more watches: the watcher runs
+  _Alignas(struct inotify_event) unsigned char events[65536];
+  while (ok && b->fd >= 0) {
+    ssize_t got = read(b->fd, events, sizeof events);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break; // EAGAIN: nothing more
+    for (size_t at = 0; ok && at + sizeof(struct inotify_event) <= (size_t)got;) {
+      const struct inotify_event *event = (const struct inotify_event *)(events + at);
+      at += sizeof(struct inotify_event) + event->len;
+      if (event->mask & IN_Q_OVERFLOW) overflow = 1;
+      if (event->wd < 0 || (size_t)event->wd >= b->capacity || b->dirs[event->wd] == NULL) continue;
+      if (event->mask & IN_IGNORED) continue;
+      const char *dir = b->dirs[event->wd];
+      size_t dirLength = b->lengths[event->wd];
+      size_t nameLength = event->len > 0 ? strlen(event->name) : 0;
+      size_t length = dirLength + (dirLength > 0 && nameLength > 0 ? 1 : 0) + nameLength;
+      if (length > 0xffff) continue;
+      if (reserve(&out, 2 + length) != 1) {
+        ok = 0;
+        break;
+      }
+      unsigned char *p = out.data + out.used;
+      uint16_t length16 = (uint16_t)length;
+      memcpy(p, &length16, 2);
+      memcpy(p + 2, dir, dirLength);
+      if (dirLength > 0 && nameLength > 0) p[2 + dirLength] = '/';
+      memcpy(p + 2 + length - nameLength, event->name, nameLength);
+      out.used += 2 + length;
+    }
+  }
+  bridgeRelease(b);
+  pthread_mutex_unlock(&b->lock);
+  napi_value result, paths, overflowed;
+  void *copy;
+  if (!ok) {
+    free(out.data);
+    napi_throw_error(env, "ENOMEM", "drainBridge(): out of memory");
+    return NULL;
+  }
+  if (napi_create_object(env, &result) != napi_ok ||
+      napi_create_buffer_copy(env, out.used, out.used == 0 ? "" : (const char *)out.data, &copy, &paths) !=
+          napi_ok ||
+      napi_get_boolean(env, overflow, &overflowed) != napi_ok ||
+      napi_set_named_property(env, result, "paths", paths) != napi_ok ||
+      napi_set_named_property(env, result, "overflow", overflowed) != napi_ok)
+    result = NULL;
+  free(out.data);
+  return result;
+}
+
 int registerCompare(napi_env env, napi_value exports) {
-  napi_value fn;
+  napi_value fn, open, drain;
   return napi_create_function(env, "compare", NAPI_AUTO_LENGTH, compare, NULL, &fn) == napi_ok &&
-         napi_set_named_property(env, exports, "compare", fn) == napi_ok;
+         napi_set_named_property(env, exports, "compare", fn) == napi_ok &&
+         napi_create_function(env, "bridge", NAPI_AUTO_LENGTH, bridge, NULL, &open) == napi_ok &&
+         napi_set_named_property(env, exports, "bridge", open) == napi_ok &&
+         napi_create_function(env, "drainBridge", NAPI_AUTO_LENGTH, drainBridge, NULL, &drain) == napi_ok &&
+         napi_set_named_property(env, exports, "drainBridge", drain) == napi_ok;
 }

@@ -153,7 +153,8 @@ export async function watchCommand(
   // Each target's manifest is judged, and marked as in use, before anything can be sent.
   await Promise.all(targets.map((target) => target.prepare()));
 
-  // The initial pass follows the subscription, so a change made during that pass is seen.
+  // The initial pass follows the subscription, so a change made during that pass is seen (a fast
+  // start's comparison may begin before: its bridge hands over what it saw, in start()).
   const watchLog = log.child({ component: 'watch' });
   const watcher = await startWatcher(
     {
@@ -188,7 +189,10 @@ export async function watchCommand(
         );
       },
     },
-  );
+  ).catch((error: unknown) => {
+    everyTarget((target) => target.abandon()); // a comparison under way holds nothing up
+    throw error;
+  });
   treeSize = () => watcher.entries;
   for (const target of targets) {
     metrics.lag(target.name, () => target.oldestChangeAt);

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { Filter } from '../filter.ts';
 import { combineDiffs, diffAgainstManifest, type RangeDiff, type StartDiff } from './diff.ts';
 import { type ManifestFile, readSections } from './manifest.ts';
-import { compareNatively, hasNativeCompare } from './native-compare.ts';
+import { type Bridge, compareNatively, hasNativeCompare } from './native-compare.ts';
 import { goneAbove, type WalkRange, walkSource } from './walk.ts';
 import { inWorkers } from './worker.ts';
 
@@ -81,8 +81,14 @@ export async function compareWithManifest(
     gate,
     workers = Math.min(MAX_WORKERS, availableParallelism()),
     native = hasNativeCompare,
+    bridge,
   }: CompareOptions = {},
 ): Promise<Compared> {
+  if (native && bridge !== undefined) {
+    // At once: the bridge watches each directory before it is listed, while the watcher starts.
+    const found = await compareNatively(base, signal, undefined, bridge);
+    if (found !== undefined) return { ...found, comparison: 'native' };
+  }
   if (native) {
     await gate;
     const found = await compareNatively(base, signal);
@@ -103,6 +109,8 @@ export interface CompareOptions {
   readonly workers?: number;
   /** Natively (native/compare.c) when built; false: in worker threads, as where it is not. */
   readonly native?: boolean;
+  /** Natively, begin before the gate opens, each directory watched by this before it is listed. */
+  readonly bridge?: Bridge | undefined;
 }
 
 const WORKER = new URL(

@@ -5,7 +5,7 @@ import type { SurveyedPath } from '../plan/survey.ts';
 import { combineDiffs, type StartDiff } from './diff.ts';
 import { comparePaths, type EntryType, inodeOf, KEY_LENGTH } from './entry.ts';
 import { ManifestError, type ManifestFile } from './manifest.ts';
-import { nativeCompare } from './scan.ts';
+import { type NativeBridge, nativeBridge, nativeCompare } from './scan.ts';
 import { walkSource } from './walk.ts';
 
 // The fast start's comparison in native/compare.c: the manifest and the source's directories
@@ -25,6 +25,37 @@ export interface ComparisonBase {
 /** Whether this build has the native comparison (build/scan.node, made by `npm run build`). */
 export const hasNativeCompare = nativeCompare !== undefined;
 
+/**
+ * Lets the comparison begin before the watcher runs (native/compare.c: "The bridge"): each
+ * directory is watched by it before it is listed, and what happens there until drain() is
+ * handed over as changes, as the watcher's would be.
+ */
+export interface Bridge {
+  readonly handle: NativeBridge;
+  /** Once the watcher runs: what happened meanwhile (paths as names.ts spells them), and whether events were dropped. Lets go of every watch. */
+  drain(): { readonly paths: string[]; readonly overflow: boolean };
+}
+
+/** A bridge of at most `maxWatches` watches; undefined where it cannot be had (not built, no inotify instance left). */
+export function openBridge(maxWatches: number): Bridge | undefined {
+  const handle = nativeBridge?.open(Math.max(1, Math.floor(maxWatches)));
+  if (handle === undefined || handle === null || nativeBridge === undefined) return undefined;
+  const { drain } = nativeBridge;
+  return {
+    handle,
+    drain() {
+      const { paths, overflow } = drain(handle);
+      const found = new Set<string>();
+      for (let at = 0; at < paths.length; ) {
+        const end = at + 2 + paths.readUInt16LE(at);
+        found.add(nameIn(paths, at + 2, end));
+        at = end;
+      }
+      return { paths: [...found], overflow };
+    },
+  };
+}
+
 // A difference's record (native/compare.c): kind, 0, the path's length, the source's key, the
 // manifest's key, then the path's bytes.
 const HEADER = 4 + 2 * KEY_LENGTH;
@@ -40,10 +71,11 @@ const INO_AT = 36;
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
 
 /**
- * Compares the whole source with the manifest natively. Undefined when it cannot decide, and the
- * workers' comparison should: the manifest does not begin with the source directory (written by a
- * build of before it did), the source directory cannot be listed, or more names than it keeps were
- * new and most of those the filter drops. Throws ManifestError for a file that is not whole, and
+ * Compares the whole source with the manifest natively; with a `bridge`, at once, the watcher
+ * starting meanwhile. Undefined when it cannot decide: the manifest does not begin with the
+ * source directory (written by a build of before it did), the source directory cannot be listed,
+ * more names than it keeps were new and most of those the filter drops, or the bridge could not
+ * watch a directory (past its watches: the watcher's budget comes first). Throws ManifestError for a file that is not whole, and
  * `signal`'s reason once it aborts, and an Error saying why for a directory whose listing would
  * take more than `maxListing` bytes.
  */
@@ -51,6 +83,7 @@ export async function compareNatively(
   base: ComparisonBase,
   signal?: AbortSignal,
   maxListing = MAX_LISTING_BYTES,
+  bridge?: Bridge,
 ): Promise<StartDiff | undefined> {
   if (nativeCompare === undefined) return undefined;
   signal?.throwIfAborted();
@@ -71,12 +104,13 @@ export async function compareNatively(
     // New names the filter drops are counted too: room for as many again as a start may send.
     const maxDiffs = Number.isFinite(maxPaths) ? 2 * maxPaths : Number.MAX_SAFE_INTEGER;
     const { fd, end } = manifest;
-    found = await nativeCompare(bytesOf(root), fd, sections, end, maxDiffs, cancel, maxListing);
+    const watches = bridge?.handle ?? null;
+    found = await nativeCompare(bytesOf(root), fd, sections, end, maxDiffs, cancel, maxListing, watches);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ECANCELED') throw signal?.reason ?? error;
     if (code === 'EMANIFEST') throw new ManifestError((error as Error).message);
-    if (code === 'ESOURCE') return undefined;
+    if (code === 'ESOURCE' || code === 'EBRIDGE') return undefined;
     throw new Error((error as Error).message); // ETOOLARGE, ENOMEM: a full start, with the reason
   } finally {
     signal?.removeEventListener('abort', stop);

@@ -52,29 +52,38 @@ export type NativeCompare = (
   maxDiffs: number,
   cancel: Buffer,
   maxListing: number,
+  bridge: NativeBridge | null,
 ) => Promise<NativeComparison>;
+
+/** native/compare.c's bridge: inotify watches taken before each listing, until drained. */
+export type NativeBridge = { readonly __bridge: unique symbol };
+
+/** What happened in the bridge's directories: paths (each a 2-byte length and its bytes). */
+export interface Drained {
+  readonly paths: Buffer;
+  readonly overflow: boolean;
+}
 
 /** The record layout of native/scan.c this reads (LAYOUT there): a scanner built before it changed is not used. */
 const SCAN_LAYOUT = 2;
 
 interface Addon {
   readonly scan: Scan;
-  /** Missing from a build of before it. */
+  /** Missing from a build of before them. */
   readonly compare: NativeCompare | undefined;
+  readonly bridge: ((maxWatches: number) => NativeBridge | null) | undefined;
+  readonly drainBridge: ((bridge: NativeBridge) => Drained) | undefined;
 }
 
 /** The native scanner, when it was built, loads on this machine (its records are little-endian) and is of this layout. */
 function loadNative(): Addon | undefined {
   if (endianness() !== 'LE') return undefined;
   try {
-    const addon = createRequire(import.meta.url)(NATIVE) as {
-      scan?: Scan;
-      compare?: NativeCompare;
-      layout?: number;
-    };
-    const { scan, compare, layout } = addon;
+    const addon = createRequire(import.meta.url)(NATIVE) as Partial<Addon> & { layout?: number };
+    const { scan, compare, bridge, drainBridge, layout } = addon;
+    const fn = <T>(value: T | undefined) => (typeof value === 'function' ? value : undefined);
     return typeof scan === 'function' && layout === SCAN_LAYOUT
-      ? { scan, compare: typeof compare === 'function' ? compare : undefined }
+      ? { scan, compare: fn(compare), bridge: fn(bridge), drainBridge: fn(drainBridge) }
       : undefined;
   } catch {
     return undefined;
@@ -89,6 +98,10 @@ const nativeScan = addon?.scan;
 
 /** The fast start's comparison in native code, when it was built (native-compare.ts). */
 export const nativeCompare: NativeCompare | undefined = addon?.compare;
+export const nativeBridge =
+  addon?.bridge !== undefined && addon.drainBridge !== undefined
+    ? { open: addon.bridge, drain: addon.drainBridge }
+    : undefined;
 
 /** The way walks take here: the native scanner when it loaded. */
 export const defaultScanner: Scanner = nativeScan === undefined ? 'node' : 'native';

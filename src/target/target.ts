@@ -22,9 +22,11 @@ import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
 import { type Compared, compareWithManifest } from '../state/compare.ts';
 import { ManifestError, type ManifestFile } from '../state/manifest.ts';
+import { type Bridge, openBridge } from '../state/native-compare.ts';
 import { defaultScanner } from '../state/scan.ts';
 import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
+import { readInotifyLimits } from '../watch/budget.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
 import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
@@ -49,6 +51,9 @@ export interface EventSink {
   unsafeLink(): void;
   start(kind: StartKind['kind']): void;
 }
+
+/** The bridge may hold at most this share of fs.inotify.max_user_watches (and the watcher as much again). */
+const BRIDGE_SHARE = 8;
 
 /** Past this many differences from the manifest, a full pass is the quicker start. */
 const FAST_START_MAX_PATHS = 100_000;
@@ -213,6 +218,10 @@ export class Target {
     const gate = new Promise<void>((resolve) => {
       open = resolve;
     });
+    // Natively it need not wait: a bridge watches each directory before it is listed, within
+    // a share of the inotify budget the watcher leaves (it comes first: past that, the gate).
+    const watches = readInotifyLimits().watches?.value;
+    const bridge = watches === undefined ? undefined : openBridge(watches / BRIDGE_SHARE);
     const diff = compareWithManifest(
       {
         sourceDir: this.#config.sourceDir,
@@ -220,10 +229,28 @@ export class Target {
         manifest,
         maxPaths: FAST_START_MAX_PATHS,
       },
-      { signal: this.#stopping.signal, gate },
+      { signal: this.#stopping.signal, gate, bridge },
     );
     diff.catch(() => {}); // start() hears of a failure; until then it is no unhandled rejection
-    return { open, diff };
+    return { open, diff, bridge };
+  }
+
+  /**
+   * The watcher runs: what the bridge saw since each directory was listed is a change, as the
+   * watcher's are; events it dropped make the start a full pass.
+   */
+  #crossBridge(bridge: Bridge | undefined): void {
+    if (bridge === undefined) return;
+    const { paths, overflow } = bridge.drain();
+    if (overflow) this.#scheduler.requestFull('rescan');
+    else if (paths.length > 0) this.add(paths);
+  }
+
+  /** The watcher could not start: a comparison under way stops, and its bridge lets go. */
+  abandon(): void {
+    this.#stopping.abort();
+    const prepared = this.#prepared;
+    if (prepared?.trusted === true) prepared.comparison.bridge?.drain();
   }
 
   /**
@@ -242,6 +269,7 @@ export class Target {
       return this.#startFull(trust.reason);
     }
     const { manifest, comparison } = trust;
+    this.#crossBridge(comparison.bridge);
     try {
       const began = Date.now();
       comparison.open();
@@ -445,10 +473,11 @@ export class Target {
   }
 }
 
-/** A comparison whose workers are starting: `open()` lets them walk. */
+/** A comparison under way, or waiting for `open()` (the watcher runs); with its bridge, if it has one. */
 interface Comparison {
   readonly open: () => void;
   readonly diff: Promise<Compared>;
+  readonly bridge: Bridge | undefined;
 }
 
 /** prepare()'s finding: a trusted manifest comes with its comparison, started. */

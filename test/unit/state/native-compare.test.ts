@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { execFile } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import {
   chmod,
   mkdir,
@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { compareWithManifest } from '../../../src/state/compare.ts';
 import { ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
-import { compareNatively, hasNativeCompare } from '../../../src/state/native-compare.ts';
+import { compareNatively, hasNativeCompare, openBridge } from '../../../src/state/native-compare.ts';
 import { walkSource } from '../../../src/state/walk.ts';
 
 const run = promisify(execFile);
@@ -274,6 +274,68 @@ describe('compareNatively', () => {
     closeSync(fd);
     const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
     await expect(compareNatively(base)).rejects.toThrow(/record 1 of section 2/);
+    manifest.close();
+  });
+});
+
+describe('the bridge', () => {
+  async function small() {
+    const root = await mkdtemp(join(tmpdir(), 'filesync-bridge-'));
+    for (const dir of ['a', 'a/b', 'c']) await mkdir(join(root, dir));
+    for (const file of ['a/1', 'a/b/2', 'c/3', 'top']) await writeFile(join(root, file), file);
+    const manifest = await manifestOf(root);
+    return { root, manifest, base: { sourceDir: root, filter: FILTER, manifest: manifest.file } };
+  }
+
+  it('lets the comparison begin before the watcher: what changed after a directory was listed is drained as a change', async () => {
+    const { root, manifest, base } = await small();
+    await writeFile(join(root, 'a/1'), 'before the comparison');
+    const bridge = openBridge(100);
+    if (bridge === undefined) throw new Error('no bridge');
+    const found = await compareWithManifest(base, { bridge, gate: new Promise(() => {}) }); // never opens
+    expect(found).toMatchObject({ comparison: 'native', paths: [{ path: 'a/1', kind: 'file' }] });
+    // Listed, and not yet watched by the watcher: only the bridge sees these.
+    await writeFile(join(root, 'a/b/2'), 'after its listing');
+    await chmod(join(root, 'c'), 0o700);
+    await writeFile(join(root, 'new'), 'created');
+    await rm(join(root, 'top'));
+    const { paths, overflow } = bridge.drain();
+    expect(overflow).toBe(false);
+    expect(paths).toEqual(expect.arrayContaining(['a/b/2', 'c', 'new', 'top']));
+    // Drained, it holds nothing more: the watcher sees what follows.
+    await writeFile(join(root, 'later'), 'x');
+    expect(bridge.drain()).toEqual({ paths: [], overflow: false });
+    manifest.close();
+  });
+
+  it('says when the kernel dropped events, so that the start is a full pass', async () => {
+    const { root, manifest, base } = await small();
+    const bridge = openBridge(100);
+    if (bridge === undefined) throw new Error('no bridge');
+    await compareNatively(base, undefined, undefined, bridge);
+    // Two events a write (modified, closed), more than fs.inotify.max_queued_events (16,384 here).
+    const queued = Number(
+      (await import('node:fs')).readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'),
+    );
+    for (let i = 0; i <= queued / 2 + 1; i++) writeFileSync(join(root, i % 2 === 0 ? 'top' : 'a/1'), `${i}`);
+    expect(bridge.drain()).toMatchObject({ overflow: true });
+    manifest.close();
+  });
+
+  it('past its watches, leaves the comparison to after the gate (the watcher’s budget comes first)', async () => {
+    const { root, manifest, base } = await small();
+    const bridge = openBridge(2); // the tree has 4 directories
+    if (bridge === undefined) throw new Error('no bridge');
+    expect(await compareNatively(base, undefined, undefined, bridge)).toBeUndefined();
+    expect(bridge.drain()).toEqual({ paths: [], overflow: false }); // it let go of its watches at once
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const comparing = compareWithManifest(base, { bridge: openBridge(2), gate });
+    await writeFile(join(root, 'c/3'), 'while the watcher starts');
+    open();
+    expect(await comparing).toMatchObject({ comparison: 'native', paths: [{ path: 'c/3', kind: 'file' }] });
     manifest.close();
   });
 });
