@@ -20,15 +20,18 @@ export const COMMANDS: readonly Command[] = [
     options: {},
     needs: 'config',
     async run({ config, log, stop }) {
-      // Each target's SSH connection comes up while the rest of filesync loads.
+      // Each target's SSH connection comes up while the rest of filesync loads, and so does a
+      // fast start's comparison (SYNC_STATE_DIR).
       await using stack = new AsyncDisposableStack();
-      const setups = [];
+      const connected = [];
       for (const view of targetViews(config)) {
         const runtime = stack.use(await createRuntime(view));
         const master = stack.use(new SshMaster(runtime.ssh));
         master.ensure();
-        setups.push({ config: view, connection: { runtime, master } });
+        connected.push({ config: view, connection: { runtime, master } });
       }
+      const early = config.stateDir === undefined ? undefined : await loadPrestart();
+      const setups = connected.map((setup) => ({ ...setup, prestart: early?.prestartTarget(setup.config) }));
       log.info(
         { version: packageVersion(), command: 'watch', config: describeConfig(config) },
         'filesync starting',
@@ -197,6 +200,7 @@ function commandOptions(): [string, OptionSpec, string[]][] {
 // Outside the `await using` block above: tsc (5.9) does not rewrite the .ts extension of an
 // import() inside one.
 const loadWatchCommand = () => import('./watch.ts');
+const loadPrestart = () => import('../state/prestart.ts');
 
 /** The settings worth a start-up line; the key's contents are never read into a log. */
 function describeConfig(config: Config) {

@@ -13,6 +13,7 @@ import { startHttpServer } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
 import { localRsyncVersion } from '../rsync/local-version.ts';
+import type { Prestart } from '../state/prestart.ts';
 import {
   commitManifest,
   discardManifest,
@@ -113,6 +114,8 @@ const WEBHOOK_SETTLE_MS = 3000;
 export interface TargetSetup {
   readonly config: Config;
   readonly connection: Connection;
+  /** Its manifest judged and compared while the rest loaded (SYNC_STATE_DIR). */
+  readonly prestart?: Prestart | undefined;
 }
 
 /**

@@ -20,13 +20,12 @@ import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
 import { Scheduler } from '../schedule/scheduler.ts';
-import { type Compared, compareWithManifest } from '../state/compare.ts';
-import { ManifestError, type ManifestFile } from '../state/manifest.ts';
-import { type Bridge, openBridge } from '../state/native-compare.ts';
+import { ManifestError } from '../state/manifest.ts';
+import type { Bridge } from '../state/native-compare.ts';
+import { FAST_START_MAX_PATHS, type Prepared, type Prestart, prestartTarget } from '../state/prestart.ts';
 import { defaultScanner } from '../state/scan.ts';
-import { markRunning, type TargetState, type Trust, targetState, trustManifest } from '../state/store.ts';
+import { markRunning, type TargetState, targetState } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
-import { readInotifyLimits } from '../watch/budget.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
 import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
@@ -52,12 +51,6 @@ export interface EventSink {
   start(kind: StartKind['kind']): void;
 }
 
-/** The bridge may hold at most this share of fs.inotify.max_user_watches (and the watcher as much again). */
-const BRIDGE_SHARE = 8;
-
-/** Past this many differences from the manifest, a full pass is the quicker start. */
-const FAST_START_MAX_PATHS = 100_000;
-
 export interface TargetOptions {
   /** The configuration as this target sees it: `remote` is this target. */
   readonly config: Config;
@@ -68,6 +61,8 @@ export interface TargetOptions {
   readonly webhook: Webhook | undefined;
   /** How many entries the source holds, where the watcher counted them. */
   readonly treeSize: () => number | undefined;
+  /** The manifest's judgement and comparison, when the watch command began them early. */
+  readonly prestart?: Prestart | undefined;
 }
 
 export class Target {
@@ -88,16 +83,20 @@ export class Target {
   #start: StartKind | undefined;
   /** What prepare() found, for start(): with a trusted manifest, its comparison under way. */
   #prepared: Prepared | undefined;
-  /** Ends a fast start's comparison still running when the target stops. */
+  #prestart: Prestart | undefined;
+  /** The target stops: a fast start's comparison that ends so is no failure. */
   readonly #stopping = new AbortController();
 
-  constructor({ config, filter, connection, log, metrics, webhook, treeSize }: TargetOptions) {
+  constructor({ config, filter, connection, log, metrics, webhook, treeSize, prestart }: TargetOptions) {
     this.name = targetName(config);
     this.#config = config;
     this.#log = log;
     this.#filter = filter;
     this.#metrics = metrics;
-    this.#state = config.stateDir === undefined ? undefined : targetState(config.stateDir, config, filter);
+    this.#prestart = prestart;
+    this.#state =
+      prestart?.state ??
+      (config.stateDir === undefined ? undefined : targetState(config.stateDir, config, filter));
     this.#tracker = new StatusTracker(config.readiness);
     const { runtime, master } = connection;
     this.#master = master;
@@ -190,13 +189,16 @@ export class Target {
     const stateDir = this.#config.stateDir;
     const state = this.#state;
     if (stateDir === undefined || state === undefined) return;
-    const trust = await trustManifest(state);
+    // Begun by the watch command before the rest loaded, or now.
+    this.#prestart ??= prestartTarget(this.#config, this.#filter);
+    const found = await this.#prestart?.prepared;
+    if (found === undefined) return;
     try {
       await markRunning(state, stateDir);
-      this.#prepared = trust.trusted ? { ...trust, comparison: this.#compare(trust.manifest.file) } : trust;
+      this.#prepared = found;
     } catch (error) {
       this.#state = undefined;
-      if (trust.trusted) trust.manifest.close();
+      if (found.trusted) await this.#discard(found);
       const reason = `SYNC_STATE_DIR=${stateDir} cannot be written (${messageOf(error)})`;
       this.#log.child({ component: 'state' }).warn(
         {
@@ -206,33 +208,6 @@ export class Target {
       );
       this.#prepared = { trusted: false, reason };
     }
-  }
-
-  /**
-   * The fast start's comparison, begun once start() opens the gate (the watcher runs): a change
-   * made before then is seen by the comparison, one made after by the watcher. Where it runs in
-   * worker threads (no native/compare.c), those start now, while the watcher starts.
-   */
-  #compare(manifest: ManifestFile): Comparison {
-    let open = () => {};
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    // Natively it need not wait: a bridge watches each directory before it is listed, within
-    // a share of the inotify budget the watcher leaves (it comes first: past that, the gate).
-    const watches = readInotifyLimits().watches?.value;
-    const bridge = watches === undefined ? undefined : openBridge(watches / BRIDGE_SHARE);
-    const diff = compareWithManifest(
-      {
-        sourceDir: this.#config.sourceDir,
-        filter: this.#config.filter,
-        manifest,
-        maxPaths: FAST_START_MAX_PATHS,
-      },
-      { signal: this.#stopping.signal, gate, bridge },
-    );
-    diff.catch(() => {}); // start() hears of a failure; until then it is no unhandled rejection
-    return { open, diff, bridge };
   }
 
   /**
@@ -249,6 +224,7 @@ export class Target {
   /** The watcher could not start: a comparison under way stops, and its bridge lets go. */
   abandon(): void {
     this.#stopping.abort();
+    this.#prestart?.stop();
     const prepared = this.#prepared;
     if (prepared?.trusted === true) prepared.comparison.bridge?.drain();
   }
@@ -310,6 +286,14 @@ export class Target {
       log.warn({ reason }, 'full start: the manifest is not trusted');
       this.#startFull(reason);
     }
+  }
+
+  /** A comparison of no use: stopped, its bridge let go, and its manifest closed once it is done with it. */
+  async #discard(found: Extract<Prepared, { trusted: true }>): Promise<void> {
+    this.#prestart?.stop();
+    found.comparison.bridge?.drain();
+    await found.comparison.diff.catch(() => {});
+    found.manifest.close();
   }
 
   #startFull(reason: string): void {
@@ -455,6 +439,7 @@ export class Target {
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
   async flush(timeoutMs: number): Promise<boolean> {
     this.#stopping.abort();
+    this.#prestart?.stop();
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
     // The last changes' hook, in what is left of the time (its command is stopped past that).
@@ -467,23 +452,12 @@ export class Target {
   /** Stops at once, sending nothing more. */
   async stop(): Promise<void> {
     this.#stopping.abort();
+    this.#prestart?.stop();
     await this.#scheduler.stop();
     await this.#hooks?.settle(0);
     await this.#pruner.stop();
   }
 }
-
-/** A comparison under way, or waiting for `open()` (the watcher runs); with its bridge, if it has one. */
-interface Comparison {
-  readonly open: () => void;
-  readonly diff: Promise<Compared>;
-  readonly bridge: Bridge | undefined;
-}
-
-/** prepare()'s finding: a trusted manifest comes with its comparison, started. */
-type Prepared =
-  | Exclude<Trust, { trusted: true }>
-  | (Extract<Trust, { trusted: true }> & { comparison: Comparison });
 
 function plural(paths: number): string {
   return `${paths} path${paths === 1 ? '' : 's'}`;
