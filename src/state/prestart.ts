@@ -43,10 +43,16 @@ export function prestartTarget(config: Config, filter = new Filter(config.filter
   if (config.stateDir === undefined) return undefined;
   const state = targetState(config.stateDir, config, filter);
   const stopping = new AbortController();
-  const prepared = trustManifest(state).then(
-    (trust): Prepared =>
+  // In this tick, so that the comparison is queued before anything else loads.
+  let prepared: Promise<Prepared>;
+  try {
+    const trust = trustManifest(state);
+    prepared = Promise.resolve(
       trust.trusted ? { ...trust, comparison: compare(config, trust.manifest.file, stopping.signal) } : trust,
-  );
+    );
+  } catch (error) {
+    prepared = Promise.reject(error);
+  }
   prepared.catch(() => {}); // the target hears of a failure in prepare(); until then it is no unhandled rejection
   return { state, prepared, stop: () => stopping.abort() };
 }
