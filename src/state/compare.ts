@@ -84,23 +84,38 @@ export async function compareWithManifest(
     bridge,
   }: CompareOptions = {},
 ): Promise<Compared> {
+  const began = performance.now();
+  let waited = 0;
+  const done = (found: StartDiff, comparison: Compared['comparison']): Compared => ({
+    ...found,
+    comparison,
+    durationMs: Math.round(performance.now() - began - waited),
+  });
+  const waitFor = async (gate: Promise<void> | undefined) => {
+    const from = performance.now();
+    await gate;
+    waited += performance.now() - from;
+  };
   if (native && bridge !== undefined) {
     // At once: the bridge watches each directory before it is listed, while the watcher starts.
     const found = await compareNatively(base, signal, undefined, bridge);
-    if (found !== undefined) return { ...found, comparison: 'native' };
+    if (found !== undefined) return done(found, 'native');
   }
   if (native) {
-    await gate;
+    await waitFor(gate);
     const found = await compareNatively(base, signal);
-    if (found !== undefined) return { ...found, comparison: 'native' };
+    if (found !== undefined) return done(found, 'native');
   }
   const tasks = splitTasks(base, workers);
   const found = combineDiffs(await inWorkers<RangeDiff>(WORKER, tasks, signal, native ? undefined : gate));
-  return { ...found, comparison: 'workers' };
+  return done(found, 'workers');
 }
 
-/** A comparison's findings, and which way it ran: native/compare.c, or the walk in worker threads. */
-export type Compared = StartDiff & { readonly comparison: 'native' | 'workers' };
+/**
+ * A comparison's findings, which way it ran (native/compare.c, or the walk in worker threads),
+ * and how long it took, a wait at the gate left out (workers starting there count).
+ */
+export type Compared = StartDiff & { readonly comparison: 'native' | 'workers'; readonly durationMs: number };
 
 export interface CompareOptions {
   readonly signal?: AbortSignal;

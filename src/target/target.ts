@@ -251,14 +251,15 @@ export class Target {
       comparison.open();
       const diff = await comparison.diff;
       manifest.close();
-      const { paths, entries, created, changed, deleted, moved, truncated } = diff;
-      // How it ran: native/compare.c, or walked in workers (by build/scan.node, or Node's calls).
-      const durationMs = Date.now() - began;
+      const { paths, entries, created, changed, deleted, moved, truncated, durationMs } = diff;
+      // How it ran: native/compare.c, or walked in workers (by build/scan.node, or Node's calls);
+      // how long it took, and how long start() waited for it once the watcher ran.
       const way = {
         comparison: diff.comparison,
         scanner: diff.comparison === 'native' ? 'native' : defaultScanner,
       };
-      const compared = { entries, created, changed, deleted, moved, durationMs, ...way };
+      const waitedMs = Date.now() - began;
+      const compared = { entries, created, changed, deleted, moved, durationMs, waitedMs, ...way };
       if (truncated || paths.length > FAST_START_MAX_PATHS) {
         const counted = truncated ? `more than ${FAST_START_MAX_PATHS}` : `${paths.length}`;
         const reason = `${counted} entries differ from the manifest: a full pass sends that many sooner`;

@@ -121,9 +121,14 @@ describe('compareWithManifest', () => {
     expect(await compareWithManifest(base, { workers: 3, native: false })).toEqual({
       ...whole,
       comparison: 'workers',
+      durationMs: expect.any(Number),
     });
     expect(hasNativeCompare).toBe(true); // npm run build made it
-    expect(await compareWithManifest(base, { native: true })).toEqual({ ...whole, comparison: 'native' });
+    expect(await compareWithManifest(base, { native: true })).toEqual({
+      ...whole,
+      comparison: 'native',
+      durationMs: expect.any(Number),
+    });
     manifest.close();
   });
 

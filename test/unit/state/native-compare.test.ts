@@ -156,7 +156,7 @@ async function compareAs(root: string, file: string): Promise<string> {
     const { openManifest } = await import(${here('manifest.ts')});
     const manifest = openManifest(${JSON.stringify(file)});
     const base = { sourceDir: ${JSON.stringify(root)}, filter: ${JSON.stringify(FILTER)}, manifest: manifest.file };
-    const { comparison, ...workers } = await compareWithManifest(base, { native: false });
+    const { comparison, durationMs, ...workers } = await compareWithManifest(base, { native: false });
     const native = await compareNatively(base);
     console.log(JSON.stringify({ native, workers }));
     manifest.close();`;
@@ -180,7 +180,10 @@ describe('compareNatively', () => {
       const manifest = await manifestOf(root);
       await change(root, random);
       const base = { sourceDir: root, filter: FILTER, manifest: manifest.file };
-      const { comparison, ...workers } = await compareWithManifest(base, { native: false, workers: 2 });
+      const { comparison, durationMs, ...workers } = await compareWithManifest(base, {
+        native: false,
+        workers: 2,
+      });
       expect(comparison).toBe('workers');
       const native = await compareNatively(base);
       expect(native, `seed ${seed}`).toEqual(workers);
