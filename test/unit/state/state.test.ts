@@ -19,6 +19,7 @@ import { nameOf } from '../../../src/names.ts';
 import { combineDiffs, diffAgainstManifest } from '../../../src/state/diff.ts';
 import { comparePaths, type Entry, type EntryFields, entryOf, fieldsOf } from '../../../src/state/entry.ts';
 import { ManifestError, ManifestWriter, openManifest } from '../../../src/state/manifest.ts';
+import { prestartTarget } from '../../../src/state/prestart.ts';
 import {
   commitManifest,
   markRunning,
@@ -288,6 +289,30 @@ describe('the state directory', () => {
     expect(trust.trusted).toBe(true);
     if (trust.trusted)
       expect((await collect(trust.manifest.entries())).map(({ path }) => path)).toEqual(['', 'f']);
+  });
+
+  it('prestarts: judges the manifest and begins its comparison at once, before the watcher; stop() ends it', async () => {
+    const setting = await setup();
+    expect(prestartTarget(testConfig({ SYNC_SOURCE_DIR: setting.source }))).toBeUndefined();
+    expect(await prestartTarget(setting.config)?.prepared).toMatchObject({
+      trusted: false,
+      reason: /no manifest yet/,
+    });
+    await cleanStop(setting);
+    await writeFile(join(setting.source, 'g'), 'created while stopped');
+    const early = prestartTarget(setting.config);
+    const found = await early?.prepared;
+    if (found?.trusted !== true) throw new Error('not trusted');
+    // Natively, through the bridge: done without the gate (the watcher) ever opening.
+    expect(await found.comparison.diff).toMatchObject({ comparison: 'native', created: 1 });
+    expect(found.comparison.bridge?.drain()).toEqual({ paths: [], overflow: false });
+    found.manifest.close();
+    const stopped = prestartTarget(setting.config);
+    stopped?.stop();
+    const second = await stopped?.prepared;
+    if (second?.trusted !== true) throw new Error('not trusted');
+    await expect(second.comparison.diff).rejects.toThrow(/abort/i);
+    second.manifest.close();
   });
 
   it('removes at start what a stop killed while writing its manifest left, and nothing else', async () => {
