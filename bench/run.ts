@@ -24,6 +24,9 @@
 //   restart   — the fast start (SYNC_STATE_DIR): 100,000 files, 1,000 changed while stopped,
 //               spawn → /readyz 200 next to one rsync -a --delete sending as many; see restart.ts
 //               (`restart:huge`: 1,000,000 files, when asked)
+//   compare   — the fast start's comparison alone, in-process: 100,000 files, 1,000 changed,
+//               native (native/compare.c) and in 2 worker threads alternately, with CPU time;
+//               see compare.ts
 //   huge      — the same at 1,000,000 files in 10,000 directories (minutes to create; only
 //               when asked: `npm run bench -- huge`, or `npm run bench -- all`)
 // `npm run bench -- latency large` runs only those. Results go to stdout and
@@ -39,6 +42,7 @@ import {
   TARGET_USER,
 } from '../test/integration/support/target.ts';
 import { coldStart } from './cold-start.ts';
+import { measureCompare } from './compare.ts';
 import { measureControl } from './control.ts';
 import { measureLanding } from './landing.ts';
 import { largeTree } from './large-tree.ts';
@@ -148,6 +152,10 @@ if (selected.has('restart')) {
     'restart',
     await restart(target, mirror, { files: 100_000, dirs: 1_000, rounds: 5, changes: 1_000 }),
   );
+}
+
+if (selected.has('compare')) {
+  report('compare', await measureCompare({ files: 100_000, dirs: 1_000, rounds: 6 }));
 }
 
 if (selected.has('restart:huge')) {

@@ -75,9 +75,9 @@ const MAX_LISTING_BYTES = 64 * 1024 * 1024;
  * starting meanwhile. Undefined when it cannot decide: the manifest does not begin with the
  * source directory (written by a build of before it did), the source directory cannot be listed,
  * more names than it keeps were new and most of those the filter drops, or the bridge could not
- * watch a directory (past its watches: the watcher's budget comes first). Throws ManifestError for a file that is not whole, and
- * `signal`'s reason once it aborts, and an Error saying why for a directory whose listing would
- * take more than `maxListing` bytes.
+ * watch a directory (past its watches: the watcher's budget comes first). Throws ManifestError
+ * for a file that is not whole, `signal`'s reason once it aborts, and an Error saying why for a
+ * directory whose listing would take more than `maxListing` bytes.
  */
 export async function compareNatively(
   base: ComparisonBase,
@@ -115,6 +115,7 @@ export async function compareNatively(
   } finally {
     signal?.removeEventListener('abort', stop);
   }
+  signal?.throwIfAborted(); // done before it heard: of no use all the same
   const diff = await settle(found.diffs, found.entries, root, new Filter(base.filter), maxPaths, signal);
   // Cut short, yet what it kept was under the bound once filtered: the workers count exactly.
   if (found.truncated && !diff.truncated) return undefined;
