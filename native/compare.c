@@ -79,7 +79,7 @@ typedef struct {
   size_t section;
   uint64_t inSection;
   uint64_t records;
-  unsigned char path[2 * 0xffff + 1];
+  unsigned char path[0xffff];
   size_t pathLength;
   /** The record last read: its type, key and link (valid until the next read). */
   const unsigned char *key;
@@ -164,6 +164,7 @@ static int readerNext(Reader *r) {
   char type = (char)key[0];
   if (type != 'f' && type != 'd' && type != 'l' && type != 'o') return malformed(r, "is malformed");
   if (key[1] > 1 || shared > r->pathLength || (type != 'l' && link > 0)) return malformed(r, "is malformed");
+  if (shared + rest > 0xffff) return malformed(r, "is longer than a path can be");
   uint64_t limit = r->section + 1 < r->sectionCount ? r->sections[r->section + 1].offset : r->end;
   if (r->offset + size > limit) return malformed(r, "runs past its section");
   memcpy(r->path + shared, key + KEY, rest);
@@ -227,6 +228,8 @@ typedef struct {
 
 enum { WATCHED, GONE, BRIDGE_FAILED, NOT_BRIDGED };
 
+static Bridge *bridgeOf(napi_env env, napi_value value);
+
 static void bridgeRelease(Bridge *b) {
   if (b->fd >= 0) close(b->fd); // every watch goes with it
   b->fd = -1;
@@ -250,7 +253,8 @@ static int bridgeWatch(Bridge *b, const char *path, const char *dir, size_t leng
   } else {
     int wd = inotify_add_watch(b->fd, path, BRIDGE_MASK);
     if (wd < 0) {
-      result = errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? GONE : BRIDGE_FAILED;
+      // Gone, replaced, or not ours to read (list() fails alike; the parent's watch sees a chmod).
+      result = errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES ? GONE : BRIDGE_FAILED;
     } else {
       if ((size_t)wd >= b->capacity) {
         size_t capacity = b->capacity == 0 ? 1024 : b->capacity;
@@ -339,7 +343,11 @@ static Listing *listingOf(const Work *w, const char *dir, size_t length) {
   }
   path[total] = '\0';
   if (w->bridge != NULL) {
-    int watched = bridgeWatch(w->bridge, path, dir, length);
+    // The source directory through a symlink, as it is listed (`path/.` follows it); below it,
+    // a name that became a symlink is not followed (the parent's listing says what it is).
+    char top[PATH_MAX + 2];
+    if (length == 0) snprintf(top, sizeof top, "%s/.", path);
+    int watched = bridgeWatch(w->bridge, length == 0 ? top : path, dir, length);
     if (watched == GONE) return &UNLISTED;
     if (watched == BRIDGE_FAILED) return &UNBRIDGED;
   }
@@ -515,7 +523,7 @@ static int emit(Task *t, char kind, const unsigned char *now, const unsigned cha
 static int leave(Task *t, Frame *frame) {
   Listing *l = frame->listing;
   int ok = 1;
-  for (size_t i = 0; ok && l != &UNLISTED && i < l->count; i++) {
+  for (size_t i = 0; ok && !t->truncated && l != &UNLISTED && i < l->count; i++) {
     if (l->seen[i]) continue;
     size_t nameLength;
     const unsigned char *name = nameAt(l, l->order[i], &nameLength);
@@ -808,7 +816,8 @@ static napi_value compare(napi_env env, napi_callback_info info) {
   Bridge *bridge = NULL;
   if (napi_typeof(env, argv[7], &bridgeType) != napi_ok) return NULL;
   if (bridgeType == napi_external) {
-    if (napi_get_value_external(env, argv[7], (void **)&bridge) != napi_ok) return NULL;
+    bridge = bridgeOf(env, argv[7]);
+    if (bridge == NULL) return NULL;
   } else if (bridgeType != napi_null && bridgeType != napi_undefined) {
     return throwType(env, "compare(): bridge must be one bridge() made, or null");
   }
@@ -875,6 +884,21 @@ static napi_value compare(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/** What marks a bridge's external as one (a wrong object is a TypeError, not a crash). */
+static const napi_type_tag BRIDGE_TAG = {0x66696c6573796e63ULL, 0x6272696467650001ULL};
+
+/** The bridge `value` holds; NULL (a TypeError pending) when it holds none. */
+static Bridge *bridgeOf(napi_env env, napi_value value) {
+  bool tagged = false;
+  void *data = NULL;
+  if (napi_check_object_type_tag(env, value, &BRIDGE_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, value, &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "not a bridge that bridge() made");
+    return NULL;
+  }
+  return data;
+}
+
 static void finalizeBridge(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -909,6 +933,7 @@ static napi_value bridge(napi_env env, napi_callback_info info) {
     finalizeBridge(env, b, NULL);
     return NULL;
   }
+  if (napi_type_tag_object(env, result, &BRIDGE_TAG) != napi_ok) return NULL;
   return result;
 }
 
@@ -923,8 +948,9 @@ static napi_value drainBridge(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Bridge *b;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&b) != napi_ok)
-    return throwType(env, "drainBridge(bridge): one bridge() made");
+  if (argc < 1) return throwType(env, "drainBridge(bridge): one bridge() made");
+  b = bridgeOf(env, argv[0]);
+  if (b == NULL) return NULL;
   Out out = {NULL, 0, 0, 0};
   int overflow = 0, ok = 1;
   pthread_mutex_lock(&b->lock);

@@ -31,7 +31,10 @@ export const COMMANDS: readonly Command[] = [
         connected.push({ config: view, connection: { runtime, master } });
       }
       const early = config.stateDir === undefined ? undefined : await loadPrestart();
-      const setups = connected.map((setup) => ({ ...setup, prestart: early?.prestartTarget(setup.config) }));
+      const setups = connected.map((setup) => ({
+        ...setup,
+        prestart: early?.prestartTarget(setup.config, undefined, connected.length),
+      }));
       log.info(
         { version: packageVersion(), command: 'watch', config: describeConfig(config) },
         'filesync starting',

@@ -93,12 +93,12 @@ export async function compareWithManifest(
   });
   const waitFor = async (gate: Promise<void> | undefined) => {
     const from = performance.now();
-    await gate;
+    await untilOpen(gate, signal);
     waited += performance.now() - from;
   };
   if (native && bridge !== undefined) {
     // At once: the bridge watches each directory before it is listed, while the watcher starts.
-    const found = await compareNatively(base, signal, undefined, bridge);
+    const found = await compareNatively(base, signal, undefined, bridge, () => waitFor(gate));
     if (found !== undefined) return done(found, 'native');
   }
   if (native) {
@@ -126,6 +126,20 @@ export interface CompareOptions {
   readonly native?: boolean;
   /** Natively, begin before the gate opens, each directory watched by this before it is listed. */
   readonly bridge?: Bridge | undefined;
+}
+
+/** Resolves once `gate` opens (at once without one); rejects with `signal`'s reason if it aborts first. */
+function untilOpen(gate: Promise<void> | undefined, signal?: AbortSignal): Promise<void> {
+  if (gate === undefined || signal === undefined) return Promise.resolve(gate);
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    void gate.then(() => {
+      signal.removeEventListener('abort', abort);
+      resolve();
+    });
+  });
 }
 
 const WORKER = new URL(

@@ -462,6 +462,7 @@ function* readSection(
       if (!TYPES.has(type) || !(flag === 0 || flag === 1) || prefix > nameLength) throw malformed();
       if (type !== 'l' && linkLength > 0) throw malformed();
       const length = prefix + more;
+      if (length > MAX_LENGTH) throw malformed(); // no path is that long (native/compare.c agrees)
       if (length > name.length) {
         const larger = Buffer.allocUnsafe(Math.max(length, 2 * name.length));
         name.copy(larger, 0, 0, prefix);

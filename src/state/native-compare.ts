@@ -75,7 +75,8 @@ const MAX_LISTING_BYTES = 64 * 1024 * 1024;
  * starting meanwhile. Undefined when it cannot decide: the manifest does not begin with the
  * source directory (written by a build of before it did), the source directory cannot be listed,
  * more names than it keeps were new and most of those the filter drops, or the bridge could not
- * watch a directory (past its watches: the watcher's budget comes first). Throws ManifestError
+ * watch a directory (past its watches: the watcher's budget comes first). `beforeSettle`: awaited
+ * before the findings are settled (new trees walked). Throws ManifestError
  * for a file that is not whole, `signal`'s reason once it aborts, and an Error saying why for a
  * directory whose listing would take more than `maxListing` bytes.
  */
@@ -84,6 +85,7 @@ export async function compareNatively(
   signal?: AbortSignal,
   maxListing = MAX_LISTING_BYTES,
   bridge?: Bridge,
+  beforeSettle?: () => Promise<void>,
 ): Promise<StartDiff | undefined> {
   if (nativeCompare === undefined) return undefined;
   signal?.throwIfAborted();
@@ -116,6 +118,9 @@ export async function compareNatively(
     signal?.removeEventListener('abort', stop);
   }
   signal?.throwIfAborted(); // done before it heard: of no use all the same
+  // Through a bridge, new trees are walked only once the watcher runs: the bridge watches none
+  // of the directories below a new one, the watcher does.
+  await beforeSettle?.();
   const diff = await settle(found.diffs, found.entries, root, new Filter(base.filter), maxPaths, signal);
   // Cut short, yet what it kept was under the bound once filtered: the workers count exactly.
   if (found.truncated && !diff.truncated) return undefined;
@@ -146,15 +151,11 @@ async function settle(
     if (type !== 'd') createdInodes.push(inode);
     paths.push({ path, kind: type === 'd' ? 'dir' : 'file' });
   };
-  /** A directory new to the manifest, walked as the workers walk it (`from` itself too, unless `below`). */
-  const walkNew = async (from: string, below: boolean) => {
-    // Every path of its tree sorts before `from` + NUL and after anything else before it.
-    for await (const slice of walkSource(root, filter, { from, to: `${from}\0` })) {
+  /** What a directory new to the manifest holds, walked as the workers walk it. */
+  const walkNew = async (dir: string) => {
+    for await (const slice of walkSource(root, filter, { below: dir })) {
       signal?.throwIfAborted();
-      for (const entry of slice) {
-        if (below && entry.path === from) continue;
-        sendCreated(entry.path, entry.type, inodeOf(entry));
-      }
+      for (const entry of slice) sendCreated(entry.path, entry.type, inodeOf(entry));
       if (paths.length > maxPaths) return;
     }
   };
@@ -178,11 +179,11 @@ async function settle(
       } else {
         changed++;
         paths.push({ path, kind: now === 'd' ? 'dir' : 'file' });
-        if (now === 'd' && then !== 'd') await walkNew(path, true);
+        if (now === 'd' && then !== 'd') await walkNew(path);
       }
     } else if (filter.acceptsChild(path, now === 'd')) {
-      if (now === 'd') await walkNew(path, false);
-      else sendCreated(path, now, inodeAt(at + NOW));
+      sendCreated(path, now, inodeAt(at + NOW));
+      if (now === 'd') await walkNew(path);
     }
     at = end;
   }

@@ -15,7 +15,7 @@ import { type TargetState, type Trust, targetState, trustManifest } from './stor
 /** Past this many differences from the manifest, a full pass is the quicker start. */
 export const FAST_START_MAX_PATHS = 100_000;
 
-/** The bridge may hold at most this share of fs.inotify.max_user_watches (and the watcher as much again). */
+/** The bridges (one a target) may hold at most this share of fs.inotify.max_user_watches between them. */
 const BRIDGE_SHARE = 8;
 
 /** A comparison under way, or waiting for `open()` (the watcher runs); with its bridge, if it has one. */
@@ -38,8 +38,15 @@ export interface Prestart {
   stop(): void;
 }
 
-/** Judges the target's manifest and begins its comparison; undefined without SYNC_STATE_DIR. */
-export function prestartTarget(config: Config, filter = new Filter(config.filter)): Prestart | undefined {
+/**
+ * Judges the target's manifest and begins its comparison; undefined without SYNC_STATE_DIR.
+ * `targets`: how many share the watcher's inotify budget, each with a bridge of its own.
+ */
+export function prestartTarget(
+  config: Config,
+  filter = new Filter(config.filter),
+  targets = 1,
+): Prestart | undefined {
   if (config.stateDir === undefined) return undefined;
   const state = targetState(config.stateDir, config, filter);
   const stopping = new AbortController();
@@ -48,7 +55,9 @@ export function prestartTarget(config: Config, filter = new Filter(config.filter
   try {
     const trust = trustManifest(state);
     prepared = Promise.resolve(
-      trust.trusted ? { ...trust, comparison: compare(config, trust.manifest.file, stopping.signal) } : trust,
+      trust.trusted
+        ? { ...trust, comparison: compare(config, trust.manifest.file, stopping.signal, targets) }
+        : trust,
     );
   } catch (error) {
     prepared = Promise.reject(error);
@@ -57,7 +66,7 @@ export function prestartTarget(config: Config, filter = new Filter(config.filter
   return { state, prepared, stop: () => stopping.abort() };
 }
 
-function compare(config: Config, manifest: ManifestFile, signal: AbortSignal): Comparison {
+function compare(config: Config, manifest: ManifestFile, signal: AbortSignal, targets: number): Comparison {
   let open = () => {};
   const gate = new Promise<void>((resolve) => {
     open = resolve;
@@ -65,7 +74,7 @@ function compare(config: Config, manifest: ManifestFile, signal: AbortSignal): C
   // Natively it need not wait: a bridge watches each directory before it is listed, within a
   // share of the inotify budget the watcher leaves (it comes first: past that, the gate).
   const watches = readInotifyLimits().watches?.value;
-  const bridge = watches === undefined ? undefined : openBridge(watches / BRIDGE_SHARE);
+  const bridge = watches === undefined ? undefined : openBridge(watches / BRIDGE_SHARE / targets);
   const diff = compareWithManifest(
     { sourceDir: config.sourceDir, filter: config.filter, manifest, maxPaths: FAST_START_MAX_PATHS },
     { signal, gate, bridge },

@@ -8,10 +8,14 @@ import { byName, type Listing, listDirectory, rootEntry, type Scanner, statOf } 
 // flat: only the directories on the current path are held, never the tree. Each directory is
 // listed by scan.ts, natively where it can.
 
-/** A part of the walk's order: paths from `from` (included) to `to` (excluded); open-ended when unset. */
+/**
+ * A part of the walk's order: paths from `from` (included) to `to` (excluded), open-ended when
+ * unset; or what the directory `below` holds (the walk starts there, no directory above listed).
+ */
 export interface WalkRange {
   readonly from?: string;
   readonly to?: string;
+  readonly below?: string;
 }
 
 export async function* walkSource(
@@ -32,7 +36,8 @@ export async function* walkSource(
     return frame;
   };
   let slice: Entry[] = [];
-  if (range.from === undefined) {
+  if (range.below !== undefined) open(range.below);
+  else if (range.from === undefined) {
     // The source directory itself first, as '': rsync sends its mode, owner and times too.
     const top = rootEntry(root);
     if (top !== undefined) slice.push(top);

@@ -217,8 +217,10 @@ export class Target {
   #crossBridge(bridge: Bridge | undefined): void {
     if (bridge === undefined) return;
     const { paths, overflow } = bridge.drain();
+    // What the watcher would pass on: not the source directory itself, nothing excluded.
+    const accepted = paths.filter((path) => path !== '' && this.#filter.mayAccept(path));
     if (overflow) this.#scheduler.requestFull('rescan');
-    else if (paths.length > 0) this.add(paths);
+    else if (accepted.length > 0) this.add(accepted);
   }
 
   /** The watcher could not start: a comparison under way stops, and its bridge lets go. */

@@ -295,7 +295,7 @@ describe('the bridge', () => {
     await writeFile(join(root, 'a/1'), 'before the comparison');
     const bridge = openBridge(100);
     if (bridge === undefined) throw new Error('no bridge');
-    const found = await compareWithManifest(base, { bridge, gate: new Promise(() => {}) }); // never opens
+    const found = await compareWithManifest(base, { bridge, gate: Promise.resolve() });
     expect(found).toMatchObject({ comparison: 'native', paths: [{ path: 'a/1', kind: 'file' }] });
     // Listed, and not yet watched by the watcher: only the bridge sees these.
     await writeFile(join(root, 'a/b/2'), 'after its listing');
@@ -308,6 +308,55 @@ describe('the bridge', () => {
     // Drained, it holds nothing more: the watcher sees what follows.
     await writeFile(join(root, 'later'), 'x');
     expect(bridge.drain()).toEqual({ paths: [], overflow: false });
+    manifest.close();
+  });
+
+  it('walks a new tree only once the watcher runs: the bridge watches nothing below a new directory', async () => {
+    const { root, manifest, base } = await small();
+    await mkdir(join(root, 'n'));
+    const bridge = openBridge(100);
+    if (bridge === undefined) throw new Error('no bridge');
+    let listed = false;
+    const found = await compareNatively(base, undefined, undefined, bridge, async () => {
+      // Listed and compared: what is made below the new directory now, before the watcher runs,
+      // no watch sees; the walk that follows does.
+      listed = true;
+      await mkdir(join(root, 'n/s'));
+      await writeFile(join(root, 'n/s/f'), 'made while the watcher started');
+    });
+    expect(listed).toBe(true);
+    expect(found?.paths).toEqual([
+      { path: '', kind: 'dir' },
+      { path: 'n', kind: 'dir' },
+      { path: 'n/s', kind: 'dir' },
+      { path: 'n/s/f', kind: 'file' },
+    ]);
+    bridge.drain();
+    manifest.close();
+  });
+
+  it('bridges a source directory reached through a symlink, as rsync takes `source/`', async () => {
+    const { root, manifest } = await small();
+    const link = join(await mkdtemp(join(tmpdir(), 'filesync-bridge-link-')), 'source');
+    await symlink(root, link);
+    const bridge = openBridge(100);
+    if (bridge === undefined) throw new Error('no bridge');
+    const base = { sourceDir: link, filter: FILTER, manifest: manifest.file };
+    expect(await compareNatively(base, undefined, undefined, bridge)).toMatchObject({
+      paths: [],
+      entries: 8,
+    });
+    await writeFile(join(root, 'top'), 'changed through the link');
+    expect(bridge.drain().paths).toEqual(['top']);
+    manifest.close();
+  });
+
+  it('waits at the gate no longer than its target runs: stopped, it ends', async () => {
+    const { manifest, base } = await small();
+    const stopping = new AbortController();
+    const comparing = compareWithManifest(base, { signal: stopping.signal, gate: new Promise(() => {}) });
+    stopping.abort(new Error('stopping'));
+    await expect(comparing).rejects.toThrow(/stopping/);
     manifest.close();
   });
 

@@ -303,7 +303,8 @@ describe('the state directory', () => {
     const early = prestartTarget(setting.config);
     const found = await early?.prepared;
     if (found?.trusted !== true) throw new Error('not trusted');
-    // Natively, through the bridge: done without the gate (the watcher) ever opening.
+    // Natively, through the bridge, begun before the gate (the watcher) opens.
+    found.comparison.open();
     expect(await found.comparison.diff).toMatchObject({ comparison: 'native', created: 1 });
     expect(found.comparison.bridge?.drain()).toEqual({ paths: [], overflow: false });
     found.manifest.close();
