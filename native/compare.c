@@ -557,28 +557,40 @@ static int isBelow(const Frame *frame, const unsigned char *path, size_t length)
   return length > frame->length && path[frame->length] == '/' && memcmp(path, frame->path, frame->length) == 0;
 }
 
-/** The manifest merged with the listings: 1 done (or truncated), 0 failed (t->code says why). */
-static int merge(Task *t, Work *w) {
+/** The task's manifest, opened for reading from its first record; NULL (t->code set) when memory ran out. */
+static Reader *openReader(Task *t) {
   Reader *r = malloc(sizeof *r);
   if (r == NULL || !readerOpen(r, t->fd, t->sections, t->sectionCount, t->end)) {
     free(r);
-    return fail(t, "ENOMEM", "out of memory");
+    fail(t, "ENOMEM", "out of memory");
+    return NULL;
   }
+  return r;
+}
+
+/** The next record: 1; the end: 0; cancelled or a file not whole: -1 (t->code set). */
+static int nextRecord(Task *t, Reader *r) {
+  if ((r->records & 1023) == 0 && *t->cancel) {
+    fail(t, "ECANCELED", "the comparison was cancelled");
+    return -1;
+  }
+  int got = readerNext(r);
+  if (got < 0) fail(t, "EMANIFEST", r->error);
+  return got;
+}
+
+/** The manifest merged with the listings: 1 done (or truncated), 0 failed (t->code says why). */
+static int merge(Task *t, Work *w) {
+  Reader *r = openReader(t);
+  if (r == NULL) return 0;
   Frame *frames = NULL;
   size_t depth = 0, capacity = 0;
   size_t dir = 0; // the manifest's directories met so far
   int ok = 1;
   for (;;) {
-    if ((r->records & 1023) == 0 && *t->cancel) {
-      ok = fail(t, "ECANCELED", "the comparison was cancelled");
-      break;
-    }
-    int got = readerNext(r);
-    if (got < 0) {
-      ok = fail(t, "EMANIFEST", r->error);
-      break;
-    }
-    if (got == 0) break;
+    int got = nextRecord(t, r);
+    if (got < 0) ok = 0;
+    if (got <= 0) break;
     const unsigned char *path = r->path;
     size_t length = r->pathLength;
     const unsigned char *then = r->key;
@@ -696,23 +708,13 @@ static int merge(Task *t, Work *w) {
 
 /** Reads the manifest once for its directories, handing each to the listers as it is met. */
 static int findDirs(Task *t, Work *w) {
-  Reader *r = malloc(sizeof *r);
-  if (r == NULL || !readerOpen(r, t->fd, t->sections, t->sectionCount, t->end)) {
-    free(r);
-    return fail(t, "ENOMEM", "out of memory");
-  }
+  Reader *r = openReader(t);
+  if (r == NULL) return 0;
   int ok = 1;
   for (;;) {
-    if ((r->records & 1023) == 0 && *t->cancel) {
-      ok = fail(t, "ECANCELED", "the comparison was cancelled");
-      break;
-    }
-    int got = readerNext(r);
-    if (got < 0) {
-      ok = fail(t, "EMANIFEST", r->error);
-      break;
-    }
-    if (got == 0) break;
+    int got = nextRecord(t, r);
+    if (got < 0) ok = 0;
+    if (got <= 0) break;
     if (r->key[0] == 'd' && !addDir(w, r->path, r->pathLength)) {
       ok = fail(t, "ENOMEM", "out of memory");
       break;
