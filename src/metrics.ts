@@ -1,5 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { assertNever } from './assert.ts';
+import { Counter, Gauge, Histogram, loadDefaultMetrics, Registry } from './prom.ts';
 import type { SchedulerEvent } from './schedule/events.ts';
 import { driftOf } from './status/drift.ts';
 import type { BackendChange } from './watch/watcher.ts';
@@ -135,7 +135,14 @@ export class Metrics {
     name: 'filesync_watch_limit',
     help: "The kernel's inotify watch limit for filesync's uid (fs.inotify.max_user_watches, or the user namespace's lower one), shared by every process of that uid.",
     registers: [this.registry],
+    collect: () => {
+      const limit = this.#limit();
+      if (limit !== undefined) this.#watchLimit.set(limit);
+    },
   });
+
+  /** Read when scraped: the watch limit. */
+  #limit: () => number | undefined = () => undefined;
 
   readonly #failingPaths = new Gauge({
     name: 'filesync_failing_paths',
@@ -179,14 +186,36 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    // The event-loop-lag sampler wakes the process every `precision` ms; prom-client's 10 ms
-    // default cost 0.07 s of CPU per idle 30 s on the 100,000-file tree (npm run bench).
-    collectDefaultMetrics({
-      register: this.registry,
-      prefix: 'filesync_',
-      eventLoopMonitoringPrecision: 1000,
-    });
+  /** The labels of filesync_build_info, read on the first scrape (the local rsync's version). */
+  #buildLabels: (() => Promise<{ version: string; node: string; rsync: string }>) | undefined;
+
+  /** What the first scrape sets up: see scrape(). */
+  #firstScrape: Promise<void> | undefined;
+
+  /** The text exposition's content type, for /metrics. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * Every metric as Prometheus reads it. The first scrape loads prom-client's process and Node.js
+   * metrics and labels build_info (which spawns `rsync --version`): none of it is on the way to
+   * the first transfer (npm run bench: cold); the process's counters (CPU, start time) are
+   * cumulative, and its GC and event-loop histograms start with that scrape.
+   */
+  async scrape(): Promise<string> {
+    this.#firstScrape ??= (async () => {
+      // The event-loop-lag sampler wakes the process every `precision` ms; prom-client's 10 ms
+      // default cost 0.07 s of CPU per idle 30 s on the 100,000-file tree (npm run bench).
+      loadDefaultMetrics()({
+        register: this.registry,
+        prefix: 'filesync_',
+        eventLoopMonitoringPrecision: 1000,
+      });
+      if (this.#buildLabels !== undefined) this.#buildInfo.set(await this.#buildLabels(), 1);
+    })();
+    await this.#firstScrape;
+    return this.registry.metrics();
   }
 
   /** The sink of one target's scheduler events; its series carry `target="host:port/dir"`. */
@@ -269,14 +298,15 @@ export class Metrics {
     this.#lag.set({ target }, 0);
   }
 
-  buildInfo(labels: { version: string; node: string; rsync: string }): void {
-    this.#buildInfo.set(labels, 1);
+  /** filesync_build_info's labels, read when first scraped (see scrape()). */
+  buildInfo(labels: () => Promise<{ version: string; node: string; rsync: string }>): void {
+    this.#buildLabels = labels;
   }
 
-  /** The watch budget: directories read from the watcher when scraped, the limit as read at start. */
-  watchBudget(directories: () => number | undefined, limit: number | undefined): void {
+  /** The watch budget: the watcher's directories and the kernel's limit, read when scraped. */
+  watchBudget(directories: () => number | undefined, limit: () => number | undefined): void {
     this.#directories = directories;
-    if (limit !== undefined) this.#watchLimit.set(limit);
+    this.#limit = limit;
   }
 
   watchError(): void {

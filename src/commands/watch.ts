@@ -24,7 +24,7 @@ import {
 import { daemonStatus, type WatchStatus } from '../status/status.ts';
 import { type Connection, Target } from '../target/target.ts';
 import { packageVersion } from '../version.ts';
-import { inotifyInUse, judgeBudget, readInotifyLimits } from '../watch/budget.ts';
+import { type InotifyLimits, inotifyInUse, judgeBudget, readInotifyLimits } from '../watch/budget.ts';
 import { startWatcher } from '../watch/watcher.ts';
 import { controlOf } from './daemon-control.ts';
 import { logBackendChange, logWatchBudget, logWatchError } from './watch-log.ts';
@@ -106,6 +106,9 @@ async function keepManifests(
     }
   }
 }
+
+/** The longest the watch budget's log line waits for the initial passes (see watchCommand). */
+const BUDGET_LOG_DELAY_MS = 10_000;
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;
@@ -201,26 +204,40 @@ export async function watchCommand(
     metrics.lag(target.name, () => target.oldestChangeAt);
     metrics.targetState(target.name, () => target.status().state);
   }
-  void localRsyncVersion().then((rsync) =>
-    metrics.buildInfo({ version: packageVersion(), node: process.version, rsync }),
+  metrics.buildInfo(async () => ({
+    version: packageVersion(),
+    node: process.version,
+    rsync: await localRsyncVersion(),
+  }));
+  let limits: InotifyLimits | undefined; // read from /proc when first asked for
+  const inotifyLimits = () => (limits ??= readInotifyLimits());
+  metrics.watchBudget(
+    () => watcher.directories,
+    () => inotifyLimits().watches?.value,
   );
-  const limits = readInotifyLimits();
-  metrics.watchBudget(() => watcher.directories, limits.watches?.value);
 
   const watchStatus = (): WatchStatus => ({
     backend: watcher.backend,
     directories: watcher.directories,
-    limit: limits.watches,
+    limit: inotifyLimits().watches,
     fallback,
   });
   // Each target chooses its start: a full pass, or what differs from its manifest.
   for (const target of targets) void target.start();
-  // The budget's figures once the initial pass is under way: reading /proc takes a while.
-  const watched = watcher.directories;
-  if (watched !== undefined)
+  // The budget's figures once every initial pass is done, or after a while when one is held up:
+  // reading /proc costs 20-30 ms of CPU that the first transfer would otherwise share.
+  let budgetLogged = false;
+  const logBudget = () => {
+    clearTimeout(budgetTimer);
+    const watched = watcher.directories;
+    if (budgetLogged || watched === undefined || watcher.closed) return;
+    budgetLogged = true;
     void inotifyInUse().then((inUse) =>
-      logWatchBudget(watchLog, watched, judgeBudget(watched, limits, inUse)),
+      logWatchBudget(watchLog, watched, judgeBudget(watched, inotifyLimits(), inUse)),
     );
+  };
+  const budgetTimer = setTimeout(logBudget, BUDGET_LOG_DELAY_MS).unref();
+  void Promise.all(targets.map((target) => target.whenStarted)).then(logBudget);
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () =>
     everyTarget((target) => target.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'));
@@ -263,7 +280,7 @@ export async function watchCommand(
               watchStatus(),
             ),
         },
-        metrics.registry,
+        metrics,
         config.controlToken === undefined
           ? undefined
           : { control: daemonControl, token: config.controlToken, log: log.child({ component: 'control' }) },
@@ -278,6 +295,7 @@ export async function watchCommand(
   } catch (error) {
     // The port is taken, say: stop what runs, or the process would never exit.
     control?.close();
+    clearTimeout(budgetTimer);
     clearInterval(resync);
     process.off('SIGUSR2', requestResync);
     await watcher.close();
@@ -288,6 +306,7 @@ export async function watchCommand(
   const signal = await stop;
   const pending = () => targets.reduce((sum, target) => sum + target.pendingCount, 0);
   log.info({ signal, pending: pending() }, 'stopping: sending pending changes');
+  clearTimeout(budgetTimer);
   clearInterval(resync);
   process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);

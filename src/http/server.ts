@@ -1,5 +1,4 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
 import { answerControl, type Control, isControlPath } from '../control/routes.ts';
 import type { Logger } from '../log.ts';
 import type { DaemonStatus } from '../status/status.ts';
@@ -19,6 +18,12 @@ export interface HealthSource {
 // fetch getters load undici, 50 ms on the way to the first transfer (npm run bench: large).
 const { createServer } = process.getBuiltinModule('node:http');
 
+/** What GET /metrics serves: Prometheus's text exposition. */
+export interface MetricsSource {
+  scrape(): Promise<string>;
+  readonly contentType: string;
+}
+
 /** POST /sync, /pause and /resume over the network: only with SYNC_CONTROL_TOKEN(_FILE) set. */
 export interface NetworkControl {
   readonly control: Control;
@@ -36,7 +41,7 @@ const GET_PATHS = ['/healthz', '/readyz', '/status', '/metrics'];
 export async function startHttpServer(
   port: number,
   health: HealthSource,
-  registry: Registry,
+  metrics: MetricsSource,
   control?: NetworkControl,
 ): Promise<Server> {
   const handle = (request: IncomingMessage, response: ServerResponse) => {
@@ -76,8 +81,8 @@ export async function startHttpServer(
       case '/status':
         return send(200, health.status());
       case '/metrics':
-        return void registry.metrics().then(
-          (text) => send(200, text, registry.contentType),
+        return void metrics.scrape().then(
+          (text) => send(200, text, metrics.contentType),
           (error: unknown) => send(500, { error: String(error) }),
         );
       default:

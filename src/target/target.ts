@@ -81,6 +81,10 @@ export class Target {
   /** The manifest's files (SYNC_STATE_DIR); undefined when there is none, or it cannot be written. */
   #state: TargetState | undefined;
   #start: StartKind | undefined;
+  #resolveStarted: () => void = () => {};
+  readonly #started = new Promise<void>((resolve) => {
+    this.#resolveStarted = resolve;
+  });
   /** What prepare() found, for start(): with a trusted manifest, its comparison under way. */
   #prepared: Prepared | undefined;
   #prestart: Prestart | undefined;
@@ -310,6 +314,11 @@ export class Target {
     return this.#tracker.started;
   }
 
+  /** Resolves once the initial pass, or the fast start, has gone through (never, if it does not). */
+  get whenStarted(): Promise<void> {
+    return this.#started;
+  }
+
   /** The manifest's files, while the state directory serves this target. */
   get state(): TargetState | undefined {
     return this.#state;
@@ -324,6 +333,7 @@ export class Target {
     }
     if (event.type === 'finished' && this.#tracker.started) {
       this.#log.info({ durationMs: event.durationMs }, 'initial sync complete; watching for changes');
+      this.#resolveStarted();
       this.#pruner.start();
       // A fast start's full comparison, as a periodic pass: what it repairs is drift.
       if (event.job.kind === 'start') this.#scheduler.requestFull('resync');

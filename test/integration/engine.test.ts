@@ -319,6 +319,8 @@ describe('host keys', () => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body).reason).toMatch(/failing \(host-key/);
     expect((await target.exec(['test', '-e', s.remoteDir])).exitCode).not.toBe(0);
+    // The watch budget is logged once the initial pass is done, or after 10 s when it cannot be.
+    await daemon.waitForLog('the watch budget', (line) => line.msg.startsWith('watch budget'));
     await daemon.stop();
 
     const check = await runCli(env, ['check']);

@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['log.ts'],
   ['config'],
   ['filter.ts'],
-  ['errors.ts', 'assert.ts', 'node-version.ts', 'version.ts', 'names.ts'],
+  ['errors.ts', 'assert.ts', 'node-version.ts', 'version.ts', 'names.ts', 'prom.ts'],
 ];
 
 const SRC = resolve('src');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDuration } from '../../../src/config/duration.ts';
 import { loadConfig, parseConfig } from '../../../src/config/load.ts';
+import { forTarget, targetName } from '../../../src/config/targets.ts';
 
 const base = {
   SYNC_SOURCE_DIR: '/data',
@@ -50,6 +51,11 @@ describe('SYNC_TARGETS', () => {
       { host: '2001:db8::7', port: 2222, user: 'backup', dir: '/data/my files' },
     ]);
     expect(result.config.remote).toEqual(result.config.targets[0]);
+    const { config } = result;
+    expect(config.targets.map((remote) => targetName(forTarget(config, remote)))).toEqual([
+      'a.example.com:22/srv/mirror',
+      '[2001:db8::7]:2222/data/my files',
+    ]);
   });
 
   it('keeps the single-target settings working as one target', () => {

@@ -1,12 +1,12 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PauseRequest, SyncRequest } from '../../../src/control/protocol.ts';
 import type { Control } from '../../../src/control/routes.ts';
 import { startHttpServer } from '../../../src/http/server.ts';
 import { bearerMatches } from '../../../src/http/token.ts';
 import { createLogger } from '../../../src/log.ts';
+import { Metrics } from '../../../src/metrics.ts';
 
 const TOKEN = 'c0ffee'.repeat(6);
 const log = createLogger({ level: 'silent', format: 'json' });
@@ -45,7 +45,7 @@ async function serve(control?: Control) {
   const server = await startHttpServer(
     0,
     health,
-    new Registry(),
+    new Metrics(),
     control === undefined ? undefined : { control, token: TOKEN, log },
   );
   servers.push(server);
@@ -104,7 +104,7 @@ describe('control over the health port', () => {
 
   it('answers `Expect: 100-continue` without the token with 401, not an invitation to send the body', async () => {
     const { asked, control } = recording();
-    const server = await startHttpServer(0, health, new Registry(), { control, token: TOKEN, log });
+    const server = await startHttpServer(0, health, new Metrics(), { control, token: TOKEN, log });
     servers.push(server);
     const { port } = server.address() as AddressInfo;
     const expectContinue = (authorization?: string) =>

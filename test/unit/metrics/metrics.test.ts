@@ -39,12 +39,26 @@ describe('the lag and build metrics', () => {
     expect(await metrics.registry.metrics()).toMatch(/^filesync_watch_fallback 1$/m);
   });
 
-  it('labels build_info with the versions', async () => {
+  it('labels build_info with the versions, and adds the process metrics, when first scraped', async () => {
     const metrics = new Metrics();
-    metrics.buildInfo({ version: '0.1.0', node: 'v24.1.0', rsync: '3.2.7' });
-    expect(await metrics.registry.metrics()).toMatch(
-      /^filesync_build_info\{version="0\.1\.0",node="v24\.1\.0",rsync="3\.2\.7"\} 1$/m,
-    );
+    let asked = 0;
+    metrics.buildInfo(async () => {
+      asked++;
+      return { version: '0.1.0', node: 'v24.1.0', rsync: '3.2.7' };
+    });
+    // Nothing of it is done before a scrape: none of it is on the way to the first transfer.
+    expect(asked).toBe(0);
+    expect(await metrics.registry.metrics()).not.toMatch(/^filesync_process_cpu_seconds_total /m);
+    const [first, second] = await Promise.all([metrics.scrape(), metrics.scrape()]);
+    for (const scraped of [first, second]) {
+      expect(scraped).toMatch(
+        /^filesync_build_info\{version="0\.1\.0",node="v24\.1\.0",rsync="3\.2\.7"\} 1$/m,
+      );
+      expect(scraped).toMatch(/^filesync_process_cpu_seconds_total \d/m);
+      expect(scraped).toMatch(/^filesync_nodejs_eventloop_lag_seconds \d/m);
+    }
+    expect(await metrics.scrape()).toMatch(/^filesync_syncs_total|^# HELP filesync_syncs_total/m);
+    expect(asked).toBe(1);
   });
 
   it("reads rsync's version from its banner, and this machine's", async () => {
