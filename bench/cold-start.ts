@@ -5,6 +5,9 @@
 //   lsyncd             — with its defaults (default.rsync: archive, delete = true), spawn →
 //                        "Startup of … finished"
 //   filesync           — spawn → GET /readyz answers 200 (as a kubelet's startup probe sees it)
+//   filesync, SYNC_RSYNC_PARTIAL=false — the same without the partial-dir, whose look for a
+//                        partial file beside each file costs rsync's receiver a stat per file
+//                        (lsyncd keeps no partial files)
 // plus one traced filesync start (LOG_LEVEL=debug): where its time goes, phase by phase, from
 // the process's spawn to the watcher, the rsync spawn, rsync's exit and readiness.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -27,17 +30,19 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
   await writeTree(source, files, dirs);
   await rsyncOnce(target, source, remoteDir); // in sync, for every tool alike
   const lsyncd = await lsyncdStarter(target, source, remoteDir);
-  const times: Record<'rsync' | 'rsyncDelete' | 'lsyncd' | 'filesync', number[]> = {
+  const times: Record<'rsync' | 'rsyncDelete' | 'lsyncd' | 'filesync' | 'filesyncNoPartial', number[]> = {
     rsync: [],
     rsyncDelete: [],
     lsyncd: [],
     filesync: [],
+    filesyncNoPartial: [],
   };
   for (let round = 0; round < rounds; round++) {
     times.rsync.push(await rsyncOnce(target, source, remoteDir));
     times.rsyncDelete.push(await rsyncOnce(target, source, remoteDir, ['--delete']));
     if (lsyncd !== undefined) times.lsyncd.push(await lsyncd());
     times.filesync.push((await filesyncStart(env)).readyMs);
+    times.filesyncNoPartial.push((await filesyncStart({ ...env, SYNC_RSYNC_PARTIAL: 'false' })).readyMs);
   }
   const trace = await tracedStart(env);
   await rm(source, { recursive: true, force: true });
@@ -55,6 +60,11 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
     filesyncReadyMs: filesyncMs,
     filesyncOverLsyncd: lsyncdMs === undefined ? undefined : Number((filesyncMs / lsyncdMs).toFixed(2)),
     filesyncOverRsyncDelete: Number((filesyncMs / rsyncDeleteMs).toFixed(2)),
+    filesyncNoPartialReadyMs: ms(times.filesyncNoPartial),
+    filesyncNoPartialOverLsyncd:
+      lsyncdMs === undefined
+        ? undefined
+        : Number(((ms(times.filesyncNoPartial) ?? Number.NaN) / lsyncdMs).toFixed(2)),
     targets: { overLsyncd: 1, overRsyncDelete: 1.1 },
     rounds_ms: Object.fromEntries(Object.entries(times).map(([tool, list]) => [tool, list.map(Math.round)])),
     trace,
