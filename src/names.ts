@@ -40,6 +40,11 @@ export function nameIn(bytes: Buffer, start: number, end: number): string {
   return name.includes('\ufffd') ? nameOf(bytes.subarray(start, end)) : name;
 }
 
+/** A path as fs calls take it: the string itself, unless it holds bytes that are not UTF-8. */
+export function fsPathOf(path: string): string | Buffer {
+  return ESCAPED.test(path) ? bytesOf(path) : path;
+}
+
 /** The bytes a path stands for: what lstat, readdir and rsync are given. */
 export function bytesOf(path: string): Buffer {
   if (!ESCAPED.test(path)) return Buffer.from(path, 'utf8');

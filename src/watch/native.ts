@@ -2,7 +2,7 @@ import { type FSWatcher, lstatSync, type Stats, statfsSync, watch } from 'node:f
 import { basename } from 'node:path';
 import { FilesyncError } from '../errors.ts';
 import type { Filter } from '../filter.ts';
-import { bytesOf, type NamedEntry, nameOf, parentOf, readdirNamed } from '../names.ts';
+import { fsPathOf, type NamedEntry, nameOf, parentOf, readdirNamed } from '../names.ts';
 import type { BackendEvents, StartBackend } from './backend.ts';
 import { inotifyQueueLimit, overflowGuard } from './overflow.ts';
 
@@ -130,7 +130,7 @@ class WatchedTree {
     let watcher: FSWatcher;
     try {
       // Names as bytes (names.ts): one that is not UTF-8 still names what is on disk.
-      watcher = watch(bytesOf(path), { persistent: true, encoding: 'buffer' }, (type, name) =>
+      watcher = watch(fsPathOf(path), { persistent: true, encoding: 'buffer' }, (type, name) =>
         this.#onEvent(rel, type, name === null ? null : nameOf(name)),
       );
     } catch (error) {
@@ -255,7 +255,7 @@ function isGone(error: unknown): boolean {
 /** lstat that answers undefined where nothing can be watched (a stale path from an event). */
 function statOf(path: string): Stats | undefined {
   try {
-    return lstatSync(bytesOf(path), { throwIfNoEntry: false });
+    return lstatSync(fsPathOf(path), { throwIfNoEntry: false });
   } catch (error) {
     if (isGone(error)) return undefined;
     throw error;
