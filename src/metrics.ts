@@ -189,8 +189,10 @@ export class Metrics {
   /** The labels of filesync_build_info, read on the first scrape (the local rsync's version). */
   #buildLabels: (() => Promise<{ version: string; node: string; rsync: string }>) | undefined;
 
-  /** What the first scrape sets up: see scrape(). */
-  #firstScrape: Promise<void> | undefined;
+  /** build_info's labels, once set (see scrape()). */
+  #labelled: Promise<void> | undefined;
+
+  #processMetrics = false;
 
   /** The text exposition's content type, for /metrics. */
   get contentType(): string {
@@ -198,24 +200,45 @@ export class Metrics {
   }
 
   /**
-   * Every metric as Prometheus reads it. The first scrape loads prom-client's process and Node.js
-   * metrics and labels build_info (which spawns `rsync --version`): none of it is on the way to
-   * the first transfer (npm run bench: cold); the process's counters (CPU, start time) are
-   * cumulative, and its GC and event-loop histograms start with that scrape.
+   * prom-client's process and Node.js metrics (`filesync_process_*`, `filesync_nodejs_*`). Loading
+   * them costs a start ~30 ms of CPU, so the daemon registers them once its initial passes are
+   * done (watch.ts), or the first scrape does if it comes before. Their CPU counters count from
+   * their registration: what the process used before is added to them, so they are cumulative
+   * from its start all the same.
+   */
+  processMetrics(): void {
+    if (this.#processMetrics) return;
+    this.#processMetrics = true;
+    const collect = loadDefaultMetrics();
+    const before = process.cpuUsage(); // after the load: prom-client reads its own at registration
+    // The event-loop-lag sampler wakes the process every `precision` ms; prom-client's 10 ms
+    // default cost 0.07 s of CPU per idle 30 s on the 100,000-file tree (npm run bench).
+    collect({ register: this.registry, prefix: 'filesync_', eventLoopMonitoringPrecision: 1000 });
+    const add = (name: string, micros: number) =>
+      (this.registry.getSingleMetric(`filesync_${name}`) as Counter | undefined)?.inc(micros / 1e6);
+    add('process_cpu_user_seconds_total', before.user);
+    add('process_cpu_system_seconds_total', before.system);
+    add('process_cpu_seconds_total', before.user + before.system);
+  }
+
+  /**
+   * Every metric as Prometheus reads it. The first scrape labels build_info, which runs
+   * `rsync --version` (up to its 5 s timeout, within a scrape's default 10 s), off the start's path.
    */
   async scrape(): Promise<string> {
-    this.#firstScrape ??= (async () => {
-      // The event-loop-lag sampler wakes the process every `precision` ms; prom-client's 10 ms
-      // default cost 0.07 s of CPU per idle 30 s on the 100,000-file tree (npm run bench).
-      loadDefaultMetrics()({
-        register: this.registry,
-        prefix: 'filesync_',
-        eventLoopMonitoringPrecision: 1000,
-      });
-      if (this.#buildLabels !== undefined) this.#buildInfo.set(await this.#buildLabels(), 1);
-    })();
-    await this.#firstScrape;
+    this.processMetrics();
+    this.#labelled ??= this.#labelBuild();
+    await this.#labelled;
     return this.registry.metrics();
+  }
+
+  async #labelBuild(): Promise<void> {
+    if (this.#buildLabels === undefined) return;
+    try {
+      this.#buildInfo.set(await this.#buildLabels(), 1);
+    } catch {
+      this.#labelled = undefined; // the next scrape asks again; this one goes without build_info
+    }
   }
 
   /** The sink of one target's scheduler events; its series carry `target="host:port/dir"`. */

@@ -12,6 +12,7 @@ export const Counter = require('prom-client/lib/counter') as typeof Prom.Counter
 export const Gauge = require('prom-client/lib/gauge') as typeof Prom.Gauge;
 export const Histogram = require('prom-client/lib/histogram') as typeof Prom.Histogram;
 export type Registry = Prom.Registry;
+export type Counter = Prom.Counter;
 
 /** prom-client's default metrics (process and Node.js), loaded on first use. */
 export function loadDefaultMetrics(): typeof Prom.collectDefaultMetrics {

@@ -107,8 +107,8 @@ async function keepManifests(
   }
 }
 
-/** The longest the watch budget's log line waits for the initial passes (see watchCommand). */
-const BUDGET_LOG_DELAY_MS = 10_000;
+/** The longest what follows the start waits for the initial passes (see watchCommand). */
+const AFTER_START_DELAY_MS = 10_000;
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;
@@ -224,20 +224,24 @@ export async function watchCommand(
   });
   // Each target chooses its start: a full pass, or what differs from its manifest.
   for (const target of targets) void target.start();
-  // The budget's figures once every initial pass is done, or after a while when one is held up:
-  // reading /proc costs 20-30 ms of CPU that the first transfer would otherwise share.
-  let budgetLogged = false;
-  const logBudget = () => {
-    clearTimeout(budgetTimer);
+  // Off the start's path, once every initial pass is done (or after a while, when one is held
+  // up): the budget's figures (reading /proc: 20-30 ms of CPU the first transfer would share)
+  // and prom-client's process metrics (~30 ms to load).
+  let afterStartDone = false;
+  const afterStart = () => {
+    clearTimeout(afterStartTimer);
     const watched = watcher.directories;
-    if (budgetLogged || watched === undefined || watcher.closed) return;
-    budgetLogged = true;
+    if (afterStartDone || stopping || watcher.closed) return;
+    afterStartDone = true;
+    metrics.processMetrics();
+    if (watched === undefined) return;
     void inotifyInUse().then((inUse) =>
       logWatchBudget(watchLog, watched, judgeBudget(watched, inotifyLimits(), inUse)),
     );
   };
-  const budgetTimer = setTimeout(logBudget, BUDGET_LOG_DELAY_MS).unref();
-  void Promise.all(targets.map((target) => target.whenStarted)).then(logBudget);
+  let stopping = false;
+  const afterStartTimer = setTimeout(afterStart, AFTER_START_DELAY_MS).unref();
+  void Promise.all(targets.map((target) => target.whenStarted)).then(afterStart);
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () =>
     everyTarget((target) => target.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'));
@@ -295,7 +299,8 @@ export async function watchCommand(
   } catch (error) {
     // The port is taken, say: stop what runs, or the process would never exit.
     control?.close();
-    clearTimeout(budgetTimer);
+    stopping = true;
+    clearTimeout(afterStartTimer);
     clearInterval(resync);
     process.off('SIGUSR2', requestResync);
     await watcher.close();
@@ -306,7 +311,8 @@ export async function watchCommand(
   const signal = await stop;
   const pending = () => targets.reduce((sum, target) => sum + target.pendingCount, 0);
   log.info({ signal, pending: pending() }, 'stopping: sending pending changes');
-  clearTimeout(budgetTimer);
+  stopping = true;
+  clearTimeout(afterStartTimer);
   clearInterval(resync);
   process.off('SIGUSR2', requestResync);
   await watcher.settle(150, 1000);

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { bytesOf, hasRawBytes, nameIn, nameOf, printable } from '../../src/names.ts';
+import { bytesOf, fsPathOf, hasRawBytes, nameIn, nameOf, printable } from '../../src/names.ts';
 
 describe('names as bytes', () => {
   it('decodes valid UTF-8 as it always did, and encodes it back unchanged', () => {
@@ -9,7 +9,10 @@ describe('names as bytes', () => {
       expect(bytesOf(name)).toEqual(Buffer.from(name));
       expect(hasRawBytes(name)).toBe(false);
       expect(printable(name)).toBe(name);
+      expect(fsPathOf(name)).toBe(name); // fs calls take the string itself
     }
+    const raw = nameOf(Buffer.from([0x61, 0xff, 0x62]));
+    expect(fsPathOf(`dir/${raw}`)).toEqual(Buffer.from([0x64, 0x69, 0x72, 0x2f, 0x61, 0xff, 0x62]));
     // A backslash is shown doubled, so that a name holding `\xe9` reads apart from the byte.
     expect(printable('\\xe9 literal')).toBe('\\\\xe9 literal');
   });

@@ -57,8 +57,33 @@ describe('the lag and build metrics', () => {
       expect(scraped).toMatch(/^filesync_process_cpu_seconds_total \d/m);
       expect(scraped).toMatch(/^filesync_nodejs_eventloop_lag_seconds \d/m);
     }
-    expect(await metrics.scrape()).toMatch(/^filesync_syncs_total|^# HELP filesync_syncs_total/m);
     expect(asked).toBe(1);
+  });
+
+  it('counts the CPU used before the process metrics were registered, and registers them once', async () => {
+    const metrics = new Metrics();
+    const spin = Date.now() + 100;
+    while (Date.now() < spin); // CPU the process uses before the registration
+    const used = process.cpuUsage();
+    metrics.processMetrics();
+    metrics.processMetrics();
+    const scraped = await metrics.scrape();
+    const cpu = Number(/^filesync_process_cpu_seconds_total (\S+)$/m.exec(scraped)?.[1]);
+    expect(cpu).toBeGreaterThanOrEqual((used.user + used.system) / 1e6);
+    const user = Number(/^filesync_process_cpu_user_seconds_total (\S+)$/m.exec(scraped)?.[1]);
+    expect(user).toBeGreaterThanOrEqual(used.user / 1e6);
+  });
+
+  it('scrapes without build_info while its labels cannot be read, and asks again', async () => {
+    const metrics = new Metrics();
+    let fail = true;
+    metrics.buildInfo(async () => {
+      if (fail) throw new Error('no package.json');
+      return { version: '0.1.0', node: 'v24.1.0', rsync: '3.2.7' };
+    });
+    expect(await metrics.scrape()).not.toMatch(/^filesync_build_info\{/m);
+    fail = false;
+    expect(await metrics.scrape()).toMatch(/^filesync_build_info\{version="0\.1\.0".*\} 1$/m);
   });
 
   it("reads rsync's version from its banner, and this machine's", async () => {
