@@ -4,7 +4,8 @@ import type * as Prom from 'prom-client';
 // prom-client's parts, each from its own file. Its index also loads the Pushgateway (node:http,
 // node:https), the cluster aggregator and every default metric (with @opentelemetry/api): about
 // 50 ms of a start, before the first transfer (npm run bench: cold). The default metrics are
-// loaded when /metrics is first scraped (metrics.ts).
+// loaded once the initial passes are done, or by an earlier scrape (metrics.ts). lib/ is not
+// prom-client's public API: package-lock.json pins the version, and the unit tests load each part.
 const require = createRequire(import.meta.url);
 
 export const Registry = require('prom-client/lib/registry') as typeof Prom.Registry;
