@@ -98,6 +98,8 @@ export class Target {
     this.#filter = filter;
     this.#metrics = metrics;
     this.#prestart = prestart;
+    // Stopping ends a fast start's comparison still under way, begun early or in prepare().
+    this.#stopping.signal.addEventListener('abort', () => this.#prestart?.stop(), { once: true });
     this.#state =
       prestart?.state ??
       (config.stateDir === undefined ? undefined : targetState(config.stateDir, config, filter));
@@ -230,7 +232,6 @@ export class Target {
   /** The watcher could not start: a comparison under way stops, and its bridge lets go. */
   abandon(): void {
     this.#stopping.abort();
-    this.#prestart?.stop();
     const prepared = this.#prepared;
     if (prepared?.trusted === true) prepared.comparison.bridge?.drain();
   }
@@ -452,7 +453,6 @@ export class Target {
   /** Sends what is pending within `timeoutMs`, then stops; false when changes were left unsent. */
   async flush(timeoutMs: number): Promise<boolean> {
     this.#stopping.abort();
-    this.#prestart?.stop();
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
     // The last changes' hook, in what is left of the time (its command is stopped past that).
@@ -465,7 +465,6 @@ export class Target {
   /** Stops at once, sending nothing more. */
   async stop(): Promise<void> {
     this.#stopping.abort();
-    this.#prestart?.stop();
     await this.#scheduler.stop();
     await this.#hooks?.settle(0);
     await this.#pruner.stop();
