@@ -291,7 +291,7 @@ function deletionArgs({ rsync }: Config): string[] {
 }
 
 /** `base/path`, where '' is `base` itself and `/` stays `/`. */
-function under(base: string, path: string): string {
+export function under(base: string, path: string): string {
   const trimmed = base.replace(/\/+$/, '');
   return path === '' ? trimmed || '/' : `${trimmed}/${path}`;
 }

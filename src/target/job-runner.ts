@@ -1,5 +1,6 @@
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { withoutPartialDir } from '../plan/clean-stop.ts';
 import { planDeletionCount } from '../plan/dry-runs.ts';
 import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
@@ -18,19 +19,30 @@ import type { PlanRunner } from '../rsync/runner.ts';
 import type { JobRunner } from '../schedule/scheduler.ts';
 import { sourceIsEmpty } from './empty-source.ts';
 
-/**
- * Survey, plan, run: what one scheduled job takes, given the real runner. `treeSize` says how
- * many entries the source holds, where the watcher counted them; otherwise the last full pass's
- * own count serves (see WHOLE_LIST_MAX_ENTRIES).
- */
+export interface JobRunnerOptions {
+  /**
+   * How many entries the source holds, where the watcher counted them; otherwise the last full
+   * pass's own count serves (see WHOLE_LIST_MAX_ENTRIES).
+   */
+  readonly treeSize?: () => number | undefined;
+  readonly progressEveryMs?: number;
+  /**
+   * Whether the last stop of `watch` was clean, asked by the first job: a full pass then leaves
+   * out the partial-dir (see plan/clean-stop.ts).
+   */
+  readonly lastStopClean?: () => Promise<boolean>;
+}
+
+/** Survey, plan, run: what one scheduled job takes, given the real runner. */
 export function createJobRunner(
   context: PlanContext,
   runner: PlanRunner,
   log: Logger,
-  treeSize: () => number | undefined = () => undefined,
-  progressEveryMs = PROGRESS_EVERY_MS,
+  { treeSize = () => undefined, progressEveryMs = PROGRESS_EVERY_MS, lastStopClean }: JobRunnerOptions = {},
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
+  // Asked once: from the first run on, a run of this process may leave partial files itself.
+  let askClean = lastStopClean;
   let halted: Outcome | undefined;
   // SYNC_DELAY_UPDATES: a run killed before this process started, or one that failed since,
   // may have left staged files on the target (see planStagedCleanup).
@@ -38,7 +50,15 @@ export function createJobRunner(
   return async (job: Job, signal: AbortSignal) => {
     // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
     if (halted !== undefined) return halted;
-    const held = await holdDeletions(context, runner, signal);
+    const asked = askClean;
+    askClean = undefined;
+    const clean = asked !== undefined && job.kind === 'full' && (await asked());
+    if (clean)
+      log.info(
+        'full pass without the partial-dir: the last stop was clean, so no interrupted transfer waits to be resumed',
+      );
+    const jobContext = clean ? withoutPartialDir(context) : context;
+    const held = await holdDeletions(jobContext, runner, signal);
     if (held !== undefined) return held;
     if (stagedMayRemain) {
       const cleaned = await runner.run(planStagedCleanup(context), signal);
@@ -63,7 +83,7 @@ export function createJobRunner(
       if ('ok' in moved) return moved; // cancelled
       placed = moved;
     }
-    const plan = planJob(surveyed, context);
+    const plan = planJob(surveyed, jobContext);
     if (log.isLevelEnabled('debug')) {
       const listed = plan.stdin === undefined ? 0 : plan.stdin.split('\0').length - 1;
       log.debug({ file: plan.file, args: plan.args, listed }, 'running rsync');

@@ -298,6 +298,19 @@ describe.each([
     expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0);
     await stopCleanly(daemon);
   });
+
+  it('marks a clean stop on the target, and the next start takes the mark and leaves out the partial-dir', async () => {
+    const s = await scenario({ LOG_LEVEL: 'debug' });
+    await writeFile(s.file('a.txt'), 'a');
+    await stopCleanly(await watching(s.env));
+    const marker = '.filesync-partial/.filesync-clean-stop';
+    expect((await current().list(s.remoteDir)).get(marker)).toBe('f');
+    const again = await watching(s.env);
+    const pass = again.logs.find((line) => line.msg === 'running rsync');
+    expect(pass?.args).not.toContain('--partial-dir=.filesync-partial');
+    expect((await current().list(s.remoteDir)).has(marker)).toBe(false);
+    await stopCleanly(again);
+  });
 });
 
 describe('host keys', () => {

@@ -244,3 +244,61 @@ describe('a restart with SYNC_STATE_DIR', () => {
     await stopCleanly(daemon);
   });
 });
+
+describe('a restart without SYNC_STATE_DIR', () => {
+  const PARTIAL = '--partial-dir=.filesync-partial';
+  /** The initial pass's arguments: the first rsync the job runner logs. */
+  const initialPass = async (daemon: Daemon) =>
+    (await daemon.waitForLog('the initial pass', (line) => line.msg === 'running rsync')).args as string[];
+
+  it('leaves out the partial-dir on the full pass after a clean stop, and keeps it after a kill -9, where a partial file waits', async () => {
+    const s = await scenarioOn(target, { LOG_LEVEL: 'debug' });
+    const marker = `${s.remoteDir}/.filesync-partial/.filesync-clean-stop`;
+    const exists = async (path: string) => (await target.exec(['test', '-e', path])).exitCode === 0;
+    await writeFile(s.file('a.txt'), 'a');
+
+    const first = await watching(s.env); // no marker: a first start keeps it
+    expect(await initialPass(first)).toContain(PARTIAL);
+    await stopCleanly(first);
+    expect(await exists(marker)).toBe(true);
+
+    await writeFile(s.file('b.txt'), 'made while it was stopped');
+    const second = await watching(s.env);
+    expect(await initialPass(second)).not.toContain(PARTIAL);
+    expect(
+      second.logs.find((line) => line.msg.startsWith('full pass without the partial-dir')),
+    ).toBeDefined();
+    expect(await exists(marker)).toBe(false); // taken: this run may leave partial files itself
+    await waitForMirror(target, s.source, s.remoteDir);
+    // Its live runs keep the partial-dir.
+    await writeFile(s.file('c.txt'), 'c');
+    const live = await second.waitForLog(
+      'a live run',
+      (line) => line.msg === 'synced' && line.kind === 'batch',
+    );
+    expect(live).toBeDefined();
+    expect(second.logs.filter((line) => line.msg === 'running rsync').at(-1)?.args).toContain(PARTIAL);
+    await second.stop('SIGKILL');
+    expect(await exists(marker)).toBe(false);
+
+    // What an interrupted transfer leaves: the new file's first half, in the partial-dir.
+    const content = 'the new version, sent halfway before the kill\n'.repeat(2000);
+    await writeFile(s.file('a.txt'), content);
+    const half = content.slice(0, content.length / 2);
+    const put = await target.exec([
+      'sh',
+      '-c',
+      `mkdir -p "$(dirname "$2")" && printf %s "$1" > "$2"`,
+      'sh',
+      half,
+      `${s.remoteDir}/.filesync-partial/a.txt`,
+    ]);
+    expect(put.exitCode, put.output).toBe(0);
+    const third = await watching(s.env);
+    expect(await initialPass(third)).toContain(PARTIAL);
+    await waitForMirror(target, s.source, s.remoteDir);
+    expect(await exists(`${s.remoteDir}/.filesync-partial/a.txt`)).toBe(false); // resumed, and removed
+    await stopCleanly(third);
+    expect(await exists(marker)).toBe(true);
+  });
+});

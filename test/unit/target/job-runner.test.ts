@@ -33,7 +33,7 @@ function setUp(treeSize: () => number | undefined, env: Record<string, string> =
     },
   };
   const log = createLogger({ level: 'silent', format: 'json' });
-  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, treeSize);
+  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, { treeSize });
   const whole = async () => {
     await run({ kind: 'full', reason: 'resync' }, new AbortController().signal);
     return plans.at(-1)?.args.includes('--no-inc-recursive');
@@ -166,13 +166,10 @@ describe('progress', () => {
       },
     };
     const context = { config, filter: new Filter(config.filter), ssh: testSsh };
-    const running = createJobRunner(
-      context,
-      runner,
-      log,
-      () => undefined,
-      1000,
-    )({ kind: 'full', reason: 'start' }, new AbortController().signal);
+    const running = createJobRunner(context, runner, log, { progressEveryMs: 1000 })(
+      { kind: 'full', reason: 'start' },
+      new AbortController().signal,
+    );
     await vi.advanceTimersByTimeAsync(1500);
     expect(progressLines()).toEqual([]); // nothing reported yet: nothing to say
     report({ bytes: 1000, percent: 10, rate: '1.00kB/s', files: { transferred: 1, toCheck: 9, listed: 10 } });
@@ -221,5 +218,53 @@ describe('a batch with a hook', () => {
     expect(plans.some((plan) => plan.args.some((arg) => arg.startsWith('--link-dest=')))).toBe(true);
     expect(outcome.ok && outcome.itemized?.kinds.missing).toEqual({ count: 1, paths: ['b/x.txt'] });
     expect(outcome.ok && outcome.itemized?.kinds.extra.paths).toEqual(['a/x.txt']);
+  });
+});
+
+describe('the first full pass after a clean stop', () => {
+  function withClean(clean: boolean, env: Record<string, string> = {}) {
+    const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
+    const plans: Plan[] = [];
+    let asked = 0;
+    const runner: PlanRunner = {
+      async run(plan): Promise<Outcome> {
+        plans.push(plan);
+        const stats = { files: 1, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
+        return { ok: true, stats, vanished: false, itemized: undefined };
+      },
+    };
+    const log = createLogger({ level: 'silent', format: 'json' });
+    const run = createJobRunner({ config, filter: new Filter(config.filter), ssh: testSsh }, runner, log, {
+      lastStopClean: async () => {
+        asked++;
+        return clean;
+      },
+    });
+    const partialDirs = () => plans.map((plan) => plan.args.includes('--partial-dir=.filesync-partial'));
+    return { run, partialDirs, asked: () => asked };
+  }
+  const signal = new AbortController().signal;
+
+  it('leaves out the partial-dir; every run after it keeps it', async () => {
+    const t = withClean(true);
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    await t.run({ kind: 'full', reason: 'start' }, signal); // a retry: the first run may have left partials
+    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
+    expect(t.partialDirs()).toEqual([false, true, true]);
+    expect(t.asked()).toBe(1);
+  });
+
+  it('keeps it when the last stop was not clean', async () => {
+    const t = withClean(false);
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    expect(t.partialDirs()).toEqual([true]);
+  });
+
+  it('is only the first run of the process: after a fast start, the full comparison keeps it', async () => {
+    const t = withClean(true);
+    await t.run({ kind: 'start', paths: [{ path: 'etc', kind: 'dir' }] }, signal);
+    await t.run({ kind: 'full', reason: 'resync' }, signal);
+    expect(t.partialDirs().at(-1)).toBe(true);
+    expect(t.asked()).toBe(0); // not asked: the fast start's run came first
   });
 });
