@@ -4,16 +4,20 @@
 //   rsync -a --delete  — the same with deletions, what a mirror's start must do
 //   lsyncd             — with its defaults (default.rsync: archive, delete = true), spawn →
 //                        "Startup of … finished"
-//   filesync           — spawn → GET /readyz answers 200 (as a kubelet's startup probe sees it)
-//   filesync, SYNC_RSYNC_PARTIAL=false — the same without the partial-dir, whose look for a
-//                        partial file beside each file costs rsync's receiver a stat per file
-//                        (lsyncd keeps no partial files)
+//   filesync           — spawn → GET /readyz answers 200 (as a kubelet's startup probe sees it):
+//                        a start no partial file can wait for (the bare rsync --delete before
+//                        it removed the partial-dirs, as a clean stop removes the running
+//                        marker), so its full pass leaves out the partial-dir
+//   filesync after a kill — the same with the running marker left on the target, as a kill
+//                        leaves it: the full pass looks for a partial file beside each file, a
+//                        stat more per file on the receiver (lsyncd keeps no partial files)
 // plus one traced filesync start (LOG_LEVEL=debug): where its time goes, phase by phase, from
 // the process's spawn to the watcher, the rsync spawn, rsync's exit and readiness.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { RUNNING_MARKER } from '../src/plan/resume-marker.ts';
 import { TARGET_USER, type Target } from '../test/integration/support/target.ts';
 import { startLsyncd } from './lsyncd.ts';
 import { daemonFor, median, rsyncOnce, spawnUntilReady, sshArgs, writeTree } from './support.ts';
@@ -30,19 +34,25 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
   await writeTree(source, files, dirs);
   await rsyncOnce(target, source, remoteDir); // in sync, for every tool alike
   const lsyncd = await lsyncdStarter(target, source, remoteDir);
-  const times: Record<'rsync' | 'rsyncDelete' | 'lsyncd' | 'filesync' | 'filesyncNoPartial', number[]> = {
+  const times: Record<'rsync' | 'rsyncDelete' | 'lsyncd' | 'filesync' | 'filesyncAfterKill', number[]> = {
     rsync: [],
     rsyncDelete: [],
     lsyncd: [],
     filesync: [],
-    filesyncNoPartial: [],
+    filesyncAfterKill: [],
+  };
+  const leaveMarker = async () => {
+    const dir = `${remoteDir}/.filesync-partial`;
+    const made = await target.exec(['sh', '-c', 'mkdir -p "$1" && touch "$1/$2"', 'sh', dir, RUNNING_MARKER]);
+    if (made.exitCode !== 0) throw new Error(`cannot leave the running marker: ${made.output}`);
   };
   for (let round = 0; round < rounds; round++) {
     times.rsync.push(await rsyncOnce(target, source, remoteDir));
     times.rsyncDelete.push(await rsyncOnce(target, source, remoteDir, ['--delete']));
     if (lsyncd !== undefined) times.lsyncd.push(await lsyncd());
     times.filesync.push((await filesyncStart(env)).readyMs);
-    times.filesyncNoPartial.push((await filesyncStart({ ...env, SYNC_RSYNC_PARTIAL: 'false' })).readyMs);
+    await leaveMarker();
+    times.filesyncAfterKill.push((await filesyncStart(env)).readyMs);
   }
   const trace = await tracedStart(env);
   await rm(source, { recursive: true, force: true });
@@ -60,11 +70,11 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
     filesyncReadyMs: filesyncMs,
     filesyncOverLsyncd: lsyncdMs === undefined ? undefined : Number((filesyncMs / lsyncdMs).toFixed(2)),
     filesyncOverRsyncDelete: Number((filesyncMs / rsyncDeleteMs).toFixed(2)),
-    filesyncNoPartialReadyMs: ms(times.filesyncNoPartial),
-    filesyncNoPartialOverLsyncd:
+    filesyncAfterKillReadyMs: ms(times.filesyncAfterKill),
+    filesyncAfterKillOverLsyncd:
       lsyncdMs === undefined
         ? undefined
-        : Number(((ms(times.filesyncNoPartial) ?? Number.NaN) / lsyncdMs).toFixed(2)),
+        : Number(((ms(times.filesyncAfterKill) ?? Number.NaN) / lsyncdMs).toFixed(2)),
     targets: { overLsyncd: 1, overRsyncDelete: 1.1 },
     rounds_ms: Object.fromEntries(Object.entries(times).map(([tool, list]) => [tool, list.map(Math.round)])),
     trace,

@@ -1,6 +1,5 @@
 import { loggableFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { withoutPartialDir } from '../plan/clean-stop.ts';
 import { planDeletionCount } from '../plan/dry-runs.ts';
 import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
@@ -11,6 +10,7 @@ import {
   planMoveRoots,
   planStagedCleanup,
 } from '../plan/plan.ts';
+import { withoutPartialDir } from '../plan/resume-marker.ts';
 import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
 import { withPaths } from '../rsync/itemize.ts';
 import { failure, type Outcome } from '../rsync/outcome.ts';
@@ -18,6 +18,7 @@ import type { Progress } from '../rsync/progress.ts';
 import type { PlanRunner } from '../rsync/runner.ts';
 import type { JobRunner } from '../schedule/scheduler.ts';
 import { sourceIsEmpty } from './empty-source.ts';
+import type { RunningMarker } from './resume-marker.ts';
 
 export interface JobRunnerOptions {
   /**
@@ -27,10 +28,10 @@ export interface JobRunnerOptions {
   readonly treeSize?: () => number | undefined;
   readonly progressEveryMs?: number;
   /**
-   * Whether the last stop of `watch` was clean, asked by the first job: a full pass then leaves
-   * out the partial-dir (see plan/clean-stop.ts).
+   * `watch`'s running marker, put on the target before a run may leave a partial file; where it
+   * was not there, the first full pass leaves out the partial-dir (see plan/resume-marker.ts).
    */
-  readonly lastStopClean?: () => Promise<boolean>;
+  readonly marker?: RunningMarker | undefined;
 }
 
 /** Survey, plan, run: what one scheduled job takes, given the real runner. */
@@ -38,11 +39,9 @@ export function createJobRunner(
   context: PlanContext,
   runner: PlanRunner,
   log: Logger,
-  { treeSize = () => undefined, progressEveryMs = PROGRESS_EVERY_MS, lastStopClean }: JobRunnerOptions = {},
+  { treeSize = () => undefined, progressEveryMs = PROGRESS_EVERY_MS, marker }: JobRunnerOptions = {},
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
-  // Asked once: from the first run on, a run of this process may leave partial files itself.
-  let askClean = lastStopClean;
   let halted: Outcome | undefined;
   // SYNC_DELAY_UPDATES: a run killed before this process started, or one that failed since,
   // may have left staged files on the target (see planStagedCleanup).
@@ -50,12 +49,11 @@ export function createJobRunner(
   return async (job: Job, signal: AbortSignal) => {
     // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
     if (halted !== undefined) return halted;
-    const asked = askClean;
-    askClean = undefined;
-    const clean = asked !== undefined && job.kind === 'full' && (await asked());
+    const clean = (await marker?.beforeRun(job.kind === 'full', signal)) ?? false;
+    if (clean === 'cancelled') return failure('cancelled', 'the transfer was cancelled');
     if (clean)
       log.info(
-        'full pass without the partial-dir: the last stop was clean, so no interrupted transfer waits to be resumed',
+        'full pass without the partial-dir: no interrupted transfer waits to be resumed (the last stop was clean, or this is the first start)',
       );
     const jobContext = clean ? withoutPartialDir(context) : context;
     const held = await holdDeletions(jobContext, runner, signal);

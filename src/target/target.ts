@@ -11,9 +11,8 @@ import { hookBatchOf } from '../hooks/batch.ts';
 import { type HookName, type HookResult, Hooks } from '../hooks/hooks.ts';
 import type { Logger } from '../log.ts';
 import { printable } from '../names.ts';
-import { resumesPartials } from '../plan/clean-stop.ts';
 import type { FullReason } from '../plan/job.ts';
-import { HOOK_PATHS, type PlanContext } from '../plan/plan.ts';
+import { HOOK_PATHS } from '../plan/plan.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { UnsafeLink } from '../rsync/outcome.ts';
 import { processRunner } from '../rsync/runner.ts';
@@ -27,9 +26,9 @@ import { FAST_START_MAX_PATHS, type Prepared, type Prestart, prestartTarget } fr
 import { defaultScanner } from '../state/scan.ts';
 import { markRunning, type TargetState, targetState } from '../state/store.ts';
 import { type Readiness, type StartKind, type Status, StatusTracker } from '../status/status.ts';
-import { markCleanStop, takeCleanStop } from './clean-stop.ts';
 import { createJobRunner } from './job-runner.ts';
 import { logSchedulerEvent } from './log-events.ts';
+import { RunningMarker } from './resume-marker.ts';
 import { createTrashPruner, type TrashPruner } from './trash-pruner.ts';
 
 // One target of `watch`: its SSH connection, scheduler, job runner, trash pruner and outcome
@@ -92,11 +91,8 @@ export class Target {
   #prestart: Prestart | undefined;
   /** The target stops: a fast start's comparison that ends so is no failure. */
   readonly #stopping = new AbortController();
-  readonly #context: PlanContext;
-  /** The runtime's private directory: the clean-stop marker's runs keep their files there. */
-  readonly #runtimeDir: string;
-  /** Whether the last stop was clean, as the marker on the target says; taken in prepare(). */
-  #lastStopClean: Promise<boolean> | undefined;
+  /** Says on the target whether a start must look for partial files (see plan/resume-marker.ts). */
+  readonly #marker: RunningMarker;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize, prestart }: TargetOptions) {
     this.name = targetName(config);
@@ -114,8 +110,6 @@ export class Target {
     const { runtime, master } = connection;
     this.#master = master;
     const context = { config, filter, ssh: runtime.ssh };
-    this.#context = context;
-    this.#runtimeDir = runtime.dir;
     const syncLog = log.child({ component: 'sync' });
     master.onExit = (stderr) =>
       log
@@ -139,10 +133,8 @@ export class Target {
             onResult: (hook, result) => metrics.hook(hook, result),
             cap: HOOK_PATHS,
           });
-    const runJob = createJobRunner(context, processRunner, syncLog, {
-      treeSize,
-      lastStopClean: () => this.#lastStopClean ?? Promise.resolve(false),
-    });
+    this.#marker = new RunningMarker(context, processRunner, runtime.dir, syncLog);
+    const runJob = createJobRunner(context, processRunner, syncLog, { treeSize, marker: this.#marker });
     this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
       beforeRun: () => master.beforeTransfer(),
       held: () => this.#tracker.paused,
@@ -204,8 +196,8 @@ export class Target {
    * one, marks it as not to be trusted.
    */
   async prepare(): Promise<void> {
-    // Under way while the watcher starts; the first full pass waits for it.
-    if (resumesPartials(this.#config)) this.#lastStopClean = this.#takeCleanStop();
+    // Under way while the watcher starts, over the shared connection; the first run waits for it.
+    this.#marker.begin(() => this.#master.beforeTransfer(), this.#stopping.signal);
     const stateDir = this.#config.stateDir;
     const state = this.#state;
     if (stateDir === undefined || state === undefined) return;
@@ -227,44 +219,6 @@ export class Target {
         `${reason}: every start is a full pass until it can`,
       );
       this.#prepared = { trusted: false, reason };
-    }
-  }
-
-  /** Takes the last clean stop's marker from the target (see plan/clean-stop.ts); never fails. */
-  async #takeCleanStop(): Promise<boolean> {
-    const log = this.#log.child({ component: 'sync' });
-    try {
-      await this.#master.beforeTransfer();
-      const taken = await takeCleanStop(
-        this.#context,
-        processRunner,
-        this.#runtimeDir,
-        this.#stopping.signal,
-      );
-      // No marker is what a first start, or one after a kill, finds: nothing to warn about.
-      if (!taken.ok)
-        log.debug({ reason: taken.reason, message: taken.message }, 'no clean stop marked on the target');
-      return taken.ok;
-    } catch (error) {
-      log.debug({ err: messageOf(error) }, 'the clean-stop marker could not be taken');
-      return false;
-    }
-  }
-
-  /** A clean stop: leaves its marker on the target, in what is left of the stop's time. */
-  async #markCleanStop(deadline: number): Promise<void> {
-    const log = this.#log.child({ component: 'sync' });
-    try {
-      const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
-      const marked = await markCleanStop(this.#context, processRunner, this.#runtimeDir, signal);
-      if (marked.ok) log.debug('clean stop marked on the target');
-      else
-        log.info(
-          { reason: marked.reason, message: marked.message },
-          "the clean stop could not be marked on the target: the next start's full pass looks for partial files",
-        );
-    } catch (error) {
-      log.info({ err: messageOf(error) }, 'the clean stop could not be marked on the target');
     }
   }
 
@@ -507,9 +461,9 @@ export class Target {
     this.#stopping.abort();
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
-    await this.#lastStopClean; // stopped by #stopping: it takes no marker left after this point
-    if (flushed && resumesPartials(this.#config) && this.started && this.failingPaths.length === 0)
-      await this.#markCleanStop(deadline);
+    // A clean stop: every change is on the target, and no run left a partial file to resume.
+    if (flushed && this.started && this.failingPaths.length === 0)
+      await this.#marker.clear(AbortSignal.timeout(Math.max(0, deadline - Date.now())));
     // The last changes' hook, in what is left of the time (its command is stopped past that).
     await this.#hooks?.settle(Math.max(0, deadline - Date.now()));
     await this.#pruner.stop();

@@ -299,17 +299,18 @@ describe.each([
     await stopCleanly(daemon);
   });
 
-  it('marks a clean stop on the target, and the next start takes the mark and leaves out the partial-dir', async () => {
+  it('keeps the running marker on the target while it runs and removes it on a clean stop; neither start looks for partial files', async () => {
     const s = await scenario({ LOG_LEVEL: 'debug' });
     await writeFile(s.file('a.txt'), 'a');
-    await stopCleanly(await watching(s.env));
-    const marker = '.filesync-partial/.filesync-clean-stop';
-    expect((await current().list(s.remoteDir)).get(marker)).toBe('f');
-    const again = await watching(s.env);
-    const pass = again.logs.find((line) => line.msg === 'running rsync');
-    expect(pass?.args).not.toContain('--partial-dir=.filesync-partial');
-    expect((await current().list(s.remoteDir)).has(marker)).toBe(false);
-    await stopCleanly(again);
+    const marker = '.filesync-partial/.filesync-running';
+    for (const start of ['first', 'after a clean stop']) {
+      const daemon = await watching(s.env);
+      const pass = daemon.logs.find((line) => line.msg === 'running rsync');
+      expect(pass?.args, start).not.toContain('--partial-dir=.filesync-partial');
+      expect((await current().list(s.remoteDir)).get(marker), start).toBe('f');
+      await stopCleanly(daemon);
+      expect([...(await current().list(s.remoteDir)).keys()], start).toEqual(['a.txt']);
+    }
   });
 });
 

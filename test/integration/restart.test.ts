@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   chmod,
   mkdir,
@@ -251,54 +252,49 @@ describe('a restart without SYNC_STATE_DIR', () => {
   const initialPass = async (daemon: Daemon) =>
     (await daemon.waitForLog('the initial pass', (line) => line.msg === 'running rsync')).args as string[];
 
-  it('leaves out the partial-dir on the full pass after a clean stop, and keeps it after a kill -9, where a partial file waits', async () => {
+  it('looks for partial files only after a kill -9, and resumes the one a killed transfer left; a first start and one after a clean stop leave the partial-dir out', async () => {
     const s = await scenarioOn(target, { LOG_LEVEL: 'debug' });
-    const marker = `${s.remoteDir}/.filesync-partial/.filesync-clean-stop`;
+    const marker = `${s.remoteDir}/.filesync-partial/.filesync-running`;
     const exists = async (path: string) => (await target.exec(['test', '-e', path])).exitCode === 0;
-    await writeFile(s.file('a.txt'), 'a');
+    const leftOut = (daemon: Daemon) =>
+      daemon.logs.some((line) => line.msg.startsWith('full pass without the partial-dir'));
+    await writeFile(s.file('a.bin'), 'the old version');
 
-    const first = await watching(s.env); // no marker: a first start keeps it
-    expect(await initialPass(first)).toContain(PARTIAL);
+    const first = await watching(s.env); // a first start: no partial file can be waiting
+    expect(await initialPass(first)).not.toContain(PARTIAL);
+    expect(leftOut(first)).toBe(true);
+    expect(await exists(marker)).toBe(true); // while it runs
     await stopCleanly(first);
-    expect(await exists(marker)).toBe(true);
+    expect(await exists(`${s.remoteDir}/.filesync-partial`)).toBe(false); // removed with the marker
 
     await writeFile(s.file('b.txt'), 'made while it was stopped');
     const second = await watching(s.env);
     expect(await initialPass(second)).not.toContain(PARTIAL);
-    expect(
-      second.logs.find((line) => line.msg.startsWith('full pass without the partial-dir')),
-    ).toBeDefined();
-    expect(await exists(marker)).toBe(false); // taken: this run may leave partial files itself
     await waitForMirror(target, s.source, s.remoteDir);
     // Its live runs keep the partial-dir.
     await writeFile(s.file('c.txt'), 'c');
-    const live = await second.waitForLog(
-      'a live run',
-      (line) => line.msg === 'synced' && line.kind === 'batch',
-    );
-    expect(live).toBeDefined();
+    await second.waitForLog('a live run', (line) => line.msg === 'synced' && line.kind === 'batch');
     expect(second.logs.filter((line) => line.msg === 'running rsync').at(-1)?.args).toContain(PARTIAL);
     await second.stop('SIGKILL');
-    expect(await exists(marker)).toBe(false);
+    expect(await exists(marker)).toBe(true);
 
-    // What an interrupted transfer leaves: the new file's first half, in the partial-dir.
-    const content = 'the new version, sent halfway before the kill\n'.repeat(2000);
-    await writeFile(s.file('a.txt'), content);
-    const half = content.slice(0, content.length / 2);
-    const put = await target.exec([
-      'sh',
-      '-c',
-      `mkdir -p "$(dirname "$2")" && printf %s "$1" > "$2"`,
-      'sh',
-      half,
-      `${s.remoteDir}/.filesync-partial/a.txt`,
+    // What a transfer killed halfway leaves: the new version's first half, in the partial-dir.
+    const content = randomBytes(2 * 1024 * 1024);
+    await writeFile(s.file('a.bin'), content);
+    const partial = `${s.remoteDir}/.filesync-partial/a.bin`;
+    await target.container.copyContentToContainer([
+      { content: content.subarray(0, content.length / 2), target: partial },
     ]);
-    expect(put.exitCode, put.output).toBe(0);
+    await target.container.exec(['chown', 'filesync:filesync', partial]); // as rsync would have left it
+    const before = await target.receivedBytes();
     const third = await watching(s.env);
     expect(await initialPass(third)).toContain(PARTIAL);
+    expect(leftOut(third)).toBe(false);
     await waitForMirror(target, s.source, s.remoteDir);
-    expect(await exists(`${s.remoteDir}/.filesync-partial/a.txt`)).toBe(false); // resumed, and removed
+    // Resumed: the second half was sent, not the whole file.
+    expect((await target.receivedBytes()) - before).toBeLessThan(1.5 * 1024 * 1024);
+    expect(await exists(partial)).toBe(false);
     await stopCleanly(third);
-    expect(await exists(marker)).toBe(true);
+    expect(await exists(marker)).toBe(false);
   });
 });

@@ -7,11 +7,12 @@ import { Filter } from '../../../src/filter.ts';
 import { createLogger } from '../../../src/log.ts';
 import { bytesOf } from '../../../src/names.ts';
 import { ItemizedTally } from '../../../src/rsync/itemize.ts';
-import type { Outcome } from '../../../src/rsync/outcome.ts';
+import { failure, type Outcome } from '../../../src/rsync/outcome.ts';
 import type { Progress } from '../../../src/rsync/progress.ts';
 import type { Plan, PlanRunner } from '../../../src/rsync/runner.ts';
 import { sourceIsEmpty } from '../../../src/target/empty-source.ts';
 import { createJobRunner } from '../../../src/target/job-runner.ts';
+import { RunningMarker } from '../../../src/target/resume-marker.ts';
 import { testConfig, testSsh } from '../fixtures.ts';
 
 // The job runner's choice of file list for a full pass: the watcher's count of the tree when
@@ -221,50 +222,127 @@ describe('a batch with a hook', () => {
   });
 });
 
-describe('the first full pass after a clean stop', () => {
-  function withClean(clean: boolean, env: Record<string, string> = {}) {
+describe('the running marker', () => {
+  /** `found`: whether the target holds the marker already; `fails`: the marker's runs fail so. */
+  async function withMarker(found: boolean, env: Record<string, string> = {}, withDir = true) {
     const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
     const plans: Plan[] = [];
-    let asked = 0;
+    let fails: Outcome | undefined;
     const runner: PlanRunner = {
       async run(plan): Promise<Outcome> {
         plans.push(plan);
-        const stats = { files: 1, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
+        const marking = isMark(plan);
+        if (marking && fails !== undefined) return fails;
+        const transferred = marking && !found ? 1 : 0;
+        const stats = { files: 1, filesTransferred: transferred, filesDeleted: 0, bytesTransferred: 0 };
         return { ok: true, stats, vanished: false, itemized: undefined };
       },
     };
-    const log = createLogger({ level: 'silent', format: 'json' });
-    const run = createJobRunner({ config, filter: new Filter(config.filter), ssh: testSsh }, runner, log, {
-      lastStopClean: async () => {
-        asked++;
-        return clean;
-      },
-    });
-    const partialDirs = () => plans.map((plan) => plan.args.includes('--partial-dir=.filesync-partial'));
-    return { run, partialDirs, asked: () => asked };
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const context = { config, filter: new Filter(config.filter), ssh: testSsh };
+    const dir = await mkdtemp(join(tmpdir(), 'filesync-marker-'));
+    const marker = withDir ? new RunningMarker(context, runner, dir, log) : undefined;
+    const run = createJobRunner(context, runner, log, { marker });
+    const marks = () => plans.filter(isMark).length;
+    /** For each run of a job (not the marker's): whether it had the partial-dir. */
+    const partialDirs = () =>
+      plans
+        .filter((plan) => !isMark(plan))
+        .map((plan) => plan.args.includes('--partial-dir=.filesync-partial'));
+    const failWith = (outcome: Outcome | undefined) => {
+      fails = outcome;
+    };
+    return { run, partialDirs, marks, failWith, lines, marker, plans };
   }
+  const isMark = (plan: Plan) => plan.args.some((arg) => arg.endsWith('/.filesync-running'));
   const signal = new AbortController().signal;
+  const unreachable = failure('unreachable', 'ssh: connect to host: Connection refused');
 
-  it('leaves out the partial-dir; every run after it keeps it', async () => {
-    const t = withClean(true);
+  it('is put on the target by the first run; where it was not there, the full pass leaves out the partial-dir, and every run after keeps it', async () => {
+    const t = await withMarker(false);
     await t.run({ kind: 'full', reason: 'start' }, signal);
     await t.run({ kind: 'full', reason: 'start' }, signal); // a retry: the first run may have left partials
     await t.run({ kind: 'batch', paths: ['etc'] }, signal);
     expect(t.partialDirs()).toEqual([false, true, true]);
-    expect(t.asked()).toBe(1);
+    expect(t.marks()).toBe(1);
+    expect(t.lines.some((line) => String(line.msg).startsWith('full pass without the partial-dir'))).toBe(
+      true,
+    );
   });
 
-  it('keeps it when the last stop was not clean', async () => {
-    const t = withClean(false);
+  it('found there (a kill, a crash): the full pass keeps the partial-dir', async () => {
+    const t = await withMarker(true);
     await t.run({ kind: 'full', reason: 'start' }, signal);
     expect(t.partialDirs()).toEqual([true]);
   });
 
   it('is only the first run of the process: after a fast start, the full comparison keeps it', async () => {
-    const t = withClean(true);
+    const t = await withMarker(false);
     await t.run({ kind: 'start', paths: [{ path: 'etc', kind: 'dir' }] }, signal);
     await t.run({ kind: 'full', reason: 'resync' }, signal);
     expect(t.partialDirs().at(-1)).toBe(true);
-    expect(t.asked()).toBe(0); // not asked: the fast start's run came first
+  });
+
+  it('is tried again by the next run while the target cannot be reached, and then by none', async () => {
+    const t = await withMarker(false);
+    t.failWith(unreachable);
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    t.failWith(undefined);
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
+    expect(t.marks()).toBe(2);
+    // The first run could not tell, and the run that could is not the first.
+    expect(t.partialDirs()).toEqual([true, true, true]);
+  });
+
+  it('is given up, and says so, where the target refuses it', async () => {
+    const t = await withMarker(false);
+    t.failWith(
+      failure('remote-path', 'mkdir "/srv/mirror/.filesync-partial" failed: Permission denied (13)'),
+    );
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
+    expect(t.marks()).toBe(1);
+    expect(t.partialDirs()).toEqual([true, true]);
+    expect(
+      t.lines.filter((line) => String(line.msg).startsWith('the running marker could not be put')),
+    ).toHaveLength(1);
+  });
+
+  it('may be begun ahead of the first run, which then waits for it rather than trying again', async () => {
+    const t = await withMarker(false);
+    let connected = () => {};
+    t.marker?.begin(() => new Promise<void>((resolve) => (connected = resolve)), signal);
+    expect(t.marks()).toBe(0); // the shared connection is not up yet
+    connected();
+    await t.run({ kind: 'full', reason: 'start' }, signal);
+    expect(t.marks()).toBe(1);
+    expect(t.partialDirs()).toEqual([false]);
+  });
+
+  it('leaves nothing to run when the start is stopped while it is put there', async () => {
+    const t = await withMarker(false);
+    const stopping = new AbortController();
+    stopping.abort();
+    t.marker?.begin(async () => {}, stopping.signal);
+    t.failWith(failure('cancelled', 'the transfer was cancelled'));
+    expect(await t.run({ kind: 'full', reason: 'start' }, stopping.signal)).toMatchObject({
+      reason: 'cancelled',
+    });
+    expect(t.partialDirs()).toEqual([]);
+  });
+
+  it('is not kept by the job runner of once, nor without resumed partial files', async () => {
+    const cases = [
+      [{}, false],
+      [{ SYNC_RSYNC_PARTIAL: 'false' }, true],
+      [{ SYNC_DELAY_UPDATES: 'true' }, true],
+    ] as const;
+    for (const [env, withDir] of cases) {
+      const t = await withMarker(false, env, withDir);
+      await t.run({ kind: 'full', reason: 'start' }, signal);
+      expect(t.marks()).toBe(0);
+    }
   });
 });

@@ -1,44 +1,60 @@
 import { describe, expect, it } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
+import { planJob } from '../../../src/plan/plan.ts';
 import {
-  planMarkCleanStop,
-  planTakeCleanStop,
+  planClearRunning,
+  planMarkRunning,
   resumesPartials,
   withoutPartialDir,
-} from '../../../src/plan/clean-stop.ts';
-import { planJob } from '../../../src/plan/plan.ts';
+} from '../../../src/plan/resume-marker.ts';
 import { rsyncShell } from '../../../src/rsync/ssh.ts';
 import { testConfig, testSsh } from '../fixtures.ts';
 
-// The clean-stop marker's runs, and the full pass that follows a clean stop.
+// The running marker's runs, and the full pass that no partial file waits for.
 
 function context(env: Record<string, string> = {}) {
   const config = testConfig(env);
   return { config, filter: new Filter(config.filter), ssh: testSsh };
 }
 
-const MARKER = 'sync@backup.example.com:/srv/mirror/.filesync-partial/.filesync-clean-stop';
+const TOP = 'sync@backup.example.com:/srv/mirror/';
 
-describe('the clean-stop marker', () => {
-  it('is pushed into the partial-dir of the mirror’s top, through the shared connection', () => {
-    const plan = planMarkCleanStop('/run/x/.filesync-clean-stop', context());
+describe('the running marker', () => {
+  it('is put in the partial-dir of the mirror’s top unless it is there, through the shared connection', () => {
+    const plan = planMarkRunning('/run/x/.filesync-running', context());
     expect(plan.file).toBe('rsync');
-    expect(plan.args.slice(-3)).toEqual(['--mkpath', '/run/x/.filesync-clean-stop', MARKER]);
+    expect(plan.args.slice(-5)).toEqual([
+      '--mkpath',
+      '--ignore-existing', // one there is kept: --stats count no file sent
+      '--stats',
+      '/run/x/.filesync-running',
+      `${TOP}.filesync-partial/.filesync-running`,
+    ]);
     expect(plan.args).toContain('--timeout=60');
     expect(plan.args[plan.args.indexOf('--rsh') + 1]).toBe(rsyncShell(testSsh));
     // Nothing of the mirror's own runs: no deletion, no filter, no partial-dir.
     expect(plan.args.filter((arg) => /^--(delete|filter|partial)/.test(arg))).toEqual([]);
   });
 
-  it('is pulled and removed by the next start, into a local directory', () => {
-    const plan = planTakeCleanStop('/run/x/take/', context());
-    expect(plan.args.slice(-3)).toEqual(['--remove-source-files', MARKER, '/run/x/take/']);
+  it('is removed by a clean stop with the top’s partial-dir, and nothing else', () => {
+    const plan = planClearRunning('/run/x/empty/', context());
+    expect(plan.args.slice(-8)).toEqual([
+      '--dirs',
+      '--delete',
+      '--no-perms',
+      '--omit-dir-times',
+      '--filter=R /.filesync-partial/***',
+      '--filter=P *',
+      '/run/x/empty/',
+      TOP,
+    ]);
+    expect(plan.args).not.toContain('--recursive');
   });
 
   it('keeps the user’s own rsync options (a --rsync-path, say) in both runs', () => {
     const env = { SYNC_RSYNC_EXTRA_ARGS: '--rsync-path=/opt/rsync' };
-    expect(planMarkCleanStop('/f', context(env)).args).toContain('--rsync-path=/opt/rsync');
-    expect(planTakeCleanStop('/d', context(env)).args).toContain('--rsync-path=/opt/rsync');
+    expect(planMarkRunning('/f', context(env)).args).toContain('--rsync-path=/opt/rsync');
+    expect(planClearRunning('/d', context(env)).args).toContain('--rsync-path=/opt/rsync');
   });
 
   it('is kept only where partial files are resumed: not without them, nor where they stage delayed updates', () => {
@@ -48,7 +64,7 @@ describe('the clean-stop marker', () => {
   });
 });
 
-describe('a full pass after a clean stop', () => {
+describe('a full pass that no partial file waits for', () => {
   it('leaves out the partial-dir and nothing else', () => {
     const full = { kind: 'full', reason: 'start' } as const;
     const usual = planJob(full, context()).args;

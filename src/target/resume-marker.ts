@@ -1,0 +1,108 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loggableFailure, messageOf } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { PlanContext } from '../plan/plan.ts';
+import { planClearRunning, planMarkRunning, RUNNING_MARKER, resumesPartials } from '../plan/resume-marker.ts';
+import { failure, type Outcome } from '../rsync/outcome.ts';
+import type { PlanRunner } from '../rsync/runner.ts';
+
+// The running marker of `watch` (see plan/resume-marker.ts): put on the target before the first
+// run that may leave a partial file, removed by a clean stop. Its runs keep their local files
+// below `dir` (the runtime's private directory), and remove them after.
+
+type Marked = { readonly ok: true; readonly found: boolean } | Extract<Outcome, { ok: false }>;
+
+/** Failures of the marker's run that the next run tries again: the target may be back. */
+const RETRIED: ReadonlySet<string> = new Set(['unreachable', 'timeout']);
+
+export class RunningMarker {
+  readonly #context: PlanContext;
+  readonly #runner: PlanRunner;
+  readonly #dir: string;
+  readonly #log: Logger;
+  /** The target may not hold the marker yet: each run tries to put it there first. */
+  #pending: boolean;
+  #first = true;
+  /** The first try, begun before the first run so that it overlaps the watcher's start. */
+  #early: Promise<Marked> | undefined;
+
+  constructor(context: PlanContext, runner: PlanRunner, dir: string, log: Logger) {
+    this.#context = context;
+    this.#runner = runner;
+    this.#dir = dir;
+    this.#log = log;
+    this.#pending = resumesPartials(context.config);
+  }
+
+  /** Puts the marker on the target ahead of the first run, once `ready` resolves. */
+  begin(ready: () => Promise<void>, signal: AbortSignal): void {
+    if (!this.#pending || this.#early !== undefined) return;
+    this.#early = ready().then(() => this.#mark(signal));
+  }
+
+  /**
+   * Before each run, while the target may not hold the marker: puts it there. Says whether this
+   * run may leave out the partial-dir: the process's first run, a full pass, on a target that did
+   * not hold the marker (no partial file waits); 'cancelled' when it was.
+   */
+  async beforeRun(full: boolean, signal: AbortSignal): Promise<boolean | 'cancelled'> {
+    const first = this.#first;
+    this.#first = false;
+    if (!this.#pending) return false;
+    const early = this.#early;
+    this.#early = undefined;
+    const marked = await (early ?? this.#mark(signal));
+    if (!marked.ok && marked.reason === 'cancelled') return signal.aborted ? 'cancelled' : false;
+    if (marked.ok || !RETRIED.has(marked.reason)) this.#pending = false;
+    if (!marked.ok && !this.#pending)
+      this.#log.info(
+        { err: loggableFailure(marked.reason, marked.message, marked.hint) },
+        'the running marker could not be put on the target: after a kill, the next start will not look for partial files to resume',
+      );
+    // Only the first run: once one has run, it may have left partial files itself.
+    return first && full && marked.ok && !marked.found;
+  }
+
+  /**
+   * A clean stop: removes the marker with the partial-dir of the mirror's top. Where that fails,
+   * the next start looks for partial files, as after a kill.
+   */
+  async clear(signal: AbortSignal): Promise<void> {
+    if (!resumesPartials(this.#context.config)) return;
+    const cleared = await this.#withLocal(async (local) => {
+      const empty = join(local, 'empty');
+      await mkdir(empty);
+      return this.#runner.run(planClearRunning(empty, this.#context), signal);
+    });
+    if (cleared.ok) this.#log.debug('running marker removed from the target');
+    else
+      this.#log.info(
+        { err: loggableFailure(cleared.reason, cleared.message, cleared.hint) },
+        'the running marker could not be removed from the target: the next start looks for partial files to resume',
+      );
+  }
+
+  /** Puts the marker on the target unless it is there: whether it was, or the run's failure. */
+  async #mark(signal: AbortSignal): Promise<Marked> {
+    const outcome = await this.#withLocal(async (local) => {
+      const file = join(local, RUNNING_MARKER);
+      await writeFile(file, '', { mode: 0o600 });
+      return this.#runner.run(planMarkRunning(file, this.#context), signal);
+    });
+    return outcome.ok ? { ok: true, found: outcome.stats.filesTransferred === 0 } : outcome;
+  }
+
+  /** Runs `act` with a local directory of its own, removed after; a local fault is its failure. */
+  async #withLocal(act: (local: string) => Promise<Outcome>): Promise<Outcome> {
+    let local: string | undefined;
+    try {
+      local = await mkdtemp(join(this.#dir, 'marker-'));
+      return await act(local);
+    } catch (error) {
+      return failure('local', `the running marker's local file: ${messageOf(error)}`);
+    } finally {
+      if (local !== undefined) await rm(local, { recursive: true, force: true });
+    }
+  }
+}
