@@ -17,6 +17,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { PARTIAL_DIR } from '../src/filter.ts';
 import { RUNNING_MARKER } from '../src/plan/resume-marker.ts';
 import { TARGET_USER, type Target } from '../test/integration/support/target.ts';
 import { startLsyncd } from './lsyncd.ts';
@@ -42,7 +43,7 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
     filesyncAfterKill: [],
   };
   const leaveMarker = async () => {
-    const dir = `${remoteDir}/.filesync-partial`;
+    const dir = `${remoteDir}/${PARTIAL_DIR}`;
     const made = await target.exec(['sh', '-c', 'mkdir -p "$1" && touch "$1/$2"', 'sh', dir, RUNNING_MARKER]);
     if (made.exitCode !== 0) throw new Error(`cannot leave the running marker: ${made.output}`);
   };

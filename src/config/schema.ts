@@ -103,7 +103,7 @@ export const schema = {
   }),
   SYNC_RSYNC_PARTIAL: bool({
     default: true,
-    desc: 'Keep interrupted transfers in a partial-dir and resume them; a half-written file never replaces a good one. Looking for partial files costs a full pass one more `stat` per file on the target (+16 % of a no-op pass at 100,000 files). A start leaves that out where none can be waiting: the first start, and one after a clean stop (a marker on the target tells; see docs/operations.md). `false` leaves the partial-dir out of every run.',
+    desc: 'Keep interrupted transfers in a partial-dir and resume them; a half-written file never replaces a good one. Looking for partial files costs a full pass one more `stat` per file on the target (+16 % of a no-op pass at 100,000 files): full passes leave that out while none can be waiting (after a clean stop or on a first start, until a run fails; a marker on the target tells, see docs/operations.md). `false` leaves the partial-dir out of every run (SYNC_DELAY_UPDATES still stages files there).',
   }),
   SYNC_RSYNC_BWLIMIT: bandwidth({
     default: undefined,

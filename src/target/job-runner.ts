@@ -28,8 +28,8 @@ export interface JobRunnerOptions {
   readonly treeSize?: () => number | undefined;
   readonly progressEveryMs?: number;
   /**
-   * `watch`'s running marker, put on the target before a run may leave a partial file; where it
-   * was not there, the first full pass leaves out the partial-dir (see plan/resume-marker.ts).
+   * `watch`'s running marker, put on the target before any run; while no partial file waits,
+   * full passes leave out the partial-dir (see plan/resume-marker.ts).
    */
   readonly marker?: RunningMarker | undefined;
 }
@@ -46,15 +46,13 @@ export function createJobRunner(
   // SYNC_DELAY_UPDATES: a run killed before this process started, or one that failed since,
   // may have left staged files on the target (see planStagedCleanup).
   let stagedMayRemain = context.config.rsync.delayUpdates;
-  return async (job: Job, signal: AbortSignal) => {
+  const runJob = async (job: Job, signal: AbortSignal): Promise<Outcome> => {
     // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
     if (halted !== undefined) return halted;
-    const clean = (await marker?.beforeRun(job.kind === 'full', signal)) ?? false;
-    if (clean === 'cancelled') return failure('cancelled', 'the transfer was cancelled');
-    if (clean)
-      log.info(
-        'full pass without the partial-dir: no interrupted transfer waits to be resumed (the last stop was clean, or this is the first start)',
-      );
+    const unmarked = await marker?.beforeRun(signal);
+    if (unmarked !== undefined) return unmarked;
+    const clean = job.kind === 'full' && marker?.noPartialWaits === true;
+    if (clean) log.debug('full pass without the partial-dir: no interrupted transfer waits to be resumed');
     const jobContext = clean ? withoutPartialDir(context) : context;
     const held = await holdDeletions(jobContext, runner, signal);
     if (held !== undefined) return held;
@@ -103,6 +101,11 @@ export function createJobRunner(
         `a run reached SYNC_MAX_DELETE=${context.config.rsync.maxDelete}; syncing has stopped until filesync is restarted, so the mirror loses no more`,
       );
     }
+    return outcome;
+  };
+  return async (job, signal) => {
+    const outcome = await runJob(job, signal);
+    marker?.afterRun(outcome);
     return outcome;
   };
 }

@@ -21,9 +21,10 @@ export class RunningMarker {
   readonly #runner: PlanRunner;
   readonly #dir: string;
   readonly #log: Logger;
-  /** The target may not hold the marker yet: each run tries to put it there first. */
+  /** The target may not hold the marker yet: no run goes before it is put there (or given up). */
   #pending: boolean;
-  #first = true;
+  /** No partial file waits: the marker was not there, and no run of this process failed since. */
+  #clean = false;
   /** The first try, begun before the first run so that it overlaps the watcher's start. */
   #early: Promise<Marked> | undefined;
 
@@ -35,33 +36,49 @@ export class RunningMarker {
     this.#pending = resumesPartials(context.config);
   }
 
-  /** Puts the marker on the target ahead of the first run, once `ready` resolves. */
+  /**
+   * Puts the marker on the target ahead of the first run, once `ready` resolves; `signal` ends
+   * it (the target stops).
+   */
   begin(ready: () => Promise<void>, signal: AbortSignal): void {
     if (!this.#pending || this.#early !== undefined) return;
     this.#early = ready().then(() => this.#mark(signal));
   }
 
   /**
-   * Before each run, while the target may not hold the marker: puts it there. Says whether this
-   * run may leave out the partial-dir: the process's first run, a full pass, on a target that did
-   * not hold the marker (no partial file waits); 'cancelled' when it was.
+   * Before each run, while the target may not hold the marker: puts it there. Returns a failure
+   * for the job to end with when the target cannot be reached (the job is tried again, and this
+   * with it) or the job is cancelled; undefined when the run may go.
    */
-  async beforeRun(full: boolean, signal: AbortSignal): Promise<boolean | 'cancelled'> {
-    const first = this.#first;
-    this.#first = false;
-    if (!this.#pending) return false;
+  async beforeRun(signal: AbortSignal): Promise<Outcome | undefined> {
+    if (!this.#pending) return undefined;
     const early = this.#early;
     this.#early = undefined;
-    const marked = await (early ?? this.#mark(signal));
-    if (!marked.ok && marked.reason === 'cancelled') return signal.aborted ? 'cancelled' : false;
-    if (marked.ok || !RETRIED.has(marked.reason)) this.#pending = false;
-    if (!marked.ok && !this.#pending)
-      this.#log.info(
-        { err: loggableFailure(marked.reason, marked.message, marked.hint) },
-        'the running marker could not be put on the target: after a kill, the next start will not look for partial files to resume',
-      );
-    // Only the first run: once one has run, it may have left partial files itself.
-    return first && full && marked.ok && !marked.found;
+    let marked = await (early ?? this.#mark(signal));
+    // Begun early and ended by a stop, while this job still runs (a flush): once more, for it.
+    if (early !== undefined && !marked.ok && marked.reason === 'cancelled' && !signal.aborted)
+      marked = await this.#mark(signal);
+    if (!marked.ok && (marked.reason === 'cancelled' || RETRIED.has(marked.reason))) return marked;
+    this.#pending = false;
+    if (marked.ok) {
+      this.#clean = !marked.found;
+      return undefined;
+    }
+    this.#log.info(
+      { err: loggableFailure(marked.reason, marked.message, marked.hint) },
+      'the running marker could not be put on the target: full passes look for partial files to resume',
+    );
+    return undefined;
+  }
+
+  /** Whether a full pass may leave out the partial-dir: no partial file waits to be resumed. */
+  get noPartialWaits(): boolean {
+    return this.#clean;
+  }
+
+  /** After each job: one that failed or was cancelled may have left a partial file. */
+  afterRun(outcome: Outcome): void {
+    if (!outcome.ok) this.#clean = false;
   }
 
   /**

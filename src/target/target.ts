@@ -461,11 +461,15 @@ export class Target {
     this.#stopping.abort();
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
-    // A clean stop: every change is on the target, and no run left a partial file to resume.
-    if (flushed && this.started && this.failingPaths.length === 0)
-      await this.#marker.clear(AbortSignal.timeout(Math.max(0, deadline - Date.now())));
-    // The last changes' hook, in what is left of the time (its command is stopped past that).
-    await this.#hooks?.settle(Math.max(0, deadline - Date.now()));
+    const left = () => Math.max(0, deadline - Date.now());
+    // A clean stop (every change is on the target, no path failing: no run left a partial file
+    // to resume) removes the running marker, beside the last changes' hook, in what is left of
+    // the time (the hook's command is stopped past that).
+    const clean = flushed && this.started && this.failingPaths.length === 0 && left() > 0;
+    await Promise.all([
+      clean ? this.#marker.clear(AbortSignal.timeout(left())) : undefined,
+      this.#hooks?.settle(left()),
+    ]);
     await this.#pruner.stop();
     await this.#master.stop();
     return flushed;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
+import { PARTIAL_DIR } from '../../../src/filter.ts';
 import { nameOf } from '../../../src/names.ts';
+import { RUNNING_MARKER } from '../../../src/plan/resume-marker.ts';
 import { Daemon, freePort } from './daemon.ts';
 import { buildTargetImage, startTarget, TARGET_HOME, TARGET_USER, type Target } from './target.ts';
 import { waitFor } from './wait.ts';
@@ -36,12 +38,23 @@ export async function scenario(target: Target, extra: Record<string, string> = {
     ...extra,
   };
   const file = (path: string) => join(source, path);
-  const remote = () => target.list(remoteDir);
+  const remote = async () => withoutMarker(await target.list(remoteDir));
   const health = async (path: string) => {
     const response = await fetch(`http://127.0.0.1:${healthPort}${path}`);
     return { status: response.status, body: await response.text() };
   };
   return { source, remoteDir, env, file, remote, health };
+}
+
+/**
+ * A listing of the mirror without the running marker `watch` keeps at its top (see
+ * plan/resume-marker.ts), nor its directory when that holds nothing else.
+ */
+function withoutMarker(entries: Map<string, string>): Map<string, string> {
+  if (!entries.delete(`${PARTIAL_DIR}/${RUNNING_MARKER}`)) return entries;
+  const inside = [...entries.keys()].some((path) => path.startsWith(`${PARTIAL_DIR}/`));
+  if (!inside) entries.delete(PARTIAL_DIR);
+  return entries;
 }
 
 /** The environment that syncs `source` into `remoteDir` on the target. */

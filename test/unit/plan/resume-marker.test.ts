@@ -28,7 +28,7 @@ describe('the running marker', () => {
       '--ignore-existing', // one there is kept: --stats count no file sent
       '--stats',
       '/run/x/.filesync-running',
-      `${TOP}.filesync-partial/.filesync-running`,
+      `${TOP}.filesync-partial/`, // into the directory, under its own name
     ]);
     expect(plan.args).toContain('--timeout=60');
     expect(plan.args[plan.args.indexOf('--rsh') + 1]).toBe(rsyncShell(testSsh));
@@ -51,10 +51,12 @@ describe('the running marker', () => {
     expect(plan.args).not.toContain('--recursive');
   });
 
-  it('keeps the user’s own rsync options (a --rsync-path, say) in both runs', () => {
-    const env = { SYNC_RSYNC_EXTRA_ARGS: '--rsync-path=/opt/rsync' };
-    expect(planMarkRunning('/f', context(env)).args).toContain('--rsync-path=/opt/rsync');
-    expect(planClearRunning('/d', context(env)).args).toContain('--rsync-path=/opt/rsync');
+  it('takes of the user’s own rsync options only where rsync is on the target: no backup, xattrs or owners', () => {
+    const env = { SYNC_RSYNC_EXTRA_ARGS: '--rsync-path=/opt/rsync -b -X --owner' };
+    for (const plan of [planMarkRunning('/f', context(env)), planClearRunning('/d', context(env))]) {
+      expect(plan.args).toContain('--rsync-path=/opt/rsync');
+      expect(plan.args.filter((arg) => ['-b', '-X', '--owner'].includes(arg))).toEqual([]);
+    }
   });
 
   it('is kept only where partial files are resumed: not without them, nor where they stage delayed updates', () => {
@@ -65,11 +67,22 @@ describe('the running marker', () => {
 });
 
 describe('a full pass that no partial file waits for', () => {
-  it('leaves out the partial-dir and nothing else', () => {
-    const full = { kind: 'full', reason: 'start' } as const;
+  const full = { kind: 'full', reason: 'start' } as const;
+
+  it('leaves out the partial-dir, and nothing else', () => {
     const usual = planJob(full, context()).args;
     const clean = planJob(full, withoutPartialDir(context())).args;
     expect(usual).toContain('--partial-dir=.filesync-partial');
-    expect(clean).toEqual(usual.filter((arg) => arg !== '--partial-dir=.filesync-partial'));
+    const rsh = usual.indexOf('--rsh');
+    expect(clean).toEqual([
+      ...usual.slice(0, rsh).filter((arg) => arg !== '--partial-dir=.filesync-partial'),
+      '--no-partial',
+      ...usual.slice(rsh),
+    ]);
+  });
+
+  it('turns off a bare --partial of the user’s, which would put a cut file in place of the good one', () => {
+    const args = planJob(full, withoutPartialDir(context({ SYNC_RSYNC_EXTRA_ARGS: '-P' }))).args;
+    expect(args.indexOf('--no-partial')).toBeGreaterThan(args.indexOf('-P'));
   });
 });

@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Filter } from '../../../src/filter.ts';
 import { createLogger } from '../../../src/log.ts';
 import { bytesOf } from '../../../src/names.ts';
@@ -223,16 +223,19 @@ describe('a batch with a hook', () => {
 });
 
 describe('the running marker', () => {
-  /** `found`: whether the target holds the marker already; `fails`: the marker's runs fail so. */
-  async function withMarker(found: boolean, env: Record<string, string> = {}, withDir = true) {
+  /** `found`: whether the target holds the marker already. */
+  async function withMarker(found: boolean, env: Record<string, string> = {}, withMarker = true) {
     const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
     const plans: Plan[] = [];
-    let fails: Outcome | undefined;
+    let markFails: Outcome | undefined;
+    let runFails: Outcome | undefined;
     const runner: PlanRunner = {
-      async run(plan): Promise<Outcome> {
+      async run(plan, signal): Promise<Outcome> {
         plans.push(plan);
+        if (signal.aborted) return failure('cancelled', 'the transfer was cancelled'); // as processRunner
         const marking = isMark(plan);
-        if (marking && fails !== undefined) return fails;
+        if (marking && markFails !== undefined) return markFails;
+        if (!marking && runFails !== undefined) return runFails;
         const transferred = marking && !found ? 1 : 0;
         const stats = { files: 1, filesTransferred: transferred, filesDeleted: 0, bytesTransferred: 0 };
         return { ok: true, stats, vanished: false, itemized: undefined };
@@ -242,72 +245,94 @@ describe('the running marker', () => {
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     const context = { config, filter: new Filter(config.filter), ssh: testSsh };
     const dir = await mkdtemp(join(tmpdir(), 'filesync-marker-'));
-    const marker = withDir ? new RunningMarker(context, runner, dir, log) : undefined;
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const marker = withMarker ? new RunningMarker(context, runner, dir, log) : undefined;
     const run = createJobRunner(context, runner, log, { marker });
-    const marks = () => plans.filter(isMark).length;
-    /** For each run of a job (not the marker's): whether it had the partial-dir. */
-    const partialDirs = () =>
-      plans
-        .filter((plan) => !isMark(plan))
-        .map((plan) => plan.args.includes('--partial-dir=.filesync-partial'));
-    const failWith = (outcome: Outcome | undefined) => {
-      fails = outcome;
+    return {
+      run,
+      marker,
+      lines,
+      marks: () => plans.filter(isMark).length,
+      /** For each run of a job (not the marker's): whether it had the partial-dir. */
+      partialDirs: () =>
+        plans
+          .filter((plan) => !isMark(plan))
+          .map((plan) => plan.args.includes('--partial-dir=.filesync-partial')),
+      failMarks: (outcome: Outcome | undefined) => {
+        markFails = outcome;
+      },
+      failRuns: (outcome: Outcome | undefined) => {
+        runFails = outcome;
+      },
     };
-    return { run, partialDirs, marks, failWith, lines, marker, plans };
   }
   const isMark = (plan: Plan) => plan.args.some((arg) => arg.endsWith('/.filesync-running'));
   const signal = new AbortController().signal;
   const unreachable = failure('unreachable', 'ssh: connect to host: Connection refused');
+  const full = { kind: 'full', reason: 'start' } as const;
+  const batch = { kind: 'batch', paths: ['etc'] } as const;
 
-  it('is put on the target by the first run; where it was not there, the full pass leaves out the partial-dir, and every run after keeps it', async () => {
+  it('is put on the target before the first run; where it was not there, full passes leave out the partial-dir and batches keep it', async () => {
     const t = await withMarker(false);
-    await t.run({ kind: 'full', reason: 'start' }, signal);
-    await t.run({ kind: 'full', reason: 'start' }, signal); // a retry: the first run may have left partials
-    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
-    expect(t.partialDirs()).toEqual([false, true, true]);
+    await t.run(full, signal);
+    await t.run(batch, signal);
+    await t.run({ kind: 'full', reason: 'resync' }, signal);
+    expect(t.partialDirs()).toEqual([false, true, false]);
     expect(t.marks()).toBe(1);
-    expect(t.lines.some((line) => String(line.msg).startsWith('full pass without the partial-dir'))).toBe(
-      true,
-    );
   });
 
-  it('found there (a kill, a crash): the full pass keeps the partial-dir', async () => {
+  it('found there (a kill, a crash): every run keeps the partial-dir', async () => {
     const t = await withMarker(true);
-    await t.run({ kind: 'full', reason: 'start' }, signal);
-    expect(t.partialDirs()).toEqual([true]);
+    await t.run(full, signal);
+    await t.run({ kind: 'full', reason: 'resync' }, signal);
+    expect(t.partialDirs()).toEqual([true, true]);
   });
 
-  it('is only the first run of the process: after a fast start, the full comparison keeps it', async () => {
+  it('once a run of the process failed or was cancelled, full passes keep the partial-dir: it may have left a partial file', async () => {
+    for (const cut of [
+      failure('timeout', 'timeout in data send/receive'),
+      failure('cancelled', 'cancelled'),
+    ]) {
+      const t = await withMarker(false);
+      await t.run(full, signal);
+      t.failRuns(cut);
+      await t.run(batch, signal);
+      t.failRuns(undefined);
+      await t.run(batch, signal);
+      await t.run({ kind: 'full', reason: 'resync' }, signal);
+      expect(t.partialDirs(), cut.ok ? '' : cut.reason).toEqual([false, true, true, true]);
+    }
+  });
+
+  it('after a fast start, the full comparison leaves it out too', async () => {
     const t = await withMarker(false);
     await t.run({ kind: 'start', paths: [{ path: 'etc', kind: 'dir' }] }, signal);
     await t.run({ kind: 'full', reason: 'resync' }, signal);
-    expect(t.partialDirs().at(-1)).toBe(true);
+    expect(t.partialDirs()).toEqual([true, false]);
   });
 
-  it('is tried again by the next run while the target cannot be reached, and then by none', async () => {
+  it('ends the job as the target does while it cannot be reached, so that nothing runs before it is there', async () => {
     const t = await withMarker(false);
-    t.failWith(unreachable);
-    await t.run({ kind: 'full', reason: 'start' }, signal);
-    t.failWith(undefined);
-    await t.run({ kind: 'full', reason: 'start' }, signal);
-    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
+    t.failMarks(unreachable);
+    expect(await t.run(full, signal)).toMatchObject({ ok: false, reason: 'unreachable' });
+    expect(t.partialDirs()).toEqual([]); // no run went
+    t.failMarks(undefined);
+    await t.run(full, signal); // the job tried again: the marker with it
     expect(t.marks()).toBe(2);
-    // The first run could not tell, and the run that could is not the first.
-    expect(t.partialDirs()).toEqual([true, true, true]);
+    expect(t.partialDirs()).toEqual([false]);
   });
 
-  it('is given up, and says so, where the target refuses it', async () => {
+  it('is given up, and says so, where the target refuses it: every run keeps the partial-dir', async () => {
     const t = await withMarker(false);
-    t.failWith(
+    t.failMarks(
       failure('remote-path', 'mkdir "/srv/mirror/.filesync-partial" failed: Permission denied (13)'),
     );
-    await t.run({ kind: 'full', reason: 'start' }, signal);
-    await t.run({ kind: 'batch', paths: ['etc'] }, signal);
+    await t.run(full, signal);
+    await t.run(batch, signal);
     expect(t.marks()).toBe(1);
     expect(t.partialDirs()).toEqual([true, true]);
-    expect(
-      t.lines.filter((line) => String(line.msg).startsWith('the running marker could not be put')),
-    ).toHaveLength(1);
+    const said = t.lines.filter((line) => String(line.msg).startsWith('the running marker could not be put'));
+    expect(said).toHaveLength(1);
   });
 
   it('may be begun ahead of the first run, which then waits for it rather than trying again', async () => {
@@ -316,33 +341,40 @@ describe('the running marker', () => {
     t.marker?.begin(() => new Promise<void>((resolve) => (connected = resolve)), signal);
     expect(t.marks()).toBe(0); // the shared connection is not up yet
     connected();
-    await t.run({ kind: 'full', reason: 'start' }, signal);
+    await t.run(full, signal);
     expect(t.marks()).toBe(1);
     expect(t.partialDirs()).toEqual([false]);
   });
 
-  it('leaves nothing to run when the start is stopped while it is put there', async () => {
+  it('begun early and ended by a stop while the job itself still runs (a flush), is put there for the job', async () => {
     const t = await withMarker(false);
     const stopping = new AbortController();
-    stopping.abort();
-    t.marker?.begin(async () => {}, stopping.signal);
-    t.failWith(failure('cancelled', 'the transfer was cancelled'));
-    expect(await t.run({ kind: 'full', reason: 'start' }, stopping.signal)).toMatchObject({
-      reason: 'cancelled',
-    });
+    t.marker?.begin(async () => stopping.abort(), stopping.signal);
+    await t.run(full, signal);
+    expect(t.marks()).toBe(2); // the early one, cancelled, and the job's
+    expect(t.partialDirs()).toEqual([false]);
+  });
+
+  it('ends a job that is cancelled while it is put there', async () => {
+    const t = await withMarker(false);
+    const cancelled = new AbortController();
+    cancelled.abort();
+    expect(await t.run(full, cancelled.signal)).toMatchObject({ reason: 'cancelled' });
     expect(t.partialDirs()).toEqual([]);
   });
 
-  it('is not kept by the job runner of once, nor without resumed partial files', async () => {
+  it('is not kept by the job runner of once, nor without resumed partial files, and no full pass leaves out the partial-dir there', async () => {
     const cases = [
       [{}, false],
       [{ SYNC_RSYNC_PARTIAL: 'false' }, true],
       [{ SYNC_DELAY_UPDATES: 'true' }, true],
     ] as const;
-    for (const [env, withDir] of cases) {
-      const t = await withMarker(false, env, withDir);
-      await t.run({ kind: 'full', reason: 'start' }, signal);
+    for (const [env, withMarker_] of cases) {
+      const t = await withMarker(false, env, withMarker_);
+      await t.run(full, signal);
       expect(t.marks()).toBe(0);
+      // As configured: the partial-dir with SYNC_RSYNC_PARTIAL (the default) and SYNC_DELAY_UPDATES.
+      expect(t.partialDirs().at(-1)).toBe(!('SYNC_RSYNC_PARTIAL' in env));
     }
   });
 });
