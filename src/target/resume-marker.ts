@@ -13,8 +13,18 @@ import type { PlanRunner } from '../rsync/runner.ts';
 
 type Marked = { readonly ok: true; readonly found: boolean } | Extract<Outcome, { ok: false }>;
 
-/** Failures of the marker's run that the next run tries again: the target may be back. */
-const RETRIED: ReadonlySet<string> = new Set(['unreachable', 'timeout']);
+/**
+ * Failures of the marker's run that any run would meet the same way (the target cannot be used
+ * yet): the job ends with it and is tried again, the marker with it. Any other failure is the
+ * marker's alone, which must never hold the mirror up: it is given up.
+ */
+const RETRIED: ReadonlySet<string> = new Set([
+  'unreachable',
+  'timeout',
+  'auth',
+  'host-key',
+  'remote-rsync-missing',
+]);
 
 export class RunningMarker {
   readonly #context: PlanContext;

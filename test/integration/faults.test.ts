@@ -195,12 +195,12 @@ describe('the network cut in the middle of a large transfer', () => {
     });
     await waitFor(
       'the partial file to be gone',
-      async () =>
-        (await target.exec(['sh', '-c', `ls -A '${dir}/.filesync-partial' 2>/dev/null`])).output.trim() ===
-        '',
+      async () => (await target.exec(['test', '-e', `${dir}/.filesync-partial/big.bin`])).exitCode !== 0,
       { timeoutMs: 10_000 },
     );
     await stopCleanly(daemon);
+    // A clean stop removes the top's partial-dir, the running marker in it.
+    expect((await target.exec(['test', '-e', `${dir}/.filesync-partial`])).exitCode).not.toBe(0);
   });
 });
 
