@@ -106,6 +106,8 @@ async function tracedStart(env: Record<string, string>) {
   return {
     firstLogLineMs: at(() => true),
     watcherUpMs: at((msg) => msg.startsWith('watching with')),
+    // On the target before the first run (see src/plan/resume-marker.ts).
+    runningMarkerMs: at((msg) => msg === 'running marker on the target'),
     rsyncSpawnedMs: at((msg) => msg === 'running rsync'),
     rsyncRunMs: synced === undefined ? undefined : Number(synced.durationMs),
     initialPassDoneMs: at((msg) => msg.startsWith('initial sync complete')),

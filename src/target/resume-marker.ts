@@ -112,12 +112,16 @@ export class RunningMarker {
 
   /** Puts the marker on the target unless it is there: whether it was, or the run's failure. */
   async #mark(signal: AbortSignal): Promise<Marked> {
+    const began = Date.now();
     const outcome = await this.#withLocal(async (local) => {
       const file = join(local, RUNNING_MARKER);
       await writeFile(file, '', { mode: 0o600 });
       return this.#runner.run(planMarkRunning(file, this.#context), signal);
     });
-    return outcome.ok ? { ok: true, found: outcome.stats.filesTransferred === 0 } : outcome;
+    if (!outcome.ok) return outcome;
+    const found = outcome.stats.filesTransferred === 0;
+    this.#log.debug({ found, durationMs: Date.now() - began }, 'running marker on the target');
+    return { ok: true, found };
   }
 
   /** Runs `act` with a local directory of its own, removed after; a local fault is its failure. */
