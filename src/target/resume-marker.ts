@@ -7,9 +7,9 @@ import { planClearRunning, planMarkRunning, RUNNING_MARKER, resumesPartials } fr
 import { failure, type Outcome } from '../rsync/outcome.ts';
 import type { PlanRunner } from '../rsync/runner.ts';
 
-// The running marker of `watch` (see plan/resume-marker.ts): put on the target before the first
-// run that may leave a partial file, removed by a clean stop. Its runs keep their local files
-// below `dir` (the runtime's private directory), and remove them after.
+// The running marker of `watch` (see plan/resume-marker.ts): put on the target before any run of
+// the process goes (so before one may leave a partial file), removed by a clean stop. Its runs
+// keep their local files below `dir` (the runtime's private directory), and remove them after.
 
 type Marked = { readonly ok: true; readonly found: boolean } | Extract<Outcome, { ok: false }>;
 
