@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { execa } from 'execa';
+import { PARTIAL_DIR } from '../src/filter.ts';
 import { Daemon, freePort } from '../test/integration/support/daemon.ts';
 
 export { inotifyWatches } from '../test/support/proc.ts';
@@ -59,8 +60,11 @@ export async function writeTree(root: string, files: number, dirs: number, prefi
   }
 }
 
+/** The files of a tree; on a mirror, without the top's partial-dir (filesync's running marker). */
 export async function countFiles(dir: string): Promise<number> {
-  const result = await execa('find', [dir, '-type', 'f'], { reject: false, lines: true });
+  const top = join(dir, PARTIAL_DIR);
+  const args = [dir, '-path', top, '-prune', '-o', '-type', 'f', '-print'];
+  const result = await execa('find', args, { reject: false, lines: true });
   return result.stdout.filter((line) => line !== '').length;
 }
 
