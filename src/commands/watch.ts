@@ -68,19 +68,14 @@ async function snapshot(
 async function keepManifests(
   manifests: { pendings: PendingManifest[]; durationMs: number },
   targets: readonly Target[],
-  flushed: readonly boolean[],
   log: Logger,
 ): Promise<void> {
   const stateLog = log.child({ component: 'state' });
   for (const pending of manifests.pendings) {
-    const index = targets.findIndex((target) => target.state === pending.state);
-    const target = targets[index];
+    const target = targets.find((each) => each.state === pending.state);
     const several = targets.length > 1 && target !== undefined ? { target: target.name } : {};
-    // Stopped before its start went through, a target may lack what changed while it was down.
-    const clean =
-      flushed[index] === true && target !== undefined && target.started && target.failingPaths.length === 0;
     try {
-      if (!clean) {
+      if (target?.stoppedCleanly !== true) {
         await discardManifest(pending);
         stateLog.info(
           several,
@@ -323,7 +318,7 @@ export async function watchCommand(
   await watcher.close();
   // Every target flushes at once, so one that is down does not eat the others' time.
   const flushed = await Promise.all(targets.map((target) => target.flush(config.shutdownTimeoutMs)));
-  if (manifests !== undefined) await keepManifests(manifests, targets, flushed, log);
+  if (manifests !== undefined) await keepManifests(manifests, targets, log);
   server?.closeIdleConnections();
   const closing = new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
   server?.closeAllConnections(); // a client holding a request open does not hold the exit

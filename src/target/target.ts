@@ -93,6 +93,7 @@ export class Target {
   readonly #stopping = new AbortController();
   /** Says on the target whether a start must look for partial files (see plan/resume-marker.ts). */
   readonly #marker: RunningMarker;
+  #stoppedCleanly = false;
 
   constructor({ config, filter, connection, log, metrics, webhook, treeSize, prestart }: TargetOptions) {
     this.name = targetName(config);
@@ -326,6 +327,14 @@ export class Target {
     return this.#started;
   }
 
+  /**
+   * After flush(): its start went through, every change reached the target and no path fails.
+   * What the manifest and the running marker are kept or removed by.
+   */
+  get stoppedCleanly(): boolean {
+    return this.#stoppedCleanly;
+  }
+
   /** The manifest's files, while the state directory serves this target. */
   get state(): TargetState | undefined {
     return this.#state;
@@ -462,12 +471,12 @@ export class Target {
     const deadline = Date.now() + timeoutMs;
     const flushed = await this.#scheduler.flush(timeoutMs);
     const left = () => Math.max(0, deadline - Date.now());
-    // A clean stop (every change is on the target, no path failing: no run left a partial file
-    // to resume) removes the running marker, beside the last changes' hook, in what is left of
-    // the time (the hook's command is stopped past that).
-    const clean = flushed && this.started && this.failingPaths.length === 0 && left() > 0;
+    // Stopped before its start went through, a target may lack what changed while it was down.
+    this.#stoppedCleanly = flushed && this.started && this.failingPaths.length === 0;
+    // A clean stop (no run left a partial file to resume) removes the running marker, beside the
+    // last changes' hook, in what is left of the time (the hook's command is stopped past that).
     await Promise.all([
-      clean ? this.#marker.clear(AbortSignal.timeout(left())) : undefined,
+      this.#stoppedCleanly && left() > 0 ? this.#marker.clear(AbortSignal.timeout(left())) : undefined,
       this.#hooks?.settle(left()),
     ]);
     await this.#pruner.stop();
