@@ -49,11 +49,36 @@ export function createJobRunner(
   const runJob = async (job: Job, signal: AbortSignal): Promise<Outcome> => {
     // A run reached SYNC_MAX_DELETE: retrying would delete that many more each time.
     if (halted !== undefined) return halted;
+    if (job.kind === 'full' && marker?.answering === true) return aheadOfMarker(marker, job, signal);
     const unmarked = await marker?.beforeRun(signal);
     if (unmarked !== undefined) return unmarked;
     const clean = job.kind === 'full' && marker?.noPartialWaits === true;
-    if (clean) log.debug('full pass without the partial-dir: no interrupted transfer waits to be resumed');
-    const jobContext = clean ? withoutPartialDir(context) : context;
+    if (clean) log.debug(LEFT_OUT);
+    return send(job, clean ? withoutPartialDir(context) : context, signal);
+  };
+  /**
+   * A full pass while the running marker's first answer is not in (a start): it goes ahead
+   * without the partial-dir, which leaves no partial file, so the marker's rule holds whatever
+   * the answer. Kept when no partial file waits; otherwise, unless it has finished already, it
+   * is stopped and run again with the partial-dir, to resume what a killed run left.
+   */
+  const aheadOfMarker = async (marker: RunningMarker, job: Job, signal: AbortSignal): Promise<Outcome> => {
+    const ahead = new AbortController();
+    const pass = send(job, withoutPartialDir(context), AbortSignal.any([signal, ahead.signal]));
+    const unmarked = await marker.beforeRun(signal);
+    if (unmarked === undefined && marker.noPartialWaits) {
+      log.debug(LEFT_OUT);
+      return pass;
+    }
+    ahead.abort();
+    const first = await pass;
+    if (first.ok) return first; // done before the answer: the mirror is whole all the same
+    if (unmarked !== undefined) return unmarked; // the target cannot be used yet, or a stop
+    if (first.reason !== 'cancelled' || signal.aborted) return first;
+    log.debug('the running marker was on the target: the full pass starts again, to resume partial files');
+    return send(job, context, signal);
+  };
+  const send = async (job: Job, jobContext: PlanContext, signal: AbortSignal): Promise<Outcome> => {
     const held = await holdDeletions(jobContext, runner, signal);
     if (held !== undefined) return held;
     if (stagedMayRemain) {
@@ -153,6 +178,8 @@ async function sendMoves(
   log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
   return placed;
 }
+
+const LEFT_OUT = 'full pass without the partial-dir: no interrupted transfer waits to be resumed';
 
 /** A run that had nothing to send. */
 const NOTHING_SENT: Outcome = {

@@ -37,6 +37,8 @@ export class RunningMarker {
   #clean = false;
   /** The first try, begun before the first run so that it overlaps the watcher's start. */
   #early: Promise<Marked> | undefined;
+  /** The first try has its answer (or was cancelled). */
+  #earlyAnswered = false;
 
   constructor(context: PlanContext, runner: PlanRunner, dir: string, log: Logger) {
     this.#context = context;
@@ -52,7 +54,20 @@ export class RunningMarker {
    */
   begin(ready: () => Promise<void>, signal: AbortSignal): void {
     if (!this.#pending || this.#early !== undefined) return;
-    this.#early = ready().then(() => this.#mark(signal));
+    const early = ready().then(() => this.#mark(signal));
+    this.#early = early;
+    const answered = () => {
+      this.#earlyAnswered = true;
+    };
+    early.then(answered, answered);
+  }
+
+  /**
+   * The first try is under way, its answer not in yet: a full pass may go ahead of it without
+   * the partial-dir, which leaves no partial file whatever the answer (see job-runner.ts).
+   */
+  get answering(): boolean {
+    return this.#pending && this.#early !== undefined && !this.#earlyAnswered;
   }
 
   /**

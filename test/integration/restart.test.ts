@@ -287,10 +287,16 @@ describe('a restart without SYNC_STATE_DIR', () => {
     ]);
     await target.container.exec(['chown', 'filesync:filesync', partial]); // as rsync would have left it
     const before = await target.receivedBytes();
-    const third = await watching(s.env);
-    expect(await initialPass(third)).toContain(PARTIAL);
-    expect(leftOut(third)).toBe(false);
+    // Slowed, so that the pass outlasts the marker's answer: a start begins its first pass before
+    // that answer is in, without the partial-dir, and when the marker turns out to be there it
+    // stops that pass and runs it again with the partial-dir (one finished by then is kept).
+    const third = await watching({ ...s.env, SYNC_RSYNC_BWLIMIT: '256' });
     await waitForMirror(target, s.source, s.remoteDir);
+    const passes = third.logs
+      .filter((line) => line.msg === 'running rsync')
+      .map((line) => line.args as string[]);
+    expect(passes.at(-1)).toContain(PARTIAL); // the pass that sent the file
+    expect(leftOut(third)).toBe(false);
     // Resumed: the second half was sent, not the whole file.
     expect((await target.receivedBytes()) - before).toBeLessThan(1.5 * 1024 * 1024);
     expect(await exists(partial)).toBe(false);

@@ -229,11 +229,19 @@ describe('the running marker', () => {
     const plans: Plan[] = [];
     let markFails: Outcome | undefined;
     let runFails: Outcome | undefined;
+    /** When set, runs (not the marker's) last until it resolves or they are cancelled. */
+    let held: Promise<void> | undefined;
+    const cancelled = () => failure('cancelled', 'the transfer was cancelled'); // as processRunner
     const runner: PlanRunner = {
       async run(plan, signal): Promise<Outcome> {
         plans.push(plan);
-        if (signal.aborted) return failure('cancelled', 'the transfer was cancelled'); // as processRunner
+        if (signal.aborted) return cancelled();
         const marking = isMark(plan);
+        if (!marking && held !== undefined) {
+          const aborted = new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+          await Promise.race([held, aborted]);
+          if (signal.aborted) return cancelled();
+        }
         if (marking && markFails !== undefined) return markFails;
         if (!marking && runFails !== undefined) return runFails;
         const transferred = marking && !found ? 1 : 0;
@@ -263,6 +271,26 @@ describe('the running marker', () => {
       },
       failRuns: (outcome: Outcome | undefined) => {
         runFails = outcome;
+      },
+      /** Holds every run from now on until the returned function is called. */
+      holdRuns: () => {
+        let release = () => {};
+        held = new Promise((resolve) => {
+          release = resolve;
+        });
+        return release;
+      },
+      /** Begins the marker early, on a connection that is up once the returned function is called. */
+      beginEarly: () => {
+        let connected = () => {};
+        marker?.begin(
+          () =>
+            new Promise<void>((resolve) => {
+              connected = resolve;
+            }),
+          new AbortController().signal,
+        );
+        return () => connected();
       },
     };
   }
@@ -353,6 +381,78 @@ describe('the running marker', () => {
     await t.run(full, signal);
     expect(t.marks()).toBe(2); // the early one, cancelled, and the job's
     expect(t.partialDirs()).toEqual([false]);
+  });
+
+  describe('begun early, its answer not in when the first full pass is due', () => {
+    it('lets the pass go ahead without the partial-dir, and keeps it where the marker was not there', async () => {
+      const t = await withMarker(false);
+      const connected = t.beginEarly();
+      const release = t.holdRuns();
+      const job = t.run(full, signal);
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      expect(t.marks()).toBe(0); // it did not wait for the marker
+      connected();
+      await vi.waitFor(() => expect(t.marks()).toBe(1));
+      release();
+      expect(await job).toMatchObject({ ok: true });
+      expect(t.partialDirs()).toEqual([false]);
+      await t.run({ kind: 'full', reason: 'resync' }, signal);
+      expect(t.partialDirs()).toEqual([false, false]);
+    });
+
+    it('where the marker was there, stops the pass and runs it again with the partial-dir', async () => {
+      const t = await withMarker(true);
+      const connected = t.beginEarly();
+      const release = t.holdRuns();
+      const job = t.run(full, signal);
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      connected();
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false, true]));
+      release();
+      expect(await job).toMatchObject({ ok: true });
+      expect(t.marks()).toBe(1);
+    });
+
+    it('where the marker was there but the pass is done already, keeps the pass; later ones look for partial files', async () => {
+      const t = await withMarker(true);
+      const connected = t.beginEarly();
+      const job = t.run(full, signal);
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      connected();
+      expect(await job).toMatchObject({ ok: true });
+      expect(t.partialDirs()).toEqual([false]);
+      await t.run({ kind: 'full', reason: 'resync' }, signal);
+      expect(t.partialDirs()).toEqual([false, true]);
+    });
+
+    it('where the target cannot be reached, stops the pass and ends the job with that; the next goes after the marker', async () => {
+      const t = await withMarker(false);
+      const connected = t.beginEarly();
+      t.failMarks(unreachable);
+      const release = t.holdRuns();
+      const job = t.run(full, signal);
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      connected();
+      expect(await job).toMatchObject({ ok: false, reason: 'unreachable' });
+      t.failMarks(undefined);
+      release();
+      expect(await t.run(full, signal)).toMatchObject({ ok: true });
+      expect(t.marks()).toBe(2);
+      expect(t.partialDirs()).toEqual([false, false]);
+    });
+
+    it('ends with the job when it is cancelled', async () => {
+      const t = await withMarker(false);
+      const connected = t.beginEarly();
+      t.holdRuns();
+      const stop = new AbortController();
+      const job = t.run(full, stop.signal);
+      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      stop.abort();
+      connected();
+      expect(await job).toMatchObject({ ok: false, reason: 'cancelled' });
+      expect(t.partialDirs()).toEqual([false]);
+    });
   });
 
   it('ends a job that is cancelled while it is put there', async () => {
