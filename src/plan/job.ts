@@ -38,8 +38,9 @@ export function pathsOf(job: Job): readonly string[] | undefined {
 
 /**
  * A job ready to plan: a batch's paths have been surveyed (see survey.ts); a full pass knows
- * roughly how many entries the tree holds, when anything has counted them.
+ * roughly how many entries the tree holds, when anything has counted them, and how much memory
+ * is still available to filesync (in bytes), when that was asked.
  */
 export type SurveyedJob =
-  | (FullJob & { readonly entries?: number | undefined })
+  | (FullJob & { readonly entries?: number | undefined; readonly availableMemory?: number | undefined })
   | { readonly kind: 'batch'; readonly paths: readonly SurveyedPath[] };

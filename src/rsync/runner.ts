@@ -30,6 +30,14 @@ export interface PlanRunner {
 const KILL_GRACE_MS = 5000;
 
 /**
+ * The abort reason that ends a run with SIGKILL at once, where nothing of it is worth rsync's
+ * own stop: on SIGTERM rsync sleeps 400 ms first (main.c's sig_int, so that ssh may restore a
+ * terminal), then signals ssh and exits. The target's rsync sees its connection close either
+ * way, and cleans up as it then does (a run without a partial-dir leaves no partial file).
+ */
+export const CANCEL_AT_ONCE: unique symbol = Symbol('cancel at once');
+
+/**
  * Runs plans as real processes, argv only, never through a shell.
  *
  * With node:child_process rather than execa: this runs every transfer of `watch`, the first one
@@ -60,6 +68,10 @@ export const processRunner: PlanRunner = {
     let forceKill: NodeJS.Timeout | undefined;
     const cancel = () => {
       cancelled = true;
+      if (signal.reason === CANCEL_AT_ONCE) {
+        child.kill('SIGKILL');
+        return;
+      }
       child.kill('SIGTERM');
       forceKill = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
     };

@@ -15,7 +15,7 @@ import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
 import { withPaths } from '../rsync/itemize.ts';
 import { failure, type Outcome } from '../rsync/outcome.ts';
 import type { Progress } from '../rsync/progress.ts';
-import type { PlanRunner } from '../rsync/runner.ts';
+import { CANCEL_AT_ONCE, type PlanRunner } from '../rsync/runner.ts';
 import type { JobRunner } from '../schedule/scheduler.ts';
 import { sourceIsEmpty } from './empty-source.ts';
 import type { RunningMarker } from './resume-marker.ts';
@@ -23,9 +23,14 @@ import type { RunningMarker } from './resume-marker.ts';
 export interface JobRunnerOptions {
   /**
    * How many entries the source holds, where the watcher counted them; otherwise the last full
-   * pass's own count serves (see WHOLE_LIST_MAX_ENTRIES).
+   * pass's own count serves (see wholeListFits).
    */
   readonly treeSize?: () => number | undefined;
+  /**
+   * The memory still available to this process, in bytes (the container's limit where one is
+   * set): whether a large tree's full pass may send rsync's whole list at once (wholeListFits).
+   */
+  readonly availableMemory?: () => number | undefined;
   readonly progressEveryMs?: number;
   /**
    * `watch`'s running marker, put on the target before any run; while no partial file waits,
@@ -39,7 +44,12 @@ export function createJobRunner(
   context: PlanContext,
   runner: PlanRunner,
   log: Logger,
-  { treeSize = () => undefined, progressEveryMs = PROGRESS_EVERY_MS, marker }: JobRunnerOptions = {},
+  {
+    treeSize = () => undefined,
+    availableMemory = () => process.availableMemory(),
+    progressEveryMs = PROGRESS_EVERY_MS,
+    marker,
+  }: JobRunnerOptions = {},
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
   let halted: Outcome | undefined;
@@ -70,7 +80,7 @@ export function createJobRunner(
       log.debug(LEFT_OUT);
       return pass;
     }
-    ahead.abort();
+    ahead.abort(CANCEL_AT_ONCE); // without a partial-dir, nothing of it is worth a graceful stop
     const first = await pass;
     if (first.ok) return first; // done before the answer: the mirror is whole all the same
     if (unmarked !== undefined) return unmarked; // the target cannot be used yet, or a stop
@@ -91,7 +101,7 @@ export function createJobRunner(
     if (job.kind === 'start' && job.paths.length === 0) return NOTHING_SENT;
     const surveyed =
       job.kind === 'full'
-        ? { ...job, entries: largest(treeSize(), lastFullPassEntries) }
+        ? { ...job, entries: largest(treeSize(), lastFullPassEntries), availableMemory: availableMemory() }
         : job.kind === 'start'
           ? ({ kind: 'batch', paths: job.paths } as const)
           : ({

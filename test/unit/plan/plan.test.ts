@@ -11,7 +11,10 @@ import {
   HOOK_PATHS,
   planJob,
   planStagedCleanup,
+  WHOLE_LIST_BYTES_PER_ENTRY,
   WHOLE_LIST_MAX_ENTRIES,
+  WHOLE_LIST_MEMORY_SHARE,
+  wholeListFits,
 } from '../../../src/plan/plan.ts';
 import { processRunner } from '../../../src/rsync/runner.ts';
 import { masterArgs, quoteForRsync, remoteSpec, rsyncShell } from '../../../src/rsync/ssh.ts';
@@ -46,6 +49,21 @@ describe('planJob', () => {
     expect(plan(100_000)).toBe(true);
     expect(plan(WHOLE_LIST_MAX_ENTRIES)).toBe(true);
     expect(plan(WHOLE_LIST_MAX_ENTRIES + 1)).toBe(false);
+  });
+
+  it('sends a larger tree whole only where its list takes at most a quarter of the memory available', () => {
+    const plan = (entries: number | undefined, availableMemory: number | undefined) =>
+      planJob({ kind: 'full', reason: 'start', entries, availableMemory }, context()).args.includes(
+        '--no-inc-recursive',
+      );
+    const needs = (entries: number) => (entries * WHOLE_LIST_BYTES_PER_ENTRY) / WHOLE_LIST_MEMORY_SHARE;
+    expect(plan(1_000_000, needs(1_000_000))).toBe(true);
+    expect(plan(1_000_000, needs(1_000_000) - 1)).toBe(false);
+    expect(plan(1_000_000, undefined)).toBe(false); // not asked: incremental, as before
+    expect(plan(undefined, 64 * 1024 ** 3)).toBe(false); // the size is not known
+    expect(plan(WHOLE_LIST_MAX_ENTRIES, 0)).toBe(true); // a small tree goes whole whatever is left
+    expect(wholeListFits(1_000_000, 1024 ** 3)).toBe(true); // 160 MB against 256 MiB
+    expect(wholeListFits(1_000_000, 512 * 1024 ** 2)).toBe(false); // a 512 MiB container
   });
 
   it('maps each rsync setting to its option', () => {

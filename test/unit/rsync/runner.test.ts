@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { ITEMIZE_FORMAT } from '../../../src/rsync/itemize.ts';
 import type { Progress } from '../../../src/rsync/progress.ts';
-import { processRunner } from '../../../src/rsync/runner.ts';
+import { CANCEL_AT_ONCE, processRunner } from '../../../src/rsync/runner.ts';
 
 const fixture = (name: string) => ({ file: resolve('test/fixtures/bin', name), args: [], stdin: undefined });
 
@@ -13,6 +13,42 @@ it('cancels a hanging rsync when asked, and reports it as cancelled', async () =
   const running = processRunner.run(fixture('rsync-hangs'), controller.signal);
   setTimeout(() => controller.abort(), 100);
   expect(await running).toMatchObject({ ok: false, reason: 'cancelled' });
+});
+
+it('ends a run at once when cancelled with CANCEL_AT_ONCE, and otherwise lets it stop on SIGTERM', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'filesync-runner-'));
+  try {
+    const stoppedOnTerm = async (reason: unknown) => {
+      const [started, termed] = [
+        join(dir, `started-${String(reason)}`),
+        join(dir, `termed-${String(reason)}`),
+      ];
+      // A run that does something of its own on SIGTERM, as rsync does (it sleeps 400 ms first).
+      const plan = {
+        file: 'sh',
+        args: [
+          '-c',
+          'trap \'touch "$1"; exit 0\' TERM; touch "$0"; while :; do sleep 0.02; done',
+          started,
+          termed,
+        ],
+        stdin: undefined,
+      };
+      const controller = new AbortController();
+      const running = processRunner.run(plan, controller.signal);
+      await vi.waitFor(() => access(started));
+      controller.abort(reason);
+      expect(await running).toMatchObject({ ok: false, reason: 'cancelled' });
+      return access(termed).then(
+        () => true,
+        () => false,
+      );
+    };
+    expect(await stoppedOnTerm(CANCEL_AT_ONCE)).toBe(false);
+    expect(await stoppedOnTerm(undefined)).toBe(true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 it('classifies a failing rsync by its exit code and stderr', async () => {

@@ -9,7 +9,7 @@ import { bytesOf } from '../../../src/names.ts';
 import { ItemizedTally } from '../../../src/rsync/itemize.ts';
 import { failure, type Outcome } from '../../../src/rsync/outcome.ts';
 import type { Progress } from '../../../src/rsync/progress.ts';
-import type { Plan, PlanRunner } from '../../../src/rsync/runner.ts';
+import { CANCEL_AT_ONCE, type Plan, type PlanRunner } from '../../../src/rsync/runner.ts';
 import { sourceIsEmpty } from '../../../src/target/empty-source.ts';
 import { createJobRunner } from '../../../src/target/job-runner.ts';
 import { RunningMarker } from '../../../src/target/resume-marker.ts';
@@ -18,7 +18,11 @@ import { testConfig, testSsh } from '../fixtures.ts';
 // The job runner's choice of file list for a full pass: the watcher's count of the tree when
 // there is one, otherwise what the last full pass listed.
 
-function setUp(treeSize: () => number | undefined, env: Record<string, string> = {}) {
+function setUp(
+  treeSize: () => number | undefined,
+  env: Record<string, string> = {},
+  availableMemory: () => number | undefined = () => undefined,
+) {
   const config = testConfig({ SYNC_SOURCE_DIR: '/', ...env });
   const ssh = testSsh;
   const plans: Plan[] = [];
@@ -34,7 +38,10 @@ function setUp(treeSize: () => number | undefined, env: Record<string, string> =
     },
   };
   const log = createLogger({ level: 'silent', format: 'json' });
-  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, { treeSize });
+  const run = createJobRunner({ config, filter: new Filter(config.filter), ssh }, runner, log, {
+    treeSize,
+    availableMemory,
+  });
   const whole = async () => {
     await run({ kind: 'full', reason: 'resync' }, new AbortController().signal);
     return plans.at(-1)?.args.includes('--no-inc-recursive');
@@ -56,6 +63,20 @@ describe('a full pass', () => {
     const { whole } = setUp(() => size);
     expect(await whole()).toBe(true);
     size = 10_000_000;
+    expect(await whole()).toBe(false);
+  });
+
+  it('sends a large tree whole where the memory available allows it, asked at each pass', async () => {
+    let available: number | undefined = 1024 * 1024 * 1024;
+    const { whole } = setUp(
+      () => 1_000_000,
+      {},
+      () => available,
+    );
+    expect(await whole()).toBe(true); // 160 MB of list against a quarter of 1 GiB
+    available = 512 * 1024 * 1024;
+    expect(await whole()).toBe(false);
+    available = undefined;
     expect(await whole()).toBe(false);
   });
 
@@ -231,16 +252,21 @@ describe('the running marker', () => {
     let runFails: Outcome | undefined;
     /** When set, runs (not the marker's) last until it resolves or they are cancelled. */
     let held: Promise<void> | undefined;
-    const cancelled = () => failure('cancelled', 'the transfer was cancelled'); // as processRunner
+    /** Why each cancelled run was cancelled (its signal's reason). */
+    const reasons: unknown[] = [];
+    const cancelled = (signal: AbortSignal) => {
+      reasons.push(signal.reason);
+      return failure('cancelled', 'the transfer was cancelled'); // as processRunner
+    };
     const runner: PlanRunner = {
       async run(plan, signal): Promise<Outcome> {
         plans.push(plan);
-        if (signal.aborted) return cancelled();
+        if (signal.aborted) return cancelled(signal);
         const marking = isMark(plan);
         if (!marking && held !== undefined) {
           const aborted = new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
           await Promise.race([held, aborted]);
-          if (signal.aborted) return cancelled();
+          if (signal.aborted) return cancelled(signal);
         }
         if (marking && markFails !== undefined) return markFails;
         if (!marking && runFails !== undefined) return runFails;
@@ -261,6 +287,7 @@ describe('the running marker', () => {
       marker,
       lines,
       marks: () => plans.filter(isMark).length,
+      reasons,
       /** For each run of a job (not the marker's): whether it had the partial-dir. */
       partialDirs: () =>
         plans
@@ -408,6 +435,7 @@ describe('the running marker', () => {
       await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
       connected();
       await vi.waitFor(() => expect(t.partialDirs()).toEqual([false, true]));
+      expect(t.reasons).toEqual([CANCEL_AT_ONCE]); // killed, not stopped: nothing of it is kept
       release();
       expect(await job).toMatchObject({ ok: true });
       expect(t.marks()).toBe(1);
@@ -452,6 +480,7 @@ describe('the running marker', () => {
       connected();
       expect(await job).toMatchObject({ ok: false, reason: 'cancelled' });
       expect(t.partialDirs()).toEqual([false]);
+      expect(t.reasons).not.toContain(CANCEL_AT_ONCE); // a stop stops it as any other run
     });
   });
 
