@@ -145,6 +145,8 @@ export async function watchCommand(
       metrics: metrics.forTarget(name),
       webhook,
       treeSize: () => treeSize(),
+      // Every target's initial pass starts at once: each may take its share of what is left.
+      availableMemory: () => process.availableMemory() / setups.length,
     });
   });
   const everyTarget = (act: (target: Target) => void) => {

@@ -41,7 +41,8 @@ export function hookBatchOf(kind: HookKind, outcome: Success, cap: number): Hook
   const complete =
     itemized === undefined
       ? files + deleted === 0
-      : DIFFERENCE_KINDS.every((each) => itemized.kinds[each].count === itemized.kinds[each].paths.length);
+      : itemized.uncounted !== true &&
+        DIFFERENCE_KINDS.every((each) => itemized.kinds[each].count === itemized.kinds[each].paths.length);
   // (The top directory is listed first of its kind whenever it is there, so it is never cut off.)
   return {
     kind,

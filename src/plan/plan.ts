@@ -16,7 +16,8 @@ import { DAY_PATTERN, keptDays, runDir } from './trash.ts';
 /**
  * Up to this many entries, a full pass sends rsync's whole file list at once
  * (--no-inc-recursive): on a tree in sync that is 15–20 % faster than incremental recursion
- * (npm run bench), and the list costs rsync about 15 MB per 100,000 entries on each side.
+ * (npm run bench), and the list costs rsync about 7 MiB per 100,000 entries on this side and
+ * 13 MiB on the target's (measured at 1,000,000 entries).
  * Above it the whole list is sent where memory allows it (wholeListFits); otherwise, or when
  * the size is unknown, incremental recursion keeps rsync's memory flat.
  */
@@ -29,19 +30,30 @@ export const WHOLE_LIST_MAX_ENTRIES = 250_000;
  */
 export const WHOLE_LIST_BYTES_PER_ENTRY = 160;
 
+/** rsync's option that sends the whole file list at once. */
+export const NO_INC_RECURSIVE = '--no-inc-recursive';
+
 /** The share of the memory still available to filesync that the whole list may take. */
 export const WHOLE_LIST_MEMORY_SHARE = 0.25;
 
 /**
+ * Never past this many entries, whatever the memory here: the target's rsync holds the list
+ * too (about 130 B an entry), and its memory is not known here; 2,000,000 entries is about
+ * 260 MB there.
+ */
+export const WHOLE_LIST_CEILING = 2_000_000;
+
+/**
  * Whether a full pass sends the whole file list at once: always for a small tree; for a larger
- * one, when its list would take at most a quarter of the memory still available here (the
- * container's limit, where one is set, less what it uses: process.availableMemory()). At
+ * one up to WHOLE_LIST_CEILING, when its list would take at most a quarter of the memory still
+ * available here (`availableMemory`: the container's limit, where one is set, less what it
+ * uses, page cache included: process.availableMemory(); the caller's share of it). At
  * 1,000,000 entries that needs 640 MB, and the pass is 15–25 % faster (docs/performance.md).
  */
 export function wholeListFits(entries: number | undefined, availableMemory: number | undefined): boolean {
   if (entries === undefined) return false;
   if (entries <= WHOLE_LIST_MAX_ENTRIES) return true;
-  if (availableMemory === undefined) return false;
+  if (availableMemory === undefined || entries > WHOLE_LIST_CEILING) return false;
   return entries * WHOLE_LIST_BYTES_PER_ENTRY <= availableMemory * WHOLE_LIST_MEMORY_SHARE;
 }
 
@@ -81,7 +93,7 @@ export function planJob(job: SurveyedJob, context: PlanContext): Plan {
   if (job.kind === 'full') {
     const wholeList = wholeListFits(job.entries, job.availableMemory);
     const args = [
-      ...(wholeList ? ['--no-inc-recursive'] : []),
+      ...(wholeList ? [NO_INC_RECURSIVE] : []),
       ...deletion,
       ...backupArgs(context),
       ...context.filter.rsyncRules(),

@@ -11,14 +11,17 @@ import { type PlanContext, under } from './plan.ts';
 // file again resumes it and removes it. So a full pass need not look for partial files unless
 // a run failed or was cut since the last clean stop (every change sent, no path failing). That
 // fact lives on the target, beside the partial files it speaks for: `watch` puts a marker into
-// the partial-dir of the mirror's top before its first run, and a clean stop removes it with
-// that partial-dir.
+// the partial-dir of the mirror's top before any run that may leave a partial file, and a clean
+// stop removes it with that partial-dir. (The first full pass may go while the marker's answer
+// is not in, without the partial-dir, which leaves no partial file: see target/job-runner.ts.)
 //
 // A process that puts the marker there (it was not: the last stop was clean, or this is the
 // first start, or something else, a bare `rsync --delete`, removed the partial-dirs with it)
 // knows that no partial file waits: its full passes leave out the partial-dir until one of its
 // own runs fails or is cancelled. One that finds the marker there (a kill, a crash, a flush that
-// did not finish), or cannot put it there, keeps the partial-dir, and so resumes. Either way the
+// did not finish), or cannot put it there, keeps the partial-dir, and so resumes (but for a first
+// pass that finished before the answer came: it sent the cut files whole, and their partial
+// files wait until each is sent again, or a clean stop removes the top's). Either way the
 // mirror is the same: the choice decides only whether an interrupted transfer resumes. Live
 // batches always keep it: they are where a cut transfer is resumed from.
 

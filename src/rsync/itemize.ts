@@ -36,6 +36,8 @@ export interface KindCount {
 export interface Itemized {
   readonly total: number;
   readonly kinds: Readonly<Record<DifferenceKind, KindCount>>;
+  /** A run of the same job that was killed before it may have changed paths not counted here. */
+  readonly uncounted?: true;
 }
 
 /** One itemized line: the path (no trailing "/"; "." for the root) and its kind of difference. */

@@ -4,11 +4,13 @@ import { planDeletionCount } from '../plan/dry-runs.ts';
 import type { Job } from '../plan/job.ts';
 import { movePrepasses } from '../plan/moves.ts';
 import {
+  NO_INC_RECURSIVE,
   type PlanContext,
   planJob,
   planMovePrepass,
   planMoveRoots,
   planStagedCleanup,
+  WHOLE_LIST_MAX_ENTRIES,
 } from '../plan/plan.ts';
 import { withoutPartialDir } from '../plan/resume-marker.ts';
 import { type SurveyedPath, surveyPaths } from '../plan/survey.ts';
@@ -33,8 +35,9 @@ export interface JobRunnerOptions {
   readonly availableMemory?: () => number | undefined;
   readonly progressEveryMs?: number;
   /**
-   * `watch`'s running marker, put on the target before any run; while no partial file waits,
-   * full passes leave out the partial-dir (see plan/resume-marker.ts).
+   * `watch`'s running marker, put on the target before any run that may leave a partial file;
+   * while no partial file waits, full passes leave out the partial-dir (see
+   * plan/resume-marker.ts).
    */
   readonly marker?: RunningMarker | undefined;
 }
@@ -52,6 +55,11 @@ export function createJobRunner(
   }: JobRunnerOptions = {},
 ): JobRunner {
   let lastFullPassEntries: number | undefined;
+  /**
+   * A large tree's pass with the whole list failed (the target's rsync out of memory, say): the
+   * process's later passes recurse incrementally, rather than fail the same way each time.
+   */
+  let wholeListFailed = false;
   let halted: Outcome | undefined;
   // SYNC_DELAY_UPDATES: a run killed before this process started, or one that failed since,
   // may have left staged files on the target (see planStagedCleanup).
@@ -86,7 +94,11 @@ export function createJobRunner(
     if (unmarked !== undefined) return unmarked; // the target cannot be used yet, or a stop
     if (first.reason !== 'cancelled' || signal.aborted) return first;
     log.debug('the running marker was on the target: the full pass starts again, to resume partial files');
-    return send(job, context, signal);
+    const again = await send(job, context, signal);
+    // What the killed pass had sent is no difference to this one: its hook is told the list may be short.
+    return again.ok && again.itemized !== undefined
+      ? { ...again, itemized: { ...again.itemized, uncounted: true } }
+      : again;
   };
   const send = async (job: Job, jobContext: PlanContext, signal: AbortSignal): Promise<Outcome> => {
     const held = await holdDeletions(jobContext, runner, signal);
@@ -101,7 +113,11 @@ export function createJobRunner(
     if (job.kind === 'start' && job.paths.length === 0) return NOTHING_SENT;
     const surveyed =
       job.kind === 'full'
-        ? { ...job, entries: largest(treeSize(), lastFullPassEntries), availableMemory: availableMemory() }
+        ? {
+            ...job,
+            entries: largest(treeSize(), lastFullPassEntries),
+            availableMemory: wholeListFailed ? undefined : availableMemory(),
+          }
         : job.kind === 'start'
           ? ({ kind: 'batch', paths: job.paths } as const)
           : ({
@@ -129,6 +145,20 @@ export function createJobRunner(
         ? { ...sent, itemized: withPaths(sent.itemized, 'missing', placed, plan.itemize.keep) }
         : sent;
     if (job.kind === 'full' && outcome.ok) lastFullPassEntries = outcome.stats.files;
+    if (
+      !outcome.ok &&
+      RUN_DIED.has(outcome.reason) &&
+      surveyed.kind === 'full' &&
+      (surveyed.entries ?? 0) > WHOLE_LIST_MAX_ENTRIES &&
+      plan.args.includes(NO_INC_RECURSIVE) &&
+      !wholeListFailed
+    ) {
+      wholeListFailed = true;
+      log.info(
+        { entries: surveyed.entries },
+        "a full pass with rsync's whole file list failed: later full passes recurse incrementally, with less memory on both sides",
+      );
+    }
     if (!outcome.ok && context.config.rsync.delayUpdates) stagedMayRemain = true;
     if (!outcome.ok && outcome.reason === 'max-delete') {
       halted = failure(
@@ -188,6 +218,13 @@ async function sendMoves(
   log.debug({ moves: moves.map(({ root, list }) => ({ root, files: list.length })) }, 'moved files placed');
   return placed;
 }
+
+/**
+ * How a run ends when an rsync of its, here or on the target, is killed for its memory: the
+ * connection closes (`unreachable`), a signal or an allocation fails (`unknown`), or it stops
+ * answering (`timeout`). A failure of one path (`partial`) is none of these.
+ */
+const RUN_DIED: ReadonlySet<string> = new Set(['unreachable', 'unknown', 'timeout']);
 
 const LEFT_OUT = 'full pass without the partial-dir: no interrupted transfer waits to be resumed';
 

@@ -8,7 +8,7 @@ import { failure, type Outcome } from '../rsync/outcome.ts';
 import type { PlanRunner } from '../rsync/runner.ts';
 
 // The running marker of `watch` (see plan/resume-marker.ts): put on the target before any run of
-// the process goes (so before one may leave a partial file), removed by a clean stop. Its runs
+// the process that may leave a partial file goes, removed by a clean stop. Its runs
 // keep their local files below `dir` (the runtime's private directory), and remove them after.
 
 type Marked = { readonly ok: true; readonly found: boolean } | Extract<Outcome, { ok: false }>;
@@ -31,7 +31,10 @@ export class RunningMarker {
   readonly #runner: PlanRunner;
   readonly #dir: string;
   readonly #log: Logger;
-  /** The target may not hold the marker yet: no run goes before it is put there (or given up). */
+  /**
+   * The target may not hold the marker yet: no run that may leave a partial file goes before it
+   * is put there (or given up).
+   */
   #pending: boolean;
   /** No partial file waits: the marker was not there, and no run of this process failed since. */
   #clean = false;

@@ -62,6 +62,11 @@ export interface TargetOptions {
   readonly webhook: Webhook | undefined;
   /** How many entries the source holds, where the watcher counted them. */
   readonly treeSize: () => number | undefined;
+  /**
+   * This target's part of the memory still available (bytes): the targets' full passes may run
+   * at once, so each is given its share (see wholeListFits).
+   */
+  readonly availableMemory?: () => number | undefined;
   /** The manifest's judgement and comparison, when the watch command began them early. */
   readonly prestart?: Prestart | undefined;
 }
@@ -95,7 +100,17 @@ export class Target {
   readonly #marker: RunningMarker;
   #stoppedCleanly = false;
 
-  constructor({ config, filter, connection, log, metrics, webhook, treeSize, prestart }: TargetOptions) {
+  constructor({
+    config,
+    filter,
+    connection,
+    log,
+    metrics,
+    webhook,
+    treeSize,
+    availableMemory,
+    prestart,
+  }: TargetOptions) {
     this.name = targetName(config);
     this.#config = config;
     this.#log = log;
@@ -135,7 +150,11 @@ export class Target {
             cap: HOOK_PATHS,
           });
     this.#marker = new RunningMarker(context, processRunner, runtime.dir, syncLog);
-    const runJob = createJobRunner(context, processRunner, syncLog, { treeSize, marker: this.#marker });
+    const runJob = createJobRunner(context, processRunner, syncLog, {
+      treeSize,
+      ...(availableMemory === undefined ? {} : { availableMemory }),
+      marker: this.#marker,
+    });
     this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
       beforeRun: () => master.beforeTransfer(),
       held: () => this.#tracker.paused,
@@ -197,7 +216,8 @@ export class Target {
    * one, marks it as not to be trusted.
    */
   async prepare(): Promise<void> {
-    // Under way while the watcher starts, over the shared connection; the first run waits for it.
+    // Under way while the watcher starts, over the shared connection. The first run waits for it,
+    // unless it is a full pass, which goes ahead without the partial-dir (job-runner.ts).
     this.#marker.begin(() => this.#master.beforeTransfer(), this.#stopping.signal);
     const stateDir = this.#config.stateDir;
     const state = this.#state;

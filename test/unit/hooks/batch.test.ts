@@ -58,6 +58,11 @@ describe('hookBatchOf', () => {
       paths: ['f0', 'f1'],
       truncated: true,
     });
+    // A run before it in the same job, killed, may have changed paths it does not list.
+    const after = outcome(lines);
+    const uncounted = { ...after, itemized: { ...after.itemized, uncounted: true } } as const;
+    expect(hookBatchOf('initial', uncounted, 100)).toMatchObject({ files: 5, truncated: true });
+    expect(hookBatchOf('initial', after, 100)).toMatchObject({ files: 5, truncated: false });
   });
 });
 

@@ -12,6 +12,7 @@ import {
   planJob,
   planStagedCleanup,
   WHOLE_LIST_BYTES_PER_ENTRY,
+  WHOLE_LIST_CEILING,
   WHOLE_LIST_MAX_ENTRIES,
   WHOLE_LIST_MEMORY_SHARE,
   wholeListFits,
@@ -64,6 +65,9 @@ describe('planJob', () => {
     expect(plan(WHOLE_LIST_MAX_ENTRIES, 0)).toBe(true); // a small tree goes whole whatever is left
     expect(wholeListFits(1_000_000, 1024 ** 3)).toBe(true); // 160 MB against 256 MiB
     expect(wholeListFits(1_000_000, 512 * 1024 ** 2)).toBe(false); // a 512 MiB container
+    // Never past the ceiling: the target's memory is not known here.
+    expect(wholeListFits(WHOLE_LIST_CEILING, 1024 ** 4)).toBe(true);
+    expect(wholeListFits(WHOLE_LIST_CEILING + 1, 1024 ** 4)).toBe(false);
   });
 
   it('maps each rsync setting to its option', () => {

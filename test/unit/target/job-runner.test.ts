@@ -28,9 +28,13 @@ function setUp(
   const plans: Plan[] = [];
   let listed = 0;
   let onTarget = 0;
+  let failWith: Outcome | undefined;
   const runner: PlanRunner = {
     async run(plan): Promise<Outcome> {
       plans.push(plan);
+      const failed = failWith;
+      failWith = undefined;
+      if (failed !== undefined) return failed;
       const stats = { files: listed, filesTransferred: 0, filesDeleted: 0, bytesTransferred: 0 };
       const tally = new ItemizedTally(0);
       if (plan.args.includes('--dry-run')) for (let i = 0; i < onTarget; i++) tally.add('extra', `x${i}`);
@@ -53,6 +57,10 @@ function setUp(
     plans,
     config,
     listing: (count: number) => (listed = count),
+    /** The next run ends with `outcome`. */
+    failNext: (outcome: Outcome) => {
+      failWith = outcome;
+    },
     targetHolds: (count: number) => (onTarget = count),
   };
 }
@@ -77,6 +85,25 @@ describe('a full pass', () => {
     available = 512 * 1024 * 1024;
     expect(await whole()).toBe(false);
     available = undefined;
+    expect(await whole()).toBe(false);
+  });
+
+  it('recurses incrementally from then on once a large pass with the whole list died, but not for a cancel or a path', async () => {
+    const { whole, failNext } = setUp(
+      () => 1_000_000,
+      {},
+      () => 64 * 1024 ** 3,
+    );
+    failNext(failure('cancelled', 'the transfer was cancelled'));
+    expect(await whole()).toBe(true);
+    failNext(failure('partial', 'rsync: [sender] send_files failed to open "a": Permission denied (13)'));
+    expect(await whole()).toBe(true);
+    expect(await whole()).toBe(true);
+    failNext(
+      failure('unreachable', 'rsync: connection unexpectedly closed (0 bytes received so far) [sender]'),
+    );
+    expect(await whole()).toBe(true); // the one that failed
+    expect(await whole()).toBe(false);
     expect(await whole()).toBe(false);
   });
 
@@ -272,7 +299,12 @@ describe('the running marker', () => {
         if (!marking && runFails !== undefined) return runFails;
         const transferred = marking && !found ? 1 : 0;
         const stats = { files: 1, filesTransferred: transferred, filesDeleted: 0, bytesTransferred: 0 };
-        return { ok: true, stats, vanished: false, itemized: undefined };
+        return {
+          ok: true,
+          stats,
+          vanished: false,
+          itemized: marking ? undefined : new ItemizedTally(10).result(),
+        };
       },
     };
     const lines: Record<string, unknown>[] = [];
@@ -421,7 +453,9 @@ describe('the running marker', () => {
       connected();
       await vi.waitFor(() => expect(t.marks()).toBe(1));
       release();
-      expect(await job).toMatchObject({ ok: true });
+      const kept = await job;
+      expect(kept).toMatchObject({ ok: true });
+      expect(kept.ok && kept.itemized?.uncounted).toBeUndefined();
       expect(t.partialDirs()).toEqual([false]);
       await t.run({ kind: 'full', reason: 'resync' }, signal);
       expect(t.partialDirs()).toEqual([false, false]);
@@ -437,7 +471,8 @@ describe('the running marker', () => {
       await vi.waitFor(() => expect(t.partialDirs()).toEqual([false, true]));
       expect(t.reasons).toEqual([CANCEL_AT_ONCE]); // killed, not stopped: nothing of it is kept
       release();
-      expect(await job).toMatchObject({ ok: true });
+      // What the killed pass sent is not among the second's differences: its hook hears so.
+      expect(await job).toMatchObject({ ok: true, itemized: { uncounted: true } });
       expect(t.marks()).toBe(1);
     });
 
