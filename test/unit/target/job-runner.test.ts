@@ -443,12 +443,25 @@ describe('the running marker', () => {
   });
 
   describe('begun early, its answer not in when the first full pass is due', () => {
-    it('lets the pass go ahead without the partial-dir, and keeps it where the marker was not there', async () => {
-      const t = await withMarker(false);
+    /**
+     * The marker begun early and a first full pass under way without the partial-dir, ahead of
+     * its answer: `hold` keeps that pass's runs going until released; `marks` fails the marker.
+     */
+    async function passAhead(
+      found: boolean,
+      { hold = true, marks, stop = signal }: { hold?: boolean; marks?: Outcome; stop?: AbortSignal } = {},
+    ) {
+      const t = await withMarker(found);
       const connected = t.beginEarly();
-      const release = t.holdRuns();
-      const job = t.run(full, signal);
+      if (marks !== undefined) t.failMarks(marks);
+      const release = hold ? t.holdRuns() : () => {};
+      const job = t.run(full, stop);
       await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      return { t, connected, release, job };
+    }
+
+    it('lets the pass go ahead without the partial-dir, and keeps it where the marker was not there', async () => {
+      const { t, connected, release, job } = await passAhead(false);
       expect(t.marks()).toBe(0); // it did not wait for the marker
       connected();
       await vi.waitFor(() => expect(t.marks()).toBe(1));
@@ -462,11 +475,7 @@ describe('the running marker', () => {
     });
 
     it('where the marker was there, stops the pass and runs it again with the partial-dir', async () => {
-      const t = await withMarker(true);
-      const connected = t.beginEarly();
-      const release = t.holdRuns();
-      const job = t.run(full, signal);
-      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      const { t, connected, release, job } = await passAhead(true);
       connected();
       await vi.waitFor(() => expect(t.partialDirs()).toEqual([false, true]));
       expect(t.reasons).toEqual([CANCEL_AT_ONCE]); // killed, not stopped: nothing of it is kept
@@ -477,10 +486,7 @@ describe('the running marker', () => {
     });
 
     it('where the marker was there but the pass is done already, keeps the pass; later ones look for partial files', async () => {
-      const t = await withMarker(true);
-      const connected = t.beginEarly();
-      const job = t.run(full, signal);
-      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      const { t, connected, job } = await passAhead(true, { hold: false });
       connected();
       expect(await job).toMatchObject({ ok: true });
       expect(t.partialDirs()).toEqual([false]);
@@ -489,12 +495,7 @@ describe('the running marker', () => {
     });
 
     it('where the target cannot be reached, stops the pass and ends the job with that; the next goes after the marker', async () => {
-      const t = await withMarker(false);
-      const connected = t.beginEarly();
-      t.failMarks(unreachable);
-      const release = t.holdRuns();
-      const job = t.run(full, signal);
-      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      const { t, connected, release, job } = await passAhead(false, { marks: unreachable });
       connected();
       expect(await job).toMatchObject({ ok: false, reason: 'unreachable' });
       t.failMarks(undefined);
@@ -505,12 +506,8 @@ describe('the running marker', () => {
     });
 
     it('ends with the job when it is cancelled', async () => {
-      const t = await withMarker(false);
-      const connected = t.beginEarly();
-      t.holdRuns();
       const stop = new AbortController();
-      const job = t.run(full, stop.signal);
-      await vi.waitFor(() => expect(t.partialDirs()).toEqual([false]));
+      const { t, connected, job } = await passAhead(false, { stop: stop.signal });
       stop.abort();
       connected();
       expect(await job).toMatchObject({ ok: false, reason: 'cancelled' });
