@@ -12,7 +12,7 @@
 //                        leaves it: the full pass looks for a partial file beside each file, a
 //                        stat more per file on the receiver (lsyncd keeps no partial files)
 // plus one traced filesync start (LOG_LEVEL=debug): where its time goes, phase by phase, from
-// the process's spawn to the watcher, the rsync spawn, rsync's exit and readiness.
+// the process's spawn to the watcher, the SSH connection, the first pass, rsync's exit and readiness.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,9 +106,11 @@ async function tracedStart(env: Record<string, string>) {
   return {
     firstLogLineMs: at(() => true),
     watcherUpMs: at((msg) => msg.startsWith('watching with')),
-    // On the target before the first run (see src/plan/resume-marker.ts).
+    // Its answer (see src/plan/resume-marker.ts): the first pass goes ahead of it.
     runningMarkerMs: at((msg) => msg === 'running marker on the target'),
-    rsyncSpawnedMs: at((msg) => msg === 'running rsync'),
+    // The shared SSH connection accepts transfers: the planned pass is spawned at the later of the two.
+    sshUpMs: at((msg) => msg === 'shared SSH connection up'),
+    firstPassPlannedMs: at((msg) => msg === 'running rsync'),
     rsyncRunMs: synced === undefined ? undefined : Number(synced.durationMs),
     initialPassDoneMs: at((msg) => msg.startsWith('initial sync complete')),
     readyzMs: Math.round(readyMs),

@@ -104,6 +104,8 @@ async function keepManifests(
 
 /** The longest what follows the start waits for the initial passes (see watchCommand). */
 const AFTER_START_DELAY_MS = 10_000;
+/** How long after the initial passes it comes, out of the way of the probes that see them done. */
+const AFTER_READY_DELAY_MS = 1_000;
 
 /** How long stopping waits for alerts still on their way to the webhook. */
 const WEBHOOK_SETTLE_MS = 3000;
@@ -221,9 +223,10 @@ export async function watchCommand(
   });
   // Each target chooses its start: a full pass, or what differs from its manifest.
   for (const target of targets) void target.start();
-  // Off the start's path, once every initial pass is done (or after a while, when one is held
-  // up): the budget's figures (reading /proc: 20-30 ms of CPU the first transfer would share)
-  // and prom-client's process metrics (~30 ms to load).
+  // Off the start's path, a second after every initial pass is done (or after a while, when one
+  // is held up): the budget's figures (reading /proc: 20-30 ms of CPU the first transfer would
+  // share) and prom-client's process metrics (~30 ms to load). Not at once: the probe polling
+  // /readyz would wait those 30 ms to hear that the daemon is ready (npm run bench: cold).
   let afterStartDone = false;
   const afterStart = () => {
     clearTimeout(afterStartTimer);
@@ -237,8 +240,11 @@ export async function watchCommand(
     );
   };
   let stopping = false;
-  const afterStartTimer = setTimeout(afterStart, AFTER_START_DELAY_MS).unref();
-  void Promise.all(targets.map((target) => target.whenStarted)).then(afterStart);
+  let afterStartTimer = setTimeout(afterStart, AFTER_START_DELAY_MS).unref();
+  void Promise.all(targets.map((target) => target.whenStarted)).then(() => {
+    clearTimeout(afterStartTimer);
+    afterStartTimer = setTimeout(afterStart, AFTER_READY_DELAY_MS).unref();
+  });
   // While polling, every pass is a poll: there is no live path whose misses it could reveal.
   const requestResync = () =>
     everyTarget((target) => target.requestFull(watcher.backend === 'poll' ? 'rescan' : 'resync'));

@@ -14,8 +14,9 @@ import { CONNECT_TIMEOUT_MS, masterArgs, type SshTarget } from './ssh.ts';
  */
 export class SshMaster implements AsyncDisposable {
   readonly #target: SshTarget;
-  #process: { child: ChildProcess; exited: Promise<void> } | undefined;
+  #process: { child: ChildProcess; exited: Promise<void>; spawnedAt: number; up: boolean } | undefined;
   #onExit: (stderr: string) => void;
+  #onUp: (durationMs: number) => void = () => {};
   #first: Promise<boolean> | undefined;
   #stopped = false;
 
@@ -27,6 +28,11 @@ export class SshMaster implements AsyncDisposable {
   /** Where the master's unexpected exits are reported; set once the logger is loaded. */
   set onExit(onExit: (stderr: string) => void) {
     this.#onExit = onExit;
+  }
+
+  /** Hears how long the connection took to accept transfers from its spawn (the handshake), once the first transfer finds it up. */
+  set onUp(onUp: (durationMs: number) => void) {
+    this.#onUp = onUp;
   }
 
   /** Starts the master unless one is running. */
@@ -44,7 +50,7 @@ export class SshMaster implements AsyncDisposable {
       });
       child.once('close', () => resolve());
     });
-    const running = { child, exited };
+    const running = { child, exited, spawnedAt: performance.now(), up: false };
     this.#process = running;
     void exited.then(() => {
       if (this.#process !== running) return; // stopped on purpose
@@ -72,7 +78,11 @@ export class SshMaster implements AsyncDisposable {
     const running = this.#process;
     const deadline = Date.now() + timeoutMs;
     while (running !== undefined && this.#process === running && Date.now() < deadline) {
-      if (existsSync(this.#target.controlPath)) return true;
+      if (existsSync(this.#target.controlPath)) {
+        if (!running.up) this.#onUp(Math.round(performance.now() - running.spawnedAt));
+        running.up = true;
+        return true;
+      }
       await delay(5);
     }
     return false;

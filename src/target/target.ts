@@ -15,7 +15,7 @@ import type { FullReason } from '../plan/job.ts';
 import { HOOK_PATHS } from '../plan/plan.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { UnsafeLink } from '../rsync/outcome.ts';
-import { processRunner } from '../rsync/runner.ts';
+import { type PlanRunner, processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
@@ -127,6 +127,8 @@ export class Target {
     this.#master = master;
     const context = { config, filter, ssh: runtime.ssh };
     const syncLog = log.child({ component: 'sync' });
+    master.onUp = (durationMs) =>
+      log.child({ component: 'ssh' }).debug({ durationMs }, 'shared SSH connection up');
     master.onExit = (stderr) =>
       log
         .child({ component: 'ssh' })
@@ -149,47 +151,48 @@ export class Target {
             onResult: (hook, result) => metrics.hook(hook, result),
             cap: HOOK_PATHS,
           });
-    this.#marker = new RunningMarker(context, processRunner, runtime.dir, syncLog);
-    const runJob = createJobRunner(context, processRunner, syncLog, {
+    // Each run waits for the shared connection right before it starts, not before its job's
+    // local work: a pass looks at the source (the empty-source guard) while SSH connects.
+    const runner: PlanRunner = {
+      async run(plan, signal, onProgress) {
+        await master.beforeTransfer();
+        return processRunner.run(plan, signal, onProgress);
+      },
+    };
+    this.#marker = new RunningMarker(context, runner, runtime.dir, syncLog);
+    const runJob = createJobRunner(context, runner, syncLog, {
       treeSize,
       ...(availableMemory === undefined ? {} : { availableMemory }),
       marker: this.#marker,
     });
-    this.#pruner = createTrashPruner(context, processRunner, runtime.dir, log.child({ component: 'trash' }), {
-      beforeRun: () => master.beforeTransfer(),
+    this.#pruner = createTrashPruner(context, runner, runtime.dir, log.child({ component: 'trash' }), {
       held: () => this.#tracker.paused,
     });
-    this.#scheduler = new Scheduler(
-      async (job, signal) => {
-        await master.beforeTransfer();
-        return runJob(job, signal);
+    this.#scheduler = new Scheduler(runJob, {
+      debounceMs: config.debounceMs,
+      maxDelayMs: config.maxDelayMs,
+      onEvent: (event) => {
+        metrics.observe(event);
+        const wasStarted = this.#tracker.started;
+        const transition = this.#tracker.observe(event);
+        if (transition !== undefined && webhook !== undefined)
+          webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
+        logSchedulerEvent(syncLog, event);
+        this.#follow(event, wasStarted, treeSize);
+        if (event.type === 'finished' && event.outcome.ok)
+          this.#noteUnsafeLinks(event.outcome.unsafeLinks ?? [], syncLog, metrics);
+        if (event.type === 'finished' && event.outcome.ok && this.#hooks !== undefined) {
+          const kind =
+            event.job.kind !== 'batch' && !wasStarted
+              ? 'initial'
+              : event.job.kind === 'start'
+                ? 'batch'
+                : event.job.kind;
+          const batch = hookBatchOf(kind, event.outcome, HOOK_PATHS);
+          if (batch !== undefined) this.#hooks.offer(batch);
+        }
       },
-      {
-        debounceMs: config.debounceMs,
-        maxDelayMs: config.maxDelayMs,
-        onEvent: (event) => {
-          metrics.observe(event);
-          const wasStarted = this.#tracker.started;
-          const transition = this.#tracker.observe(event);
-          if (transition !== undefined && webhook !== undefined)
-            webhook.send(alertOf(transition, this.status(), hostname(), new Date()));
-          logSchedulerEvent(syncLog, event);
-          this.#follow(event, wasStarted, treeSize);
-          if (event.type === 'finished' && event.outcome.ok)
-            this.#noteUnsafeLinks(event.outcome.unsafeLinks ?? [], syncLog, metrics);
-          if (event.type === 'finished' && event.outcome.ok && this.#hooks !== undefined) {
-            const kind =
-              event.job.kind !== 'batch' && !wasStarted
-                ? 'initial'
-                : event.job.kind === 'start'
-                  ? 'batch'
-                  : event.job.kind;
-            const batch = hookBatchOf(kind, event.outcome, HOOK_PATHS);
-            if (batch !== undefined) this.#hooks.offer(batch);
-          }
-        },
-      },
-    );
+    });
   }
 
   /** SYNC_SYMLINKS=safe: each link not sent is logged and counted once, not once per pass. */

@@ -26,7 +26,6 @@ export function createTrashPruner(
   log: Logger,
   options: {
     everyMs?: number;
-    beforeRun?: () => Promise<void>;
     /** True while no transfer may start (`filesync pause`): that hour's prune is skipped. */
     held?: () => boolean;
   } = {},
@@ -36,7 +35,6 @@ export function createTrashPruner(
   let running: Promise<void> | undefined;
 
   const prune = async () => {
-    await options.beforeRun?.();
     const outcome = await pruneTrash(context, runner, runtimeDir, abort.signal);
     if (outcome === undefined) return;
     if (outcome.ok) logPruned(log, outcome.stats.filesDeleted);

@@ -307,6 +307,9 @@ describe.each([
       const daemon = await watching(s.env);
       const pass = daemon.logs.find((line) => line.msg === 'running rsync');
       expect(pass?.args, start).not.toContain('--partial-dir=.filesync-partial');
+      // How long the handshake took, once (npm run bench's start-up trace reads it).
+      const up = daemon.logs.filter((line) => line.msg === 'shared SSH connection up');
+      expect(up.map((line) => typeof line.durationMs), start).toEqual(['number']);
       expect((await current().list(s.remoteDir)).get(marker), start).toBe('f');
       await stopCleanly(daemon);
       expect([...(await current().list(s.remoteDir)).keys()], start).toEqual(['a.txt']);
@@ -333,7 +336,7 @@ describe('host keys', () => {
     expect(ready.status).toBe(503);
     expect(JSON.parse(ready.body).reason).toMatch(/failing \(host-key/);
     expect((await target.exec(['test', '-e', s.remoteDir])).exitCode).not.toBe(0);
-    // The watch budget is logged once the initial pass is done, or after 10 s when it cannot be.
+    // The watch budget is logged a second after the initial pass, or after 10 s when it cannot be.
     await daemon.waitForLog('the watch budget', (line) => line.msg.startsWith('watch budget'));
     await daemon.stop();
 
