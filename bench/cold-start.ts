@@ -76,10 +76,22 @@ export async function coldStart(target: Target, mirror: string, { files, dirs, r
       lsyncdMs === undefined
         ? undefined
         : Number(((ms(times.filesyncAfterKill) ?? Number.NaN) / lsyncdMs).toFixed(2)),
+    // Each round's own ratio, whose median the machine's drift between rounds moves less.
+    byRound: {
+      overLsyncd: roundRatio(times.filesync, times.lsyncd),
+      overRsyncDelete: roundRatio(times.filesync, times.rsyncDelete),
+      fasterThanLsyncd: `${times.filesync.filter((ms, i) => ms < (times.lsyncd[i] ?? 0)).length} of ${times.lsyncd.length} rounds`,
+    },
     targets: { overLsyncd: 1, overRsyncDelete: 1.1 },
     rounds_ms: Object.fromEntries(Object.entries(times).map(([tool, list]) => [tool, list.map(Math.round)])),
     trace,
   };
+}
+
+/** The median of each round's `mine / theirs`; undefined without rounds of theirs. */
+function roundRatio(mine: readonly number[], theirs: readonly number[]): number | undefined {
+  if (theirs.length === 0) return undefined;
+  return Number(median(mine.map((ms, i) => ms / (theirs[i] ?? Number.NaN))).toFixed(2));
 }
 
 /** Spawn → /readyz 200; then stops it. */

@@ -140,7 +140,7 @@ if ([...selected].some((name) => name === 'landing' || name.startsWith('landing:
 }
 
 if (selected.has('cold')) {
-  report('cold', await coldStart(target, mirror, { files: 100_000, dirs: 1_000, rounds: 5 }));
+  report('cold', await coldStart(target, mirror, { files: 100_000, dirs: 1_000, rounds: 9 }));
 }
 
 if (selected.has('cold:huge')) {
