@@ -30,7 +30,10 @@ export class SshMaster implements AsyncDisposable {
     this.#onExit = onExit;
   }
 
-  /** Hears how long the connection took to accept transfers from its spawn (the handshake), once the first transfer finds it up. */
+  /**
+   * Hears how long the connection took from its spawn to accept transfers (the SSH handshake),
+   * once the first transfer finds it up.
+   */
   set onUp(onUp: (durationMs: number) => void) {
     this.#onUp = onUp;
   }
