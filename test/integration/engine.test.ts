@@ -309,7 +309,10 @@ describe.each([
       expect(pass?.args, start).not.toContain('--partial-dir=.filesync-partial');
       // How long the handshake took, once (npm run bench's start-up trace reads it).
       const up = daemon.logs.filter((line) => line.msg === 'shared SSH connection up');
-      expect(up.map((line) => typeof line.durationMs), start).toEqual(['number']);
+      expect(
+        up.map((line) => typeof line.durationMs),
+        start,
+      ).toEqual(['number']);
       expect((await current().list(s.remoteDir)).get(marker), start).toBe('f');
       await stopCleanly(daemon);
       expect([...(await current().list(s.remoteDir)).keys()], start).toEqual(['a.txt']);
