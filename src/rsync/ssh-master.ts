@@ -31,8 +31,9 @@ export class SshMaster implements AsyncDisposable {
   }
 
   /**
-   * Hears how long the connection took from its spawn to accept transfers (the SSH handshake),
-   * once the first transfer finds it up.
+   * Hears, once, how long after its spawn the first transfer found the connection up: the SSH
+   * handshake, plus up to one poll (5 ms, on a thread that may be busy). Not heard when the
+   * first transfer stops waiting first.
    */
   set onUp(onUp: (durationMs: number) => void) {
     this.#onUp = onUp;

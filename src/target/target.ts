@@ -13,9 +13,10 @@ import type { Logger } from '../log.ts';
 import { printable } from '../names.ts';
 import type { FullReason } from '../plan/job.ts';
 import { HOOK_PATHS } from '../plan/plan.ts';
+import { connectedRunner } from '../rsync/connected-runner.ts';
 import type { FailedPath } from '../rsync/failed-paths.ts';
 import type { UnsafeLink } from '../rsync/outcome.ts';
-import { type PlanRunner, processRunner } from '../rsync/runner.ts';
+import { processRunner } from '../rsync/runner.ts';
 import type { Runtime } from '../rsync/runtime.ts';
 import type { SshMaster } from '../rsync/ssh-master.ts';
 import type { SchedulerEvent } from '../schedule/events.ts';
@@ -151,14 +152,7 @@ export class Target {
             onResult: (hook, result) => metrics.hook(hook, result),
             cap: HOOK_PATHS,
           });
-    // Each run waits for the shared connection right before it starts, not before its job's
-    // local work: a pass looks at the source (the empty-source guard) while SSH connects.
-    const runner: PlanRunner = {
-      async run(plan, signal, onProgress) {
-        await master.beforeTransfer();
-        return processRunner.run(plan, signal, onProgress);
-      },
-    };
+    const runner = connectedRunner(master, processRunner, this.#stopping.signal);
     this.#marker = new RunningMarker(context, runner, runtime.dir, syncLog);
     const runJob = createJobRunner(context, runner, syncLog, {
       treeSize,
